@@ -1,0 +1,3 @@
+from bdmm_cli.cli import main
+
+main()

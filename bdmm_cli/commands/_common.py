@@ -1,0 +1,49 @@
+"""What every command shares: turning BdmmError / Ctrl-C into a one-line message and exit code."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable, TypeVar
+
+import typer
+from rich.console import Console
+
+from bdmm_cli.errors import BdmmError
+
+F = TypeVar("F", bound=Callable)
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, exit_code: int = 1) -> None:
+    """Print `error: message` on stderr and leave with `exit_code`."""
+    err_console.print(f"[bold red]error:[/] {message}", markup=True)
+    raise typer.Exit(exit_code)
+
+
+def handle_errors(fn: F) -> F:
+    """Decorator for command functions: BdmmError -> one line + its exit code; Ctrl-C -> 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BdmmError as exc:
+            fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except OSError as exc:
+            # Disk full, permission denied, ... : still one line, never a traceback.
+            fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def not_available(command: str) -> None:
+    """A command this build does not provide yet: a clear error, exit code 2."""
+    fail(f"`bdmm {command}` is not available yet in this build", 2)
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()

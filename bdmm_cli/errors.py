@@ -1,0 +1,36 @@
+"""Errors a user can act on.
+
+Every problem caused by the user's input or environment (missing file, corrupt video,
+wrong checkpoint, no disk space, ...) is raised as a :class:`BdmmError`. The CLI prints
+its message on one line and exits with :attr:`BdmmError.exit_code`; Python callers can
+catch it. Programming errors stay ordinary exceptions with tracebacks.
+"""
+
+from __future__ import annotations
+
+
+class BdmmError(Exception):
+    """An error with a one-line message meant for the user."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+class InputError(BdmmError):
+    """A file or argument given by the user cannot be used."""
+
+
+class MissingResourceError(BdmmError):
+    """A model file, weight or dependency is not available; the message says how to get it."""
+
+
+class CheckpointError(BdmmError):
+    """A checkpoint has the wrong layout (missing, unexpected or misshaped tensors) or is corrupt."""
+
+
+class NotAvailableError(BdmmError):
+    """A command or feature that this build does not provide."""
+
+    exit_code = 2

@@ -1,0 +1,1 @@
+"""The paper's metrics (SSIM, PSNR, L1, LPIPS, FID, FVD), one module per metric."""

@@ -1,0 +1,1 @@
+"""The BDMM networks: generator (with its DMM blocks), spatial and temporal discriminators."""

@@ -1,0 +1,1 @@
+"""The animate pipeline: windows, streaming, caching and resume."""

@@ -1,0 +1,1 @@
+"""The paper's training loop: config, data, losses, loop, checkpoints, distributed."""
