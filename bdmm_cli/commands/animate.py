@@ -1,20 +1,86 @@
-"""`bdmm animate`: placeholder until its issue lands."""
+"""`bdmm animate PHOTO VIDEO -o OUT`: the main job (a thin layer over bdmm_cli.pipeline)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
 
-from bdmm_cli.commands._common import not_available
+from bdmm_cli.commands._common import err_console, handle_errors
 
 
-def animate_command() -> None:
+@handle_errors
+def animate_command(
+    photo: Path = typer.Argument(..., help="Photo of the person to animate (full body works best)."),
+    video: Path = typer.Argument(..., help="Driving video whose motion is transferred."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output MP4 (refused if it exists, unless --force)."),
+    poses: Optional[Path] = typer.Option(
+        None, "--poses", help="Pose folder of the driving video written by `bdmm pose` (skips pose estimation)."
+    ),
+    source_pose: Optional[Path] = typer.Option(
+        None, "--source-pose",
+        help="kptsmpls JSON of the photo (the photo is then the square crop it refers to), or a pose folder.",
+    ),
+    weights: str = typer.Option("fashionvideo", "--weights", "-w", help="Generator: registry name or local file/folder."),
+    smpl: Optional[Path] = typer.Option(None, "--smpl", help="SMPL model file (default: the one `bdmm body install` installed)."),
+    pose_weights: Optional[str] = typer.Option(None, "--pose-weights", help="SPIN regressor: registry name or file (default: spin)."),
+    size: int = typer.Option(256, "--size", help="Side of the output frames in pixels (the model runs at 256)."),
+    model_size: int = typer.Option(256, "--model-size", help="Resolution the model runs at (multiple of 64; the released weights: 256)."),
+    side_by_side: bool = typer.Option(False, "--side-by-side", help="Write driving crop | result."),
+    preview: bool = typer.Option(
+        False, "--preview", help="Alignment check without the generator: driving crop + mesh | source warped by the mesh flow."
+    ),
+    frames: Optional[str] = typer.Option(None, "--frames", help="Frame range A:B of the driving video (B exclusive)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    dtype: str = typer.Option("fp32", "--dtype", help="fp32, or fp16 / bf16 on a GPU."),
+    batch: int = typer.Option(1, "--batch", help="Windows per generator call when windows are independent (--overlap, --preview)."),
+    window: int = typer.Option(6, "--window", help="Frames per window (6 in the paper)."),
+    overlap: int = typer.Option(0, "--overlap", help="Frames shared by consecutive windows, cross-faded (0 = the authors' test mode)."),
+    skip_missing: bool = typer.Option(False, "--skip-missing", help="Interpolate the pose across short gaps where no person is found."),
+    max_gap: int = typer.Option(12, "--max-gap", help="Longest run of frames without a person that --skip-missing interpolates."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite the output file."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither use nor write the pose cache and the resume data."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
     """Animate a person photo with the motion of a driving video.
 
-    Example:
+    Writes an H.264 MP4 at the driving video's frame rate, with its audio. An interrupted
+    run (Ctrl-C, kill) resumes from the last finished window when run again.
+
+    Examples:
 
       bdmm animate person.jpg dance.mp4 -o out.mp4
+
+      bdmm animate person.jpg dance.mp4 -o out.mp4 --side-by-side --frames 0:150
+
+      bdmm animate person.jpg dance.mp4 -o check.mp4 --preview
+
+      bdmm animate crop.png dance.mp4 -o out.mp4 --source-pose crop.json --poses dance_poses/
+
+      bdmm animate person.jpg dance.mp4 -o out.mp4 --weights latest_net_G.pth --device cuda --dtype fp16
     """
-    not_available("animate")
+    from bdmm_cli.pipeline import AnimateConfig, animate, parse_frame_range
+
+    start, stop = parse_frame_range(frames)
+    config = AnimateConfig(
+        weights=weights, smpl=smpl, poses=poses, source_pose=source_pose, pose_weights=pose_weights,
+        size=size, model_size=model_size, side_by_side=side_by_side, preview=preview, start=start, stop=stop,
+        device=device, dtype=dtype, batch=batch, window=window, overlap=overlap, skip_missing=skip_missing,
+        max_gap=max_gap, force=force, cache=not no_cache,
+    )
+    try:
+        result = animate(photo, video, output, config, progress=not quiet)
+    except KeyboardInterrupt:
+        if not no_cache:
+            err_console.print("interrupted: finished windows are kept; run the same command again to resume")
+        raise
+    s = result.stats
+    resumed = f", {s.windows_cached} window(s) reused" if s.windows_cached else ""
+    err_console.print(
+        f"wrote {result.output} ({result.num_frames} frames, {result.fps:g} fps, "
+        f"{result.size[0]}x{result.size[1]}{resumed})"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,21 +1,146 @@
-"""`bdmm eval`: placeholder until its issue lands."""
+"""`bdmm eval`: the paper's metrics on generated frames/videos, or on a checkpoint's test split."""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
 import typer
 
-from bdmm_cli.commands._common import not_available
+from bdmm_cli.commands._common import handle_errors
+
+HELP = """Compute the paper's metrics (SSIM, PSNR, L1, LPIPS, FID, FVD).
+
+Give --pred and --gt: two folders of frames, two folders of videos (video files or
+sub-folders of frames, paired by name), or two video files. Or give --checkpoint and
+--data to generate the data set's test split first and score it.
+
+--protocol bdmm (default) reproduces the authors' evaluation; --protocol standard uses the
+settings most other papers report (see bdmm_cli/metrics/README.md for every difference).
+
+Examples:
+
+  bdmm eval --metric all --pred results/ --gt test_frames/
+
+  bdmm eval --metric ssim,psnr,lpips --pred out.mp4 --gt dance.mp4 --json scores.json
+
+  bdmm eval --metric fid --pred results/ --gt gt/ --fid-stats UBC_fashion_smpl/fid_stat.npz
+
+  bdmm eval --metric fvd --protocol standard --pred gen_videos/ --gt test_frames/ --seed 1
+
+  bdmm eval --metric all --checkpoint generator-fashionvideo --data UBC_fashion_smpl/
+"""
 
 
-def eval_command() -> None:
-    """Compute the paper's metrics.
+def _json_safe(value):
+    """NaN/inf are not JSON: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
-    Example:
 
-      bdmm eval --metric fvd --pred results/ --gt test_frames/
-    """
-    not_available("eval")
+def _format(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, dict):
+        return f"{value['mean']:.4f} ± {value['std']:.4f}"
+    return f"{value:.4f}"
+
+
+def print_table(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    meta = result["meta"]
+    table = Table(title=f"bdmm eval (protocol {meta['protocol']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("notes")
+    for key, value in result.items():
+        if key == "meta":
+            continue
+        note = ""
+        if key.startswith("fvd"):
+            info = meta.get("fvd", {}).get(key, {})
+            note = info.get("skipped") or (
+                f"{info.get('videos_fake')} vs {info.get('videos_real')} videos, {info.get('runs')} run(s)"
+            )
+        elif key == "fid":
+            note = f"real statistics: {meta.get('fid_real')}"
+        table.add_row(key, _format(value), note)
+    Console().print(table)
+    counts = meta["counts"]
+    Console().print(
+        f"{counts['videos']} video(s), {counts['frames_pred']} generated frame(s), "
+        f"{meta['seconds']:.1f} s on {meta['device']}"
+    )
+
+
+@handle_errors
+def eval_command(
+    metric: str = typer.Option("all", "--metric", "-m", help="Comma list of ssim, psnr, l1, lpips, fid, fvd, or all."),
+    pred: Optional[Path] = typer.Option(None, "--pred", help="Generated frames/videos (folder or video file)."),
+    gt: Optional[Path] = typer.Option(None, "--gt", help="Ground-truth frames/videos, same layout as --pred."),
+    checkpoint: Optional[str] = typer.Option(
+        None, "--checkpoint", help="Generator (registry name, folder or authors' .pth) to generate the test split."
+    ),
+    data: Optional[str] = typer.Option(
+        None, "--data", help="Data set root (UBC_fashion_smpl layout) or 'fashionvideo' (the installed copy)."
+    ),
+    protocol: str = typer.Option("bdmm", "--protocol", help="bdmm (the authors' protocol) or standard."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results as one JSON object here."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --json file."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the FVD real-clip sampling."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    batch: int = typer.Option(16, "--batch", help="Images per batch for the image networks."),
+    fid_stats: Optional[Path] = typer.Option(
+        None, "--fid-stats", help="Real FID statistics (.npz with mu, sigma), e.g. the data set's fid_stat.npz."
+    ),
+    fvd_runs: Optional[int] = typer.Option(
+        None, "--fvd-runs", help="Override the protocol's number of FVD runs per variant (bdmm: 100/50/50)."
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute real-data statistics, ignore the cache."),
+) -> None:
+    from bdmm_cli.errors import InputError
+    from bdmm_cli.fileio import atomic_output, check_output_path
+
+    if json_out is not None:
+        check_output_path(json_out, force)
+    if checkpoint is not None or data is not None:
+        if pred is not None or gt is not None:
+            raise InputError("give either --pred/--gt or --checkpoint/--data, not both")
+        if checkpoint is None or data is None:
+            raise InputError("--checkpoint and --data go together")
+        from bdmm_cli.metrics.testsplit import evaluate_checkpoint
+
+        result = evaluate_checkpoint(
+            checkpoint, data, metrics=metric, protocol=protocol, seed=seed, device=device,
+            batch_size=batch, fid_stats=fid_stats, fvd_runs=fvd_runs, use_cache=not no_cache, progress=True,
+        )
+    else:
+        if pred is None or gt is None:
+            raise InputError("give --pred and --gt (or --checkpoint and --data)")
+        from bdmm_cli.metrics.evaluate import evaluate
+
+        result = evaluate(
+            pred, gt, metrics=metric, protocol=protocol, seed=seed, device=device, batch_size=batch,
+            fid_stats=fid_stats, fvd_runs=fvd_runs, use_cache=not no_cache, progress=True,
+        )
+    print_table(result)
+    if json_out is not None:
+        with atomic_output(json_out, force=force) as tmp:
+            tmp.write_text(json.dumps(_json_safe(result), indent=2, allow_nan=False) + "\n")
+        typer.echo(f"wrote {json_out}")
+
+
+eval_command.__doc__ = HELP
 
 
 def register(app: typer.Typer) -> None:
-    app.command("eval")(eval_command)
+    app.command("eval", help=HELP)(eval_command)

@@ -1,20 +1,143 @@
-"""`bdmm pose`: placeholder until its issue lands."""
+"""`bdmm pose`: SMPL and BODY_25 keypoints of a video or photo, in the authors' per-frame format."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
 
-from bdmm_cli.commands._common import not_available
+from bdmm_cli.commands._common import handle_errors
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-def pose_command() -> None:
-    """Estimate SMPL and BODY_25 keypoints for a video or photo.
+def _ranges(indices: list[int]) -> str:
+    """[1, 2, 3, 7] -> "1-3, 7"."""
+    out, start, prev = [], None, None
+    for i in indices:
+        if start is None:
+            start = prev = i
+        elif i == prev + 1:
+            prev = i
+        else:
+            out.append(f"{start}-{prev}" if prev != start else f"{start}")
+            start = prev = i
+    if start is not None:
+        out.append(f"{start}-{prev}" if prev != start else f"{start}")
+    return ", ".join(out)
 
-    Example:
+
+def load_regressor(spin: str, device: str):
+    """SPIN/HMR from a local checkpoint or a registry name; a one-line error naming what is missing."""
+    from bdmm_cli.errors import MissingResourceError
+
+    path = Path(spin).expanduser()
+    if path.is_file() and path.suffix in (".pt", ".pth", ".tar", ".safetensors"):
+        # A checkpoint file: SPIN's model_checkpoint.pt, BDMM's spin_ckpt.pth or a flat
+        # safetensors, read safely and checked key by key.
+        from bdmm_cli.pose.hmr import load_hmr
+
+        return load_hmr(path, device)
+    from bdmm_cli.hub import load_pose_regressor
+
+    try:
+        return load_pose_regressor(spin, device)
+    except MissingResourceError as exc:
+        raise MissingResourceError(
+            f"SPIN weights '{spin}' are missing: {exc}; or pass --spin PATH to SPIN's model_checkpoint.pt "
+            "(https://visiondata.cis.upenn.edu/spin/model_checkpoint.pt) or BDMM's spin_ckpt.pth"
+        ) from exc
+
+
+def pose_command(
+    source: Path = typer.Argument(..., help="A video (mp4, mov, ...) or a photo (jpg, png, ...)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output folder: frames/ and kptsmpls/ are written in it."),
+    spin: str = typer.Option("spin", "--spin", help="SPIN weights: a registry name or a checkpoint file/folder."),
+    crop: str = typer.Option("union", "--crop", help="union (the authors': running union of boxes) or smoothed."),
+    missing_joints: str = typer.Option(
+        "official", "--missing-joints",
+        help="official: missing joints placed like the authors' data (what the released weights saw); zero: (0, 0, 0).",
+    ),
+    smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro keypoint and SMPL rotation smoothing."),
+    refine: bool = typer.Option(False, "--refine", help="SMPLify-style refinement to the keypoints (needs `bdmm body install`)."),
+    frames: Optional[str] = typer.Option(None, "--frames", help="Frame range A:B of a video (B exclusive)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse results of an earlier identical run."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace a non-empty output folder."),
+) -> None:
+    """Estimate SMPL (SPIN) and BODY_25 keypoints (MediaPipe) for a video or a photo.
+
+    Writes frames/frame_%05d.png (256x256 person crops) and kptsmpls/frame_%05d.json in
+    the authors' format; frames without a person are skipped and listed. The folder can
+    be used with `bdmm animate --poses DIR`, for training or for evaluation.
+
+    Examples:
 
       bdmm pose dance.mp4 -o dance_poses/
+
+      bdmm pose person.jpg -o person_pose/ --spin ~/models/model_checkpoint.pt
+
+      bdmm pose dance.mp4 -o dance_poses/ --frames 0:300 --crop smoothed --refine
     """
-    not_available("pose")
+    _run(source, output, spin, crop, missing_joints, smooth, refine, frames, device, cache, force)
+
+
+@handle_errors
+def _run(source, output, spin, crop, missing_joints, smooth, refine, frames, device, cache, force) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from bdmm_cli.commands._common import err_console
+    from bdmm_cli.errors import InputError
+    from bdmm_cli.pose.estimate import PoseConfig, PoseEstimator, estimate_image, estimate_video, write_pose_dir
+
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise InputError(f"input not found: {source}")
+    output = Path(output).expanduser()
+    if output.is_dir() and any(output.iterdir()) and not force:
+        raise InputError(f"output directory {output} is not empty; use --force to replace it")
+    try:
+        config = PoseConfig(crop_mode=crop, missing_joints=missing_joints, smooth_keypoints=smooth,
+                            smooth_smpl=smooth, refine=refine)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    start, stop = 0, None
+    if frames:
+        try:
+            a, _, b = frames.partition(":")
+            start, stop = int(a or 0), (int(b) if b else None)
+        except ValueError as exc:
+            raise InputError(f"--frames must look like A:B, got {frames!r}") from exc
+    body_model = None
+    if refine:
+        from bdmm_cli.body import load_body_model
+
+        body_model = load_body_model(None, device)
+    hmr = load_regressor(spin, device)
+    estimator = PoseEstimator(hmr, config=config, body_model=body_model, device=device)
+
+    if source.suffix.lower() in IMAGE_SUFFIXES:
+        frame = estimate_image(source, estimator)
+        if frame.pose is None:
+            raise InputError(f"no person found in {source}")
+        write_pose_dir(iter([frame]), output, force=force)
+        typer.echo(f"wrote {output}/frames/frame_00000.png and kptsmpls/frame_00000.json")
+        return
+
+    from bdmm_cli.video import probe_video
+
+    info = probe_video(source)
+    total = max(0, (stop if stop is not None else info.num_frames) - start) or None
+    stream = estimate_video(source, estimator, start=start, stop=stop, use_cache=cache)
+    with Progress(TextColumn("pose"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task("pose", total=total)
+        written, missing = write_pose_dir(stream, output, force=force, on_frame=lambda f: progress.advance(task))
+    note = " (from cache)" if stream.from_cache else ""
+    typer.echo(f"wrote {written} frames to {output}{note}")
+    if missing:
+        err_console.print(f"no person found in {len(missing)} frame(s): {_ranges(missing)} (skipped)", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

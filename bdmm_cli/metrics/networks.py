@@ -1,0 +1,80 @@
+"""Feature-network weights: a registry name or a local file -> a verified local file -> tensors.
+
+Registry names used by the metrics (entries of `weights/registry.toml`, fetched and
+verified by `bdmm_cli.hub.fetch`):
+
+    inception-v3   torchvision's ImageNet Inception-v3 (FID, protocol bdmm)
+    inception-fid  pytorch-fid's pt_inception-2015-12-05 (FID, protocol standard)
+    alexnet        torchvision's ImageNet AlexNet (LPIPS backbone)
+    lpips-alex     LPIPS v0.1 linear layers for AlexNet (shipped by the `lpips` package)
+    i3d            StyleGAN-V's i3d_torchscript.pt (FVD)
+
+Every loader also takes a path to a local file, so users can point at weights they
+already have and tests can pass random weights through the same code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from bdmm_cli.errors import CheckpointError, MissingResourceError
+
+WEIGHT_SUFFIXES = (".pt", ".pth", ".pkl", ".bin", ".safetensors", ".ckpt")
+
+
+def resolve_weights(name_or_path: str | Path) -> Path:
+    """A local file for a registry name or a path; MissingResourceError saying how to get it."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    text = str(name_or_path)
+    if "/" in text or "\\" in text or path.suffix.lower() in WEIGHT_SUFFIXES:
+        raise MissingResourceError(f"weights file {path} does not exist")
+    try:
+        from bdmm_cli.hub import fetch
+    except ImportError:  # the weights registry is not part of this build
+        raise MissingResourceError(
+            f"feature network {text!r} is not available: this build has no weights registry; "
+            "pass a local weights file instead"
+        ) from None
+    return Path(fetch(text))
+
+
+def load_state_dict(path: Path) -> dict[str, Tensor]:
+    """Tensors of a .safetensors or a torch file (weights_only), `module.` prefixes stripped."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt, truncated, not a checkpoint, unsafe pickle
+        raise CheckpointError(f"cannot load weights from {path}: {' '.join(str(exc).split())[:200]}") from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} does not hold a state dict of tensors")
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def load_into(module: torch.nn.Module, state: dict[str, Tensor], what: str) -> None:
+    """Strict load with a one-line CheckpointError naming the first bad keys."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    misshaped = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or misshaped:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}")
+        if misshaped:
+            parts.append(f"misshaped {', '.join(misshaped[:3])}{' ...' if len(misshaped) > 3 else ''}")
+        raise CheckpointError(f"these are not {what} weights: {'; '.join(parts)}")
+    module.load_state_dict(state, strict=True)

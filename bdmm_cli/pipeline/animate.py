@@ -1,0 +1,685 @@
+"""`AnimatePipeline`: photo + driving video -> MP4, streamed window by window.
+
+    from bdmm_cli.pipeline import AnimateConfig, animate
+    result = animate("person.jpg", "dance.mp4", "out.mp4", AnimateConfig())
+
+One call, numbered steps (diffusers style):
+
+1. **check inputs**: every file, option and the output path, before anything heavy runs.
+2. **load models**: generator weights (``hub.load_generator``), body model, and the pose
+   front-end when a pose has to be estimated.
+3. **pose of the source photo** (or the pose file given for it).
+4. **stream the driving video** through the pose front-end (or a pose folder): one frame
+   at a time; frames without a person stop the run with a one-line error naming them, or
+   are interpolated (``skip_missing``).
+5. **mesh flows and heatmaps per window**: the body model poses the T frames plus the
+   frames before and after the window, ``body.window_flows`` renders all T + 2 flows in one
+   batched call, ``body.keypoint_heatmaps`` draws the BODY_25 heatmaps.
+6. **generate** the window (forward state carried across windows in test mode), or warp the
+   source for ``preview``.
+7. **encode**: blended / padded frames are dropped or mixed, the result (optionally beside
+   the driving crop) goes to an H.264 MP4 at the driving video's frame rate, with its audio,
+   written to a temporary file and renamed only on success.
+
+Memory stays bounded: frames flow through generators, and at most one batch of windows
+(plus the next window's first frame, the previous window's last frame and the ``K`` held
+frames of an overlap) is alive at a time, whatever the video length. After each window its
+outputs and the carried state go to the run store (``pipeline.cache``), so an interrupted
+run resumes from the first unfinished window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+import zipfile
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from bdmm_cli.errors import InputError
+from bdmm_cli.fileio import check_output_path
+from bdmm_cli.pipeline.cache import RunStore, hash_path
+from bdmm_cli.pipeline.config import CROP_SIZE, AnimateConfig
+from bdmm_cli.pipeline.frames import fill_gaps, pose_dir_stream
+from bdmm_cli.pipeline.render import mesh_overlay, resize, side_by_side, to_tensor, to_uint8
+from bdmm_cli.pipeline.windows import Window, WindowSchedule, blend_overlap
+
+#: Free space below which the output directory counts as full before anything runs.
+MIN_FREE_BYTES = 256 * 1024
+#: Completed runs kept in the run store (older ones are pruned).
+KEEP_RUNS = 4
+OUTPUT_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv")
+STAGES = ("decode+pose", "flow", "generator", "encode")
+
+
+@dataclass
+class AnimateStats:
+    """Counters and per-stage wall time of one run (observable by tests and benchmarks).
+
+    Attributes:
+        frames: output frames written.
+        windows: windows of the run.
+        windows_generated: windows computed in this run (flows + generator).
+        windows_cached: windows reloaded from the run store (a resumed or repeated run).
+        frames_posed: frames that went through the pose network in this run (0 when the
+            poses came from a pose folder or the pose cache).
+        pose_from_cache: the driving video's poses were replayed from the pose cache.
+        seconds: wall time per stage (``STAGES``); "decode+pose" is the time spent waiting
+            for the next posed frame (decoding, pose estimation or reading pose files).
+    """
+
+    frames: int = 0
+    windows: int = 0
+    windows_generated: int = 0
+    windows_cached: int = 0
+    frames_posed: int = 0
+    pose_from_cache: bool = False
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+
+@dataclass(frozen=True)
+class AnimateResult:
+    """What a run produced: output file, frame count, frame rate, frame size, counters."""
+
+    output: Path
+    num_frames: int
+    fps: float
+    size: tuple[int, int]
+    stats: AnimateStats
+    run_key: str | None
+
+
+@dataclass(frozen=True)
+class Source:
+    """The source person: crop (S0, S0, 3) uint8 RGB and its FramePose (256-crop pixels)."""
+
+    image: np.ndarray
+    pose: object
+
+
+# ---------------------------------------------------------------------------------------
+# step 1: check inputs
+# ---------------------------------------------------------------------------------------
+def resolve_device(name: str) -> torch.device:
+    """"auto" -> CUDA when available, else CPU; InputError for a device that is not there."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise InputError(f"--device {name!r} is not a device (use auto, cpu, cuda or cuda:N)") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA GPU is available (use --device cpu)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InputError(f"--device {name}: only {torch.cuda.device_count()} GPU(s) present")
+    elif device.type != "cpu":
+        raise InputError(f"--device {name!r} is not supported (use auto, cpu, cuda or cuda:N)")
+    return device
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
+    if dtype != torch.float32 and device.type != "cuda":
+        raise InputError(f"--dtype {name} needs a CUDA GPU; use --dtype fp32 on the CPU")
+    return dtype
+
+
+def _looks_like_path(name: str) -> bool:
+    return "/" in name or "\\" in name or name.endswith((".pth", ".pt", ".safetensors", ".ckpt")) or Path(name).exists()
+
+
+def check_inputs(photo: Path, video: Path, output: Path, config: AnimateConfig):
+    """Step 1: validate everything cheap to validate; returns the driving video's VideoInfo.
+
+    Raises InputError (one line) for a missing or unreadable photo, a missing file or one
+    that is not a video, a video without a frame rate, an output that exists (without
+    ``force``), is an input, sits in a missing / read-only / full directory, a missing pose
+    folder, pose file, SMPL file or weights file, or an unavailable device / dtype.
+    """
+    from bdmm_cli.video import probe_video, read_image
+
+    config.validate()
+    photo, video, output = Path(photo), Path(video), Path(output)
+    read_image(photo)
+    info = probe_video(video)
+    if not info.fps or info.fps <= 0:
+        raise InputError(f"cannot tell the frame rate of {video}")
+    if output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise InputError(f"output {output} must be an .mp4 file (or {', '.join(OUTPUT_SUFFIXES[1:])})")
+    check_output_path(output, config.force)
+    out_resolved = output.expanduser().resolve()
+    for name, path in (("photo", photo), ("driving video", video)):
+        if out_resolved == path.resolve():
+            raise InputError(f"output {output} is the {name}; choose another output file")
+    parent = output.expanduser().parent if str(output.parent) else Path(".")
+    if shutil.disk_usage(parent).free < MIN_FREE_BYTES:
+        raise InputError(f"no space left on the device for {output} (less than {MIN_FREE_BYTES // 1024} KiB free)")
+    if config.poses is not None:
+        poses = Path(config.poses)
+        if not poses.is_dir() or not (poses / "kptsmpls").is_dir():
+            raise InputError(f"pose folder {poses} not found (expected frames/ and kptsmpls/ written by `bdmm pose`)")
+    if config.source_pose is not None and not Path(config.source_pose).exists():
+        raise InputError(f"source pose {config.source_pose} not found")
+    if config.smpl is not None and not Path(config.smpl).is_file():
+        raise InputError(f"SMPL model file {config.smpl} not found")
+    if _looks_like_path(config.weights) and not Path(config.weights).exists():
+        raise InputError(f"weights {config.weights} not found")
+    device = resolve_device(config.device)
+    resolve_dtype(config.dtype, device)
+    if config.start > 0 and info.num_frames and config.start >= info.num_frames + 1:
+        raise InputError(f"--frames starts at {config.start} but {video} has about {info.num_frames} frames")
+    return info
+
+
+# ---------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------
+def module_identity(module: torch.nn.Module) -> str:
+    """sha256 over a module's parameters and buffers (names, shapes, dtypes, bytes)."""
+    h = hashlib.sha256()
+    tensors = dict(module.state_dict())
+    for name, buf in module.named_buffers():
+        tensors.setdefault(name, buf)
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+class _Timer:
+    def __init__(self, stats: AnimateStats, device: torch.device) -> None:
+        self.stats = stats
+        self.sync = device.type == "cuda"
+
+    @contextmanager
+    def __call__(self, stage: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.sync:
+                torch.cuda.synchronize()
+            self.stats.seconds[stage] += time.perf_counter() - t0
+
+    def iterate(self, stage: str, items: Iterable) -> Iterator:
+        it = iter(items)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                item = next(it)
+            except StopIteration:
+                self.stats.seconds[stage] += time.perf_counter() - t0
+                return
+            self.stats.seconds[stage] += time.perf_counter() - t0
+            yield item
+
+
+def _windowed(frames: Iterable, schedule: WindowSchedule) -> Iterator[tuple[Window, list, object, object]]:
+    """Group a frame stream into windows: (window, its T frames, pre frame, post frame).
+
+    Holds the frames from the current window's ``pre`` to its ``post`` (T + 2 at most).
+    """
+    buffer: dict[int, object] = {}
+    nxt = 0
+    count = 0
+    for rel, frame in enumerate(frames):
+        buffer[rel] = frame
+        count = rel + 1
+        while True:
+            w = schedule.window_at(nxt, None)
+            if w.post > rel:
+                break
+            yield w, [buffer[i] for i in w.frames], buffer[w.pre], buffer[w.post]
+            nxt += 1
+            keep_from = max(schedule.window_at(nxt, None).pre, 0)
+            for key in [k for k in buffer if k < keep_from]:
+                del buffer[key]
+    if count == 0:
+        return
+    for i in range(nxt, schedule.num_windows(count)):
+        w = schedule.window_at(i, count)
+        yield w, [buffer[j] for j in w.frames], buffer[w.pre], buffer[w.post]
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# ---------------------------------------------------------------------------------------
+# the pipeline
+# ---------------------------------------------------------------------------------------
+class AnimatePipeline:
+    """The loaded models of the main job; call it to animate a photo.
+
+    Args:
+        generator: a BDMMGenerator (None allowed for ``preview`` runs only).
+        body: a BodyModel (``body.load_body_model``).
+        device, dtype: where and in which precision the generator runs.
+        pose_estimator: a ``pose.PoseEstimator``, created on first use when None.
+        pose_weights: regressor for that lazily created estimator (registry name / path).
+    """
+
+    def __init__(
+        self,
+        generator,
+        body,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        pose_estimator=None,
+        pose_weights: str | None = None,
+    ) -> None:
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.generator = None if generator is None else generator.to(self.device, dtype).eval()
+        self.body = body.to(self.device)
+        self._pose_estimator = pose_estimator
+        self.pose_weights = pose_weights
+        self._ids: dict[str, str] = {}
+
+    # step 2 -------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: AnimateConfig) -> "AnimatePipeline":
+        """Step 2: load the generator (registry name, folder, safetensors or authors' .pth)
+        and the body model; CheckpointError when the weights are not a BDMM generator."""
+        from bdmm_cli.body import load_body_model
+        from bdmm_cli.hub import load_generator
+
+        device = resolve_device(config.device)
+        dtype = resolve_dtype(config.dtype, device)
+        generator = None if config.preview else load_generator(config.weights, device=device)
+        body = load_body_model(None if config.smpl is None else Path(config.smpl), device=device)
+        return cls(generator, body, device=device, dtype=dtype, pose_weights=config.pose_weights)
+
+    @property
+    def pose_estimator(self):
+        if self._pose_estimator is None:
+            self._pose_estimator = make_pose_estimator(self.pose_weights, self.device)
+        return self._pose_estimator
+
+    def identity(self, what: str) -> str:
+        if what not in self._ids:
+            module = self.generator if what == "generator" else self.body
+            self._ids[what] = "none" if module is None else module_identity(module)
+        return self._ids[what]
+
+    # step 3 -------------------------------------------------------------------------
+    def source_pose(self, photo: Path, config: AnimateConfig) -> Source:
+        """Step 3: the photo's 256 crop and pose (from ``config.source_pose`` or estimated)."""
+        from bdmm_cli.video import read_image
+
+        if config.source_pose is not None:
+            sp = Path(config.source_pose)
+            if sp.is_dir():
+                from bdmm_cli.pose.estimate import read_pose_dir
+
+                first = next(iter(read_pose_dir(sp)), None)
+                if first is None or first.pose is None:
+                    raise InputError(f"pose folder {sp} holds no posed frame for the photo")
+                return Source(first.image, first.pose)
+            from bdmm_cli.dataset.kptsmpl import read_kptsmpl
+
+            pose = read_kptsmpl(sp)
+            image = read_image(photo)
+            h, w = image.shape[:2]
+            if abs(h - w) > max(2, 0.02 * max(h, w)):
+                raise InputError(
+                    f"with --source-pose the photo must be the square crop its pose refers to; {photo} is {w}x{h}"
+                )
+            return Source(resize(image[None], CROP_SIZE)[0], pose)
+        from bdmm_cli.pose.estimate import estimate_image
+
+        posed = estimate_image(read_image(photo), self.pose_estimator)
+        if posed.pose is None:
+            raise InputError(f"no person found in the photo {photo}")
+        return Source(posed.image, posed.pose)
+
+    # step 4 -------------------------------------------------------------------------
+    def driving_frames(self, video: Path, config: AnimateConfig, stats: AnimateStats) -> Iterator:
+        """Step 4: posed frames of the driving video's range, gaps filled or refused."""
+        from bdmm_cli.video import iter_frames
+
+        if config.poses is not None:
+            frames = pose_dir_stream(Path(config.poses), iter_frames(video, config.start, config.stop),
+                                     config.start, config.stop)
+        else:
+            frames = estimate_driving(video, self.pose_estimator, config, stats)
+        return fill_gaps(frames, video, config.skip_missing, config.max_gap)
+
+    # step 5 -------------------------------------------------------------------------
+    def window_inputs(self, source: Source, src_tensor: torch.Tensor, batch: list, size: int):
+        """Step 5: flows (one batched ``window_flows`` call) and heatmaps of a batch of windows.
+
+        Returns (flows (n, T, S, S, 2), flow_pre (n, S, S, 2), flow_post (n, S, S, 2),
+        heatmaps (n, T, 25, S, S)).
+        """
+        from bdmm_cli.body import keypoint_heatmaps, window_flows
+
+        dev = self.device
+        n = len(batch)
+        t = len(batch[0][1])
+        poses = []
+        for _, frames, pre, post in batch:
+            poses += [f.pose for f in frames] + [pre.pose, post.pose]
+        poses.append(source.pose)
+        betas = torch.from_numpy(np.stack([p.shape_beta for p in poses])).to(dev)
+        theta = torch.from_numpy(np.stack([p.pose_theta for p in poses])).to(dev)
+        cams = torch.from_numpy(np.stack([p.cam for p in poses])).to(dev, torch.float32)
+        verts = self.body(betas, theta).float()  # (n*(T+2)+1, V, 3)
+        v_src, c_src = verts[-1:], cams[-1:]
+        verts = verts[:-1].view(n, t + 2, *verts.shape[1:])
+        cams = cams[:-1].view(n, t + 2, 3)
+        flows, flow_pre, flow_post = window_flows(
+            v_src.expand(n, -1, -1), c_src.expand(n, -1),
+            verts[:, :t], cams[:, :t],
+            verts[:, t], cams[:, t], verts[:, t + 1], cams[:, t + 1],
+            self.body.faces, size,
+        )
+        kp = np.stack([f.pose.keypoints for _, frames, _, _ in batch for f in frames]).astype(np.float32)
+        scale = size / CROP_SIZE
+        kp_t = torch.from_numpy(kp).to(dev)
+        kp_t = torch.cat([kp_t[..., :2] * scale, kp_t[..., 2:]], dim=-1)
+        heat = keypoint_heatmaps(kp_t, image_size=size, sigma=6.0 * scale)
+        heat = heat.view(n, t, *heat.shape[1:])
+        return flows, flow_pre, flow_post, heat
+
+    # step 6 -------------------------------------------------------------------------
+    def generate(self, src_tensor, flows, flow_pre, flow_post, heat, state):
+        """Step 6: one generator call on ``n`` windows -> ((n, T, S, S, 3) uint8, state)."""
+        from bdmm_cli.model import WindowInputs
+
+        n = flows.shape[0]
+        dt = self.dtype
+        inputs = WindowInputs(
+            source=src_tensor.expand(n, -1, -1, -1).to(dt),
+            heatmaps=heat.to(dt),
+            flows=flows.to(dt),
+            flow_pre=flow_pre.to(dt),
+            flow_post=flow_post.to(dt),
+        )
+        with torch.inference_mode():
+            out = self.generator(inputs, state)
+        frames = out.frames
+        return to_uint8(frames.reshape(-1, *frames.shape[2:])).reshape(n, frames.shape[1], *frames.shape[3:], 3), out.state
+
+    def preview(self, src_tensor, flows, crops: np.ndarray) -> np.ndarray:
+        """``preview`` instead of step 6: (n*T, S, 2S, 3) uint8 = mesh overlay | warped source."""
+        from bdmm_cli.body import warp
+
+        m = flows.shape[0] * flows.shape[1]
+        f = flows.reshape(m, *flows.shape[2:])
+        warped = to_uint8(warp(src_tensor.expand(m, -1, -1, -1), f))
+        return side_by_side(mesh_overlay(crops, f.float().cpu()), warped)
+
+    # the call -----------------------------------------------------------------------
+    def __call__(
+        self,
+        photo: str | Path,
+        video: str | Path,
+        output: str | Path,
+        config: AnimateConfig = AnimateConfig(),
+        on_window: Callable[[Window], None] | None = None,
+        progress: bool = False,
+    ) -> AnimateResult:
+        """Animate ``photo`` with the motion of ``video`` into ``output`` (steps 1, 3-7).
+
+        ``on_window(window)`` is called after each window is finished and stored (a hook for
+        progress reporting and tests; an exception raised there aborts the run like Ctrl-C,
+        leaving no output file and a resumable run store).
+        """
+        from bdmm_cli.pipeline.encode import OutputWriter
+
+        photo, video, output = Path(photo), Path(video), Path(output)
+        info = check_inputs(photo, video, output, config)  # step 1
+        if config.preview is False and self.generator is None:
+            raise InputError("this pipeline was built for --preview (no generator loaded)")
+        stats = AnimateStats()
+        timer = _Timer(stats, self.device)
+        S = config.model_size
+        schedule = WindowSchedule(config.window, config.overlap)
+
+        store = None
+        if config.cache and not config.preview:
+            store = RunStore(self._key_doc(photo, video, config))
+        done = store.windows_done() if store is not None else 0
+
+        source = self.source_pose(photo, config)  # step 3
+        src_tensor = to_tensor(source.image, S, self.device)
+        posed = timer.iterate("decode+pose", self.driving_frames(video, config, stats))  # step 4
+
+        out_side = config.size
+        width = out_side * (2 if (config.side_by_side or config.preview) else 1)
+        audio = video if info.has_audio else None
+        state = None
+        held: np.ndarray | None = None
+        bar = _progress(progress, info, config)
+        writer = OutputWriter(output, info.fps, (width, out_side), audio_from=audio,
+                             audio_start=config.start / info.fps, force=config.force)
+        independent = config.preview or config.overlap > 0
+        with bar, writer:
+            task = bar.add_task("animating", total=_expected_frames(info, config))
+            for batch in _batched(_windowed(posed, schedule), config.batch if independent else 1):
+                todo = [b for b in batch if b[0].index >= done]
+                results: dict[int, np.ndarray] = {}
+                for w, *_ in batch:
+                    if w.index < done:  # finished in an earlier, interrupted run
+                        results[w.index] = self._load_frames(store, w.index)
+                        stats.windows_cached += 1
+                if todo:
+                    if not independent and todo[0][0].carry_state and state is None and done:
+                        state = self._load_state(store, done - 1)
+                    with timer("flow"):
+                        flows, flow_pre, flow_post, heat = self.window_inputs(source, src_tensor, todo, S)
+                    with timer("generator"):
+                        if config.preview:
+                            crops = resize(np.stack([f.image for _, fr, _, _ in todo for f in fr]), S)
+                            out = self.preview(src_tensor, flows, crops)
+                            out = out.reshape(len(todo), -1, *out.shape[1:])
+                        else:
+                            use_state = state if (not independent and todo[0][0].carry_state) else None
+                            out, new_state = self.generate(src_tensor, flows, flow_pre, flow_post, heat, use_state)
+                            state = None if independent else new_state
+                    for k, (w, *_) in enumerate(todo):
+                        results[w.index] = out[k, : w.valid]
+                        stats.windows_generated += 1
+                        if store is not None:
+                            store_state = None if independent else _state_dict(state)
+                            try:
+                                store.save_window(w.index, results[w.index], store_state)
+                            except OSError:
+                                store = None  # cache disk full or read-only: go on without resume data
+                for w, frames, _, _ in batch:
+                    stats.windows += 1
+                    res = results[w.index]
+                    with timer("encode"):
+                        held = self._emit(writer, w, frames, res, held, config)
+                    stats.frames += w.valid - w.hold
+                    bar.update(task, advance=w.valid - w.hold)
+                    if on_window is not None:
+                        on_window(w)
+            if stats.frames == 0:
+                raise InputError(f"the frame range {config.start}:{config.stop or ''} of {video} has no frames")
+            closing = time.perf_counter()
+        stats.seconds["encode"] += time.perf_counter() - closing  # flush, audio mux, rename
+        if store is not None:
+            _prune_runs(store)
+        return AnimateResult(output=output, num_frames=stats.frames, fps=info.fps,
+                             size=(width, out_side), stats=stats, run_key=None if store is None else store.key)
+
+    # step 7 -------------------------------------------------------------------------
+    def _emit(self, writer, w: Window, frames: list, res: np.ndarray, held, config: AnimateConfig):
+        """Step 7: blend the overlap, drop padding, compose and write; returns the new held tail."""
+        a, b = w.emit
+        out = res[a:b].copy()
+        if w.blend and held is not None:
+            out[: w.blend] = blend_overlap(held, res[: w.blend])
+        new_held = res[w.valid - w.hold : w.valid].copy() if w.hold else None
+        if config.preview:
+            side = config.size
+            out = np.stack([np.concatenate([resize(o[None, :, : o.shape[1] // 2], side)[0],
+                                            resize(o[None, :, o.shape[1] // 2 :], side)[0]], axis=1) for o in out])
+        else:
+            out = resize(out, config.size)
+            if config.side_by_side:
+                crops = resize(np.stack([frames[p].image for p in range(a, b)]), config.size)
+                out = side_by_side(crops, out)
+        for frame in out:
+            writer.write(np.ascontiguousarray(frame))
+        return new_held
+
+    def _key_doc(self, photo: Path, video: Path, config: AnimateConfig) -> dict:
+        """What identifies a run's generated frames (see pipeline.cache)."""
+        return {
+            "version": 1,
+            "photo": hash_path(photo),
+            "source_pose": None if config.source_pose is None else hash_path(Path(config.source_pose)),
+            "video": hash_path(video),
+            "poses": None if config.poses is None else hash_path(Path(config.poses)),
+            "pose_weights": config.pose_weights,
+            "range": [config.start, config.stop],
+            "window": config.window,
+            "overlap": config.overlap,
+            "model_size": config.model_size,
+            "skip_missing": config.skip_missing,
+            "max_gap": config.max_gap,
+            "generator": self.identity("generator"),
+            "body": self.identity("body"),
+            "device": self.device.type,
+            "dtype": str(self.dtype),
+        }
+
+    @staticmethod
+    def _load_frames(store: RunStore, index: int) -> np.ndarray:
+        try:
+            return store.load_frames(index)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            store.clear()  # the next run starts afresh
+            raise InputError(f"the resume data of this run was damaged ({exc.__class__.__name__}); "
+                             "it was deleted, run the command again") from exc
+
+    def _load_state(self, store: RunStore, index: int):
+        from bdmm_cli.model import WindowState
+
+        try:
+            tensors = store.load_state(index)
+        except (OSError, ValueError):
+            tensors = None
+        if tensors is None:
+            store.clear()
+            raise InputError("the resume data of this run was incomplete; it was deleted, run the command again")
+        return WindowState(**{k: v.to(self.device, self.dtype) for k, v in tensors.items()})
+
+
+def _state_dict(state) -> dict[str, torch.Tensor] | None:
+    if state is None:
+        return None
+    from dataclasses import fields
+
+    return {f.name: getattr(state, f.name) for f in fields(state)}
+
+
+def _expected_frames(info, config: AnimateConfig) -> int | None:
+    total = info.num_frames or None
+    if config.stop is not None:
+        total = config.stop if total is None else min(total, config.stop)
+    if total is None:
+        return None
+    return max(total - config.start, 0)
+
+
+def _prune_runs(store: RunStore) -> None:
+    if not store.root.is_dir():
+        return
+    runs = sorted((p for p in store.root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in runs[KEEP_RUNS:]:
+        if old != store.dir:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _progress(enabled: bool, info, config: AnimateConfig):
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
+                               TextColumn, TimeRemainingColumn)
+
+    class _FpsColumn(TextColumn):
+        def render(self, task):  # frames per second
+            from rich.text import Text
+
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:.1f} frames/s" if speed else "-- frames/s")
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+        _FpsColumn(""), TextColumn("ETA"), TimeRemainingColumn(),
+        console=Console(stderr=True), disable=not enabled, transient=False,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# pose front-end glue
+# ---------------------------------------------------------------------------------------
+def make_pose_estimator(pose_weights: str | None, device: torch.device):
+    """The pose front-end: MediaPipe keypoints + the SPIN/HMR regressor (``hub.load_pose_regressor``)."""
+    from bdmm_cli.hub import load_pose_regressor
+    from bdmm_cli.pose.estimate import PoseEstimator
+
+    hmr = load_pose_regressor(pose_weights or "spin", device=device)
+    return PoseEstimator(hmr, device=device)
+
+
+def estimate_driving(video: Path, estimator, config: AnimateConfig, stats: AnimateStats) -> Iterator:
+    """The driving video through the pose front-end, replayed from the pose cache
+    (``cache_dir()/pose``, keyed by content hash + settings) when an earlier run finished it."""
+    from bdmm_cli.pose.estimate import estimate_video
+
+    stream = estimate_video(video, estimator, start=config.start, stop=config.stop, use_cache=config.cache)
+    stats.pose_from_cache = stream.from_cache
+    try:
+        for frame in stream:
+            if not stream.from_cache:
+                stats.frames_posed += 1
+            yield frame
+    finally:
+        stream.close()
+
+
+def animate(
+    photo: str | Path,
+    video: str | Path,
+    output: str | Path,
+    config: AnimateConfig = AnimateConfig(),
+    on_window: Callable[[Window], None] | None = None,
+    progress: bool = False,
+) -> AnimateResult:
+    """The main job in one call: check inputs (1), load models (2), then run (3-7)."""
+    check_inputs(Path(photo), Path(video), Path(output), config)
+    pipe = AnimatePipeline.from_config(config)
+    return pipe(photo, video, output, config, on_window=on_window, progress=progress)
+
+
+__all__ = [
+    "AnimatePipeline",
+    "AnimateResult",
+    "AnimateStats",
+    "Source",
+    "animate",
+    "check_inputs",
+    "module_identity",
+    "resolve_device",
+    "resolve_dtype",
+]

@@ -1,0 +1,161 @@
+"""Resumable runs: each finished window's frames and the carried state, on disk.
+
+A run is identified by a *key*: the sha256 of a JSON document holding the content hashes
+of its inputs (photo, driving video or pose folder, body model, generator weights) and
+every setting that changes the generated frames (window, overlap, model size, frame
+range, device type, dtype, ...). Settings that only change the encoding (``--size``,
+``--side-by-side``) are not part of it, so a rerun with another output size reuses it.
+
+Layout of ``cache_dir()/runs/<key>/``::
+
+    manifest.json              {"key_doc": {...}, "windows_done": k, "format": 1}
+    window_00000.npz           frames (n, S, S, 3) uint8: window 0's real (unpadded) outputs (zlib)
+    window_00001.npz           ...
+    state.safetensors          the state after window k-1 (test mode only), float tensors
+    state.json                 {"window": k-1}
+
+Every file is written to a temporary name and renamed, and the manifest is updated last,
+so a run killed at any point leaves a store whose manifest counts only complete windows.
+A resumed run reloads windows ``0..k-1`` and continues with window ``k``.
+
+Finished runs are kept too (the newest few, see ``pipeline.animate.KEEP_RUNS``), so the same
+run with another ``--size`` / ``--side-by-side`` / output file only re-encodes; ``--no-cache``
+neither reads nor writes this store. A full cache disk is not an error: the run goes on
+without resume data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from bdmm_cli.fileio import sha256_file
+from bdmm_cli.paths import cache_dir
+
+FORMAT = 1
+
+
+def hash_path(path: Path) -> str:
+    """Content hash of a file, or of a folder (relative names + file hashes, sorted)."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(path)).encode())
+        h.update(b"\0")
+        h.update(sha256_file(f).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def run_key(key_doc: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``key_doc`` (sorted keys)."""
+    text = json.dumps(key_doc, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class RunStore:
+    """The on-disk record of one run (see the module docstring for the layout).
+
+    Args:
+        key_doc: what identifies the run (inputs' hashes and settings); its hash names the
+            folder.
+        root: parent folder; default ``cache_dir() / "runs"``.
+    """
+
+    def __init__(self, key_doc: Mapping[str, Any], root: Path | None = None) -> None:
+        self.key_doc = dict(key_doc)
+        self.key = run_key(self.key_doc)
+        self.root = Path(root) if root is not None else cache_dir() / "runs"
+        self.dir = self.root / self.key
+
+    # -- reading -------------------------------------------------------------------
+    def _manifest(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads((self.dir / "manifest.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if data.get("format") != FORMAT or data.get("key") != self.key:
+            return None
+        return data
+
+    def windows_done(self) -> int:
+        """How many windows (0..k-1) are stored and complete; 0 for a new run."""
+        data = self._manifest()
+        if data is None:
+            return 0
+        done = int(data.get("windows_done", 0))
+        for i in range(done):
+            if not self._window_path(i).is_file():
+                return i
+        return done
+
+    def load_frames(self, index: int) -> np.ndarray:
+        """(n, S, S, 3) uint8 outputs of window ``index``."""
+        with np.load(self._window_path(index)) as z:
+            return z["frames"]
+
+    def load_state(self, index: int) -> dict[str, torch.Tensor] | None:
+        """The state tensors stored after window ``index``, or None if not that window's."""
+        from safetensors.torch import load_file
+
+        try:
+            meta = json.loads((self.dir / "state.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if meta.get("window") != index or not (self.dir / "state.safetensors").is_file():
+            return None
+        return load_file(str(self.dir / "state.safetensors"))
+
+    # -- writing -------------------------------------------------------------------
+    def save_window(self, index: int, frames: np.ndarray, state: Mapping[str, torch.Tensor] | None) -> None:
+        """Store window ``index`` (its real outputs, uint8) and the state after it.
+
+        Windows must be saved in order; the manifest then counts ``index + 1`` windows.
+        """
+        from safetensors.torch import save_file
+
+        if frames.dtype != np.uint8 or frames.ndim != 4:
+            raise ValueError(f"expected (n, S, S, 3) uint8 frames, got {frames.shape} {frames.dtype}")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        def write_frames(p: Path) -> None:
+            with open(p, "wb") as f:
+                np.savez_compressed(f, frames=frames)
+
+        _atomic_write(self._window_path(index), write_frames)
+        if state is not None:
+            tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
+            _atomic_write(self.dir / "state.safetensors", lambda p: save_file(tensors, str(p)))
+            _atomic_write(self.dir / "state.json", lambda p: p.write_text(json.dumps({"window": index})))
+        manifest = {"format": FORMAT, "key": self.key, "key_doc": self.key_doc, "windows_done": index + 1}
+        _atomic_write(self.dir / "manifest.json", lambda p: p.write_text(json.dumps(manifest, default=str)))
+
+    def clear(self) -> None:
+        """Delete the run's folder (after a successful run, or to start over)."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _window_path(self, index: int) -> Path:
+        return self.dir / f"window_{index:05d}.npz"
+
+
+__all__ = ["RunStore", "hash_path", "run_key"]

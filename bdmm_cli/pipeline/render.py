@@ -1,0 +1,68 @@
+"""Turning network tensors into output frames: uint8 conversion, resizing, side-by-side, preview.
+
+Frames here are numpy ``(H, W, 3)`` uint8 RGB (what the video writer takes), batches of
+them ``(N, H, W, 3)``; network images are ``(N, 3, S, S)`` tensors in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+#: Colour of the mesh overlay in the preview (RGB).
+MESH_COLOUR = (40, 220, 90)
+
+
+def to_uint8(images: Tensor) -> np.ndarray:
+    """(N, 3, S, S) in [-1, 1] -> (N, S, S, 3) uint8, the authors' ``trunc((x + 1) / 2 * 255)``."""
+    x = ((images.detach().float().clamp(-1, 1) + 1.0) * 0.5 * 255.0).to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def to_tensor(frames: np.ndarray, size: int, device: torch.device | str = "cpu") -> Tensor:
+    """(N, H, W, 3) or (H, W, 3) uint8 -> (N, 3, size, size) float32 in [-1, 1] (bilinear resize)."""
+    arr = np.asarray(frames)
+    if arr.ndim == 3:
+        arr = arr[None]
+    x = torch.from_numpy(np.array(arr, copy=True)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x
+
+
+def resize(frames: np.ndarray, size: int) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> (N, size, size, 3) uint8 (area/bilinear with antialiasing)."""
+    if frames.shape[1:3] == (size, size):
+        return frames
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Two (N, S, S, 3) batches -> (N, S, 2S, 3): left | right."""
+    return np.concatenate([left, right], axis=2)
+
+
+def mesh_overlay(crops: np.ndarray, flows: Tensor, alpha: float = 0.45) -> np.ndarray:
+    """Tint the pixels the target mesh covers and outline its silhouette.
+
+    Args:
+        crops: (N, S, S, 3) uint8 driving crops at the flow resolution.
+        flows: (N, S, S, 2) mesh flows (-2 = not covered by the mesh).
+    Returns:
+        (N, S, S, 3) uint8.
+    """
+    covered = (flows[..., 0] > -1.5).float()[:, None]  # (N, 1, S, S)
+    eroded = -F.max_pool2d(-covered, 3, stride=1, padding=1)
+    edge = (covered - eroded).clamp(0, 1)
+    base = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float()
+    colour = torch.tensor(MESH_COLOUR, dtype=torch.float32).view(1, 3, 1, 1)
+    out = base * (1 - alpha * covered.cpu()) + colour * alpha * covered.cpu()
+    out = out * (1 - edge.cpu()) + colour * edge.cpu()
+    return out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+__all__ = ["MESH_COLOUR", "mesh_overlay", "resize", "side_by_side", "to_tensor", "to_uint8"]

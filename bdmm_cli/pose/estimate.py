@@ -1,0 +1,484 @@
+"""The pose front-end as one streaming stage: frame -> keypoints -> crop -> SPIN -> smoothing.
+
+    estimator = PoseEstimator(load_pose_regressor("spin"))
+    for frame in estimate_video("dance.mp4", estimator):    # streaming, cached
+        frame.index, frame.image (256, 256, 3), frame.pose  # FramePose, or None: nobody there
+
+Per frame (``official_data_path.md`` sections 5 and 6):
+
+1. BODY_25 keypoints in the frame (the detector; MediaPipe Pose by default); the
+   per-frame box is the min/max of the detected joints.
+2. One-Euro smoothing of the keypoints (authors' constants).
+3. The crop window (running union of boxes, or smoothed per-frame box), edge pad,
+   resize to 256; keypoints and box mapped into the crop.
+4. SPIN's 224 crop around the box, HMR in batches, camera converted to the 256 frame.
+5. Optional SMPLify-style refinement (camera fixed), then smoothing of the SMPL
+   parameters on rotations.
+
+A frame without a person is yielded with ``pose=None`` (its image is the current crop
+window) and its index is listed in ``stream.missing``; nothing is guessed for it.
+Results are cached per input content hash + settings in ``cache_dir()/pose``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from bdmm_cli.dataset.kptsmpl import FramePose
+from bdmm_cli.errors import InputError
+from bdmm_cli.pose.body25 import Body25
+from bdmm_cli.pose.crop import CropTracker, crop_to_square, map_keypoints
+from bdmm_cli.pose.detector import KeypointDetector
+from bdmm_cli.pose.filters import ONE_EURO_FREQ, KeypointSmoother, SmplSmoother
+from bdmm_cli.pose.hmr import HMR
+from bdmm_cli.pose.spin_crop import spin_cam_to_frame, spin_crop
+
+FRAME_SIZE = 256
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PoseConfig:
+    """Settings of the pose front-end (all part of the cache key).
+
+    Attributes:
+        crop_mode: "union" (the authors': running union of the boxes) or "smoothed".
+        crop_factor: box height enlargement before squaring (1.3).
+        missing_joints: "official" (missing joints mapped from OpenPose's (-1, -1) like
+            the authors' data, which the released weights saw) or "zero" ((0, 0, 0):
+            no heatmap blob; for weights trained that way).
+        smooth_keypoints: One-Euro filter on the keypoints.
+        smooth_smpl: causal smoothing of SMPL on rotations, shape and camera.
+        refine: SMPLify-style refinement to the keypoints (needs the body model).
+        min_visibility: detector joints below this confidence are missing.
+        batch_size: frames per HMR batch (bounds the memory of the stream).
+        filter_freq: One-Euro sampling frequency (the authors use 15 for every video).
+    """
+
+    crop_mode: str = "union"
+    crop_factor: float = 1.3
+    missing_joints: str = "official"
+    smooth_keypoints: bool = True
+    smooth_smpl: bool = True
+    refine: bool = False
+    min_visibility: float = 0.5
+    batch_size: int = 8
+    filter_freq: float = ONE_EURO_FREQ
+
+    def __post_init__(self) -> None:
+        if self.crop_mode not in ("union", "smoothed"):
+            raise ValueError(f"crop_mode must be 'union' or 'smoothed', got {self.crop_mode!r}")
+        if self.missing_joints not in ("official", "zero"):
+            raise ValueError(f"missing_joints must be 'official' or 'zero', got {self.missing_joints!r}")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class PosedFrame:
+    """One processed frame.
+
+    Attributes:
+        index: frame number in the input (0-based; 0 for a photo).
+        image: (256, 256, 3) uint8 RGB crop.
+        pose: FramePose in pixels of the crop, or None when no person was found.
+    """
+
+    index: int
+    image: np.ndarray
+    pose: FramePose | None
+
+
+class PoseEstimator:
+    """Detector + HMR (+ optional body model for refinement) with one configuration.
+
+    Args:
+        hmr: the SPIN regressor (:class:`HMR`, e.g. from ``bdmm_cli.hub.load_pose_regressor``).
+        detector: a KeypointDetector used as is, or None for a fresh MediaPipe Pose per
+            input (tracking mode for videos, single-image mode for photos).
+        config: PoseConfig.
+        body_model: a ``bdmm_cli.body.BodyModel``, needed when ``config.refine``.
+        device: where HMR runs.
+    """
+
+    def __init__(
+        self,
+        hmr: HMR,
+        detector: KeypointDetector | None = None,
+        config: PoseConfig = PoseConfig(),
+        body_model=None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if config.refine and body_model is None:
+            raise ValueError("config.refine needs a body_model (bdmm_cli.body.load_body_model())")
+        self.device = torch.device(device)
+        self.hmr = hmr.to(self.device).eval()
+        self.detector = detector
+        self.config = config
+        self.body_model = body_model.to(self.device) if body_model is not None else None
+        self._fingerprint: str | None = None
+
+    def make_detector(self, video: bool) -> KeypointDetector:
+        if self.detector is not None:
+            return self.detector
+        from bdmm_cli.pose.detector import MediaPipePoseDetector
+
+        return MediaPipePoseDetector(video=video, min_visibility=self.config.min_visibility)
+
+    def detector_name(self) -> str:
+        if self.detector is not None:
+            return str(getattr(self.detector, "name", type(self.detector).__name__))
+        from bdmm_cli.pose.detector import _mp_version
+
+        return f"mediapipe-{_mp_version()}-c1-v{self.config.min_visibility:g}"
+
+    def fingerprint(self) -> str:
+        """Hash of everything that determines the output besides the input itself."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            h.update(json.dumps(dataclasses.asdict(self.config), sort_keys=True).encode())
+            h.update(self.detector_name().encode())
+            for module in (self.hmr, self.body_model):
+                if module is None:
+                    continue
+                for k, v in module.state_dict().items():
+                    h.update(k.encode())
+                    h.update(v.detach().cpu().contiguous().numpy().tobytes())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
+    # -- the stage --------------------------------------------------------------------------
+
+    def process(self, frames: Iterator[np.ndarray], video: bool = True, start_index: int = 0) -> Iterator[PosedFrame]:
+        """Run the stage over frames (streaming; at most `batch_size` frames held).
+
+        Args:
+            frames: (H, W, 3) uint8 RGB frames.
+            video: consecutive frames of one video (tracking detector, temporal filters).
+            start_index: index of the first frame.
+        """
+        cfg = self.config
+        detector = self.make_detector(video)
+        own_detector = detector is not self.detector
+        kp_smoother = KeypointSmoother(cfg.filter_freq) if cfg.smooth_keypoints else None
+        smpl_smoother = SmplSmoother(cfg.filter_freq) if cfg.smooth_smpl else None
+        tracker = CropTracker(cfg.crop_mode, cfg.crop_factor, cfg.filter_freq)
+        pending: list[dict] = []
+        try:
+            for i, frame in enumerate(frames, start=start_index):
+                pending.append(self._prepare(i, frame, detector, kp_smoother, tracker))
+                if sum(p["spin"] is not None for p in pending) >= cfg.batch_size:
+                    yield from self._flush(pending, smpl_smoother)
+                    pending = []
+            yield from self._flush(pending, smpl_smoother)
+        finally:
+            if own_detector and hasattr(detector, "close"):
+                detector.close()
+
+    def _prepare(self, index: int, frame: np.ndarray, detector, kp_smoother, tracker) -> dict:
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise InputError(f"frame {index}: expected (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
+        body: Body25 | None = detector(frame)
+        shape = frame.shape[:2]
+        box = body.box_xyxy() if body is not None else None
+        if box is not None and (box[2] - box[0] < 1 and box[3] - box[1] < 1):
+            body, box = None, None  # a single point is no person
+        window = tracker.update(box, shape)
+        crop, transform = crop_to_square(frame, window, FRAME_SIZE)
+        item = {"index": index, "image": crop, "spin": None}
+        if body is None:
+            return item
+        kps = kp_smoother(body.keypoints) if kp_smoother is not None else body.keypoints
+        item["keypoints"] = map_keypoints(kps, transform, self.config.missing_joints)
+        item["box"] = transform.box_to_crop(box).astype(np.float32)
+        try:
+            item["spin"] = spin_crop(crop, item["box"])
+        except ValueError:
+            item["spin"] = None  # degenerate box: treated as no person
+        return item
+
+    def _flush(self, pending: list[dict], smpl_smoother) -> Iterator[PosedFrame]:
+        posed = [p for p in pending if p["spin"] is not None]
+        if posed:
+            x = torch.stack([p["spin"].image for p in posed]).to(self.device)
+            with torch.no_grad():
+                out = self.hmr(x)
+            scale = torch.tensor([p["spin"].scale for p in posed], dtype=torch.float64)
+            start = torch.tensor(np.stack([p["spin"].start_pt for p in posed]), dtype=torch.float64)
+            cam = spin_cam_to_frame(out.cam.double().cpu(), scale, start, FRAME_SIZE).float()
+            pose, betas = out.pose.float().cpu(), out.betas.float().cpu()
+            if self.config.refine:
+                from bdmm_cli.pose.smplify import refine_smpl
+
+                kps = torch.tensor(np.stack([p["keypoints"] for p in posed]))
+                with torch.enable_grad():
+                    pose, betas = refine_smpl(self.body_model, kps.to(self.device), cam.to(self.device),
+                                              pose.to(self.device), betas.to(self.device))
+                pose, betas = pose.cpu(), betas.cpu()
+            for j, p in enumerate(posed):
+                p["smpl"] = (pose[j].numpy(), betas[j].numpy(), cam[j].numpy())
+        for p in pending:
+            if p["spin"] is None:
+                yield PosedFrame(p["index"], p["image"], None)
+                continue
+            theta, beta, cam_j = p["smpl"]
+            if smpl_smoother is not None:
+                theta, beta, cam_j = smpl_smoother(theta, beta, cam_j)
+            pose_rec = FramePose(keypoints=p["keypoints"], bbox_xyxy=p["box"], cam=cam_j,
+                                 pose_theta=theta, shape_beta=beta)
+            yield PosedFrame(p["index"], p["image"], pose_rec)
+
+
+# -- photos -------------------------------------------------------------------------------------
+
+def estimate_image(image: str | Path | np.ndarray, estimator: PoseEstimator) -> PosedFrame:
+    """Pose of one photo: the crop, keypoints and SMPL (``pose`` None when nobody is found)."""
+    from bdmm_cli.video import read_image
+
+    array = read_image(image) if not isinstance(image, np.ndarray) else image
+    return next(iter(estimator.process(iter([array]), video=False)))
+
+
+# -- videos, with the cache ---------------------------------------------------------------------
+
+class PoseStream:
+    """Iterator of PosedFrame for a video; after (or during) iteration:
+
+    Attributes:
+        missing: indices of the frames where no person was found so far.
+        num_frames: frames yielded so far.
+        from_cache: True when the frames come from the cache.
+    """
+
+    def __init__(self, source: Iterator[PosedFrame], from_cache: bool) -> None:
+        self._source = source
+        self.from_cache = from_cache
+        self.missing: list[int] = []
+        self.num_frames = 0
+
+    def __iter__(self) -> "PoseStream":
+        return self
+
+    def __next__(self) -> PosedFrame:
+        frame = next(self._source)
+        self.num_frames += 1
+        if frame.pose is None:
+            self.missing.append(frame.index)
+        return frame
+
+    def close(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
+
+
+def _cache_key(path: Path, estimator: PoseEstimator, start: int, stop: int | None) -> str:
+    from bdmm_cli.fileio import sha256_file
+
+    h = hashlib.sha256()
+    h.update(f"bdmm-pose-cache-{CACHE_FORMAT}|{start}|{stop}|".encode())
+    h.update(sha256_file(path).encode())
+    h.update(estimator.fingerprint().encode())
+    return h.hexdigest()[:32]
+
+
+def pose_cache_root() -> Path:
+    from bdmm_cli.paths import cache_dir
+
+    return cache_dir() / "pose"
+
+
+def estimate_video(
+    path: str | Path,
+    estimator: PoseEstimator,
+    start: int = 0,
+    stop: int | None = None,
+    use_cache: bool = True,
+) -> PoseStream:
+    """Stream the poses of a video's frames `start` to `stop` (exclusive).
+
+    Frames are decoded, processed and yielded one batch at a time (memory does not grow
+    with the video). With `use_cache`, a complete earlier run with the same input
+    content and settings is replayed from ``cache_dir()/pose/<key>``; a new run is
+    written there as it goes and published only when it reaches the end (an interrupted
+    run leaves nothing).
+    """
+    from bdmm_cli.video import iter_frames
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"video not found: {path}")
+    if not use_cache:
+        return PoseStream(estimator.process(iter_frames(path, start, stop), True, start), from_cache=False)
+    key = _cache_key(path, estimator, start, stop)
+    entry = pose_cache_root() / key
+    if (entry / "manifest.json").is_file():
+        return PoseStream(_replay_cache(entry), from_cache=True)
+    return PoseStream(_record_cache(estimator.process(iter_frames(path, start, stop), True, start), entry),
+                      from_cache=False)
+
+
+def _save_png(path: Path, image: np.ndarray) -> None:
+    import cv2
+
+    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"cannot write {path}")
+
+
+def _load_png(path: Path) -> np.ndarray:
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"cannot read image {path}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _record_cache(frames: Iterator[PosedFrame], entry: Path) -> Iterator[PosedFrame]:
+    from bdmm_cli.dataset.kptsmpl import dumps_kptsmpl
+
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".partial", dir=entry.parent))
+    complete = False
+    try:
+        (tmp / "frames").mkdir()
+        (tmp / "kptsmpls").mkdir()
+        (tmp / "nopose").mkdir()
+        indices, missing = [], []
+        for frame in frames:
+            name = f"frame_{frame.index:05d}"
+            if frame.pose is None:
+                _save_png(tmp / "nopose" / f"{name}.png", frame.image)
+                missing.append(frame.index)
+            else:
+                _save_png(tmp / "frames" / f"{name}.png", frame.image)
+                (tmp / "kptsmpls" / f"{name}.json").write_text(dumps_kptsmpl(frame.pose), encoding="utf-8")
+            indices.append(frame.index)
+            yield frame
+        (tmp / "manifest.json").write_text(json.dumps({"format": CACHE_FORMAT, "indices": indices, "missing": missing}))
+        try:
+            os.replace(tmp, entry)
+        except OSError:
+            pass  # another process published the same entry first
+        complete = True
+    finally:
+        if not complete or tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _replay_cache(entry: Path) -> Iterator[PosedFrame]:
+    from bdmm_cli.dataset.kptsmpl import read_kptsmpl
+
+    manifest = json.loads((entry / "manifest.json").read_text())
+    missing = set(manifest["missing"])
+    for index in manifest["indices"]:
+        name = f"frame_{index:05d}"
+        if index in missing:
+            yield PosedFrame(index, _load_png(entry / "nopose" / f"{name}.png"), None)
+        else:
+            yield PosedFrame(index, _load_png(entry / "frames" / f"{name}.png"),
+                             read_kptsmpl(entry / "kptsmpls" / f"{name}.json"))
+
+
+# -- pose folders (the authors' layout) ----------------------------------------------------------
+
+def write_pose_dir(frames: Iterator[PosedFrame], out_dir: str | Path, force: bool = False,
+                   on_frame: Callable[[PosedFrame], None] | None = None) -> tuple[int, list[int]]:
+    """Write ``frames/frame_%05d.png`` + ``kptsmpls/frame_%05d.json`` for every frame with a person.
+
+    The folder is built beside `out_dir` and renamed onto it at the end; an existing
+    non-empty `out_dir` is refused unless `force` (then replaced). Frames without a person
+    are skipped (numbering keeps the input's frame numbers, so it can have gaps, as in the
+    authors' data). Returns (frames written, indices of frames without a person).
+    """
+    from bdmm_cli.dataset.kptsmpl import dumps_kptsmpl
+
+    out_dir = Path(out_dir).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"output {out_dir} exists and is not a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise InputError(f"output directory {out_dir} is not empty; use --force to replace it")
+    parent = out_dir.parent
+    if not parent.is_dir():
+        raise InputError(f"output directory {parent} does not exist")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=parent))
+    try:
+        (tmp / "frames").mkdir()
+        (tmp / "kptsmpls").mkdir()
+        written, missing = 0, []
+        for frame in frames:
+            if on_frame is not None:
+                on_frame(frame)
+            if frame.pose is None:
+                missing.append(frame.index)
+                continue
+            name = f"frame_{frame.index:05d}"
+            _save_png(tmp / "frames" / f"{name}.png", frame.image)
+            (tmp / "kptsmpls" / f"{name}.json").write_text(dumps_kptsmpl(frame.pose), encoding="utf-8")
+            written += 1
+        if written == 0:
+            raise InputError("no person was found in any frame; nothing written")
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=parent))
+            os.replace(out_dir, old / "d")
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+        return written, missing
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_pose_dir(pose_dir: str | Path) -> Iterator[PosedFrame]:
+    """Read a folder written by ``bdmm pose`` (or one video of the authors' data set).
+
+    Yields PosedFrame in file-name order; ``index`` is the number in the file name.
+    Raises InputError when the folder lacks ``frames/`` or ``kptsmpls/``, or when PNGs
+    and JSONs do not pair up.
+    """
+    from bdmm_cli.dataset.kptsmpl import read_kptsmpl
+
+    pose_dir = Path(pose_dir)
+    frames_dir, kpt_dir = pose_dir / "frames", pose_dir / "kptsmpls"
+    if not frames_dir.is_dir() or not kpt_dir.is_dir():
+        raise InputError(f"{pose_dir} is not a pose folder: it needs frames/ and kptsmpls/ (written by `bdmm pose`)")
+    jsons = sorted(kpt_dir.glob("*.json"))
+    pngs = sorted(frames_dir.glob("*.png"))
+    if not jsons:
+        raise InputError(f"pose folder {pose_dir} has no kptsmpls/*.json")
+    if [p.stem for p in pngs] != [j.stem for j in jsons]:
+        raise InputError(f"pose folder {pose_dir}: frames/*.png and kptsmpls/*.json do not pair up "
+                         f"({len(pngs)} PNGs, {len(jsons)} JSONs)")
+
+    def gen() -> Iterator[PosedFrame]:
+        for ordinal, (png, js) in enumerate(zip(pngs, jsons)):
+            digits = "".join(c for c in js.stem if c.isdigit())
+            index = int(digits) if digits else ordinal
+            yield PosedFrame(index, _load_png(png), read_kptsmpl(js))
+
+    return gen()
+
+
+__all__ = [
+    "PoseConfig",
+    "PoseEstimator",
+    "PoseStream",
+    "PosedFrame",
+    "estimate_image",
+    "estimate_video",
+    "pose_cache_root",
+    "read_pose_dir",
+    "write_pose_dir",
+]

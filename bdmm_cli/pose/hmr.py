@@ -1,0 +1,256 @@
+"""SPIN's HMR regressor: ResNet-50 features + iterative error feedback -> SMPL and camera.
+
+Layer names are exactly SPIN's (``nkolot/SPIN`` ``models/hmr.py``), so both official
+checkpoints load with a strict key check:
+
+- ``conv1.*``, ``bn1.*``, ``layer1.*`` .. ``layer4.*``: the ResNet-50 trunk
+  (torchvision's ``resnet50(weights=None)``, whose Bottleneck puts the stride on
+  ``conv2`` exactly like SPIN's; its ``fc`` head is dropped);
+- ``fc1``, ``fc2`` (with dropout), ``decpose`` (144), ``decshape`` (10), ``deccam`` (3);
+- buffers ``init_pose`` (1, 144) in 6D, ``init_shape`` (1, 10), ``init_cam`` (1, 3): the
+  mean parameters of ``smpl_mean_params.npz``.
+
+The regressor (``official_data_path.md`` section 6)::
+
+    theta_0 = (init_pose, init_shape, init_cam)
+    theta_{k+1} = theta_k + dec(drop(fc2(drop(fc1([f, theta_k])))))     k = 0, 1, 2
+    R = GramSchmidt(pose_6d.view(-1, 3, 2));  pose_aa = axis_angle(R) (NaN -> 0)
+
+Checkpoints: SPIN's ``model_checkpoint.pt`` is a dict holding the state dict under
+``"model"`` (plus ``optimizer``, ``epoch``, ...); BDMM's ``spin_ckpt.pth`` is the flat state
+dict. :func:`load_spin_state_dict` accepts both (and a ``module.`` prefix) and raises
+:class:`~bdmm_cli.errors.CheckpointError` naming missing, unexpected or misshaped keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from bdmm_cli.errors import CheckpointError, InputError
+from bdmm_cli.pose.rotations import rot6d_to_rotmat, rotmat_to_axis_angle
+
+NUM_JOINTS = 24
+NPOSE = NUM_JOINTS * 6
+FEATURE_DIM = 2048
+IMG_RES = 224
+
+
+@dataclass(frozen=True)
+class HMROutput:
+    """What the regressor predicts for a batch of B crops.
+
+    Attributes:
+        pose_6d: (B, 144) 6D rotations of the 24 joints (the IEF state).
+        rotmat: (B, 24, 3, 3) rotation matrices from Gram-Schmidt.
+        pose: (B, 72) axis-angle, global orientation first (NaN -> 0).
+        betas: (B, 10) SMPL shape.
+        cam: (B, 3) weak-perspective camera [s, tx, ty] of SPIN's 224x224 crop.
+    """
+
+    pose_6d: Tensor
+    rotmat: Tensor
+    pose: Tensor
+    betas: Tensor
+    cam: Tensor
+
+    @property
+    def smpl(self) -> Tensor:
+        """(B, 85) ``[cam | pose | betas]``, what SPIN's ``forward`` returns in BDMM."""
+        return torch.cat([self.cam, self.pose, self.betas], dim=1)
+
+
+class HMR(nn.Module):
+    """SPIN's HMR: ResNet-50 trunk + 3-iteration IEF regressor (key names as SPIN).
+
+    Args:
+        mean_params: optional path of ``smpl_mean_params.npz`` (keys ``pose`` (144),
+            ``shape`` (10), ``cam`` (3)) to fill the ``init_*`` buffers; a checkpoint
+            overwrites them anyway, since SPIN stores them in its state dict.
+        n_iter: IEF iterations (3 in SPIN).
+    """
+
+    def __init__(self, mean_params: str | Path | None = None, n_iter: int = 3) -> None:
+        super().__init__()
+        from torchvision.models import resnet50
+
+        trunk = resnet50(weights=None)
+        self.conv1 = trunk.conv1
+        self.bn1 = trunk.bn1
+        self.relu = trunk.relu
+        self.maxpool = trunk.maxpool
+        self.layer1 = trunk.layer1
+        self.layer2 = trunk.layer2
+        self.layer3 = trunk.layer3
+        self.layer4 = trunk.layer4
+        self.avgpool = nn.AdaptiveAvgPool2d(1)  # == SPIN's AvgPool2d(7) on 224x224 input
+        self.n_iter = int(n_iter)
+
+        self.fc1 = nn.Linear(FEATURE_DIM + NPOSE + 13, 1024)
+        self.drop1 = nn.Dropout()
+        self.fc2 = nn.Linear(1024, 1024)
+        self.drop2 = nn.Dropout()
+        self.decpose = nn.Linear(1024, NPOSE)
+        self.decshape = nn.Linear(1024, 10)
+        self.deccam = nn.Linear(1024, 3)
+        for layer in (self.decpose, self.decshape, self.deccam):
+            nn.init.xavier_uniform_(layer.weight, gain=0.01)
+
+        self.register_buffer("init_pose", torch.zeros(1, NPOSE))
+        self.register_buffer("init_shape", torch.zeros(1, 10))
+        self.register_buffer("init_cam", torch.zeros(1, 3))
+        if mean_params is not None:
+            self.load_mean_params(mean_params)
+
+    def load_mean_params(self, path: str | Path) -> None:
+        """Fill ``init_pose``/``init_shape``/``init_cam`` from ``smpl_mean_params.npz``."""
+        path = Path(path)
+        try:
+            with np.load(path) as data:
+                pose, shape, cam = (np.asarray(data[k], dtype=np.float32).reshape(1, -1) for k in ("pose", "shape", "cam"))
+        except (OSError, KeyError, ValueError) as exc:
+            raise InputError(f"cannot read SMPL mean parameters {path}: expected an .npz with pose, shape, cam") from exc
+        if pose.shape != (1, NPOSE) or shape.shape != (1, 10) or cam.shape != (1, 3):
+            raise InputError(f"SMPL mean parameters {path} have shapes {pose.shape}, {shape.shape}, {cam.shape}")
+        self.init_pose.copy_(torch.from_numpy(pose))
+        self.init_shape.copy_(torch.from_numpy(shape))
+        self.init_cam.copy_(torch.from_numpy(cam))
+
+    def features(self, x: Tensor) -> Tensor:
+        """(B, 3, 224, 224) normalised RGB -> (B, 2048) pooled ResNet-50 features."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.avgpool(x).flatten(1)
+
+    def forward(self, x: Tensor) -> HMROutput:
+        """Regress SMPL for a batch of SPIN crops.
+
+        Args:
+            x: (B, 3, 224, 224) RGB in [0, 1] normalised with the ImageNet mean/std.
+        Returns:
+            HMROutput with pose (B, 72), betas (B, 10), cam (B, 3) in SPIN's crop frame.
+        """
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected (B, 3, H, W) images, got {tuple(x.shape)}")
+        b = x.shape[0]
+        feat = self.features(x)
+        pose = self.init_pose.expand(b, -1)
+        shape = self.init_shape.expand(b, -1)
+        cam = self.init_cam.expand(b, -1)
+        for _ in range(self.n_iter):
+            h = self.drop1(self.fc1(torch.cat([feat, pose, shape, cam], dim=1)))
+            h = self.drop2(self.fc2(h))
+            pose = self.decpose(h) + pose
+            shape = self.decshape(h) + shape
+            cam = self.deccam(h) + cam
+        rotmat = rot6d_to_rotmat(pose).view(b, NUM_JOINTS, 3, 3)
+        aa = rotmat_to_axis_angle(rotmat).reshape(b, NUM_JOINTS * 3)
+        return HMROutput(pose_6d=pose, rotmat=rotmat, pose=aa, betas=shape, cam=cam)
+
+
+def spin_state_dict_keys() -> list[str]:
+    """The exact state-dict keys of SPIN's HMR (what a checkpoint must hold)."""
+    with torch.device("meta"):
+        return list(HMR().state_dict().keys())
+
+
+def _strip_prefix(sd: Mapping[str, Any], prefix: str = "module.") -> dict[str, Any]:
+    if sd and all(k.startswith(prefix) for k in sd):
+        return {k[len(prefix):]: v for k, v in sd.items()}
+    return dict(sd)
+
+
+def extract_spin_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, Tensor]:
+    """The HMR state dict inside a SPIN checkpoint of either layout.
+
+    ``model_checkpoint.pt`` (a dict with ``"model"``) or ``spin_ckpt.pth`` (flat); a
+    ``module.`` prefix (DataParallel) is removed.
+    """
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointError(f"not a SPIN checkpoint: expected a dict, got {type(checkpoint).__name__}")
+    model = checkpoint.get("model")
+    sd = model if isinstance(model, Mapping) else checkpoint
+    return _strip_prefix(sd)
+
+
+def _short(keys: list[str], n: int = 5) -> str:
+    return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
+
+
+def load_spin_state_dict(module: HMR, checkpoint: Mapping[str, Any]) -> HMR:
+    """Load SPIN weights into `module` with a strict key and shape check.
+
+    Args:
+        module: an :class:`HMR`.
+        checkpoint: SPIN's ``model_checkpoint.pt`` dict (state dict under ``"model"``)
+            or BDMM's flat ``spin_ckpt.pth`` state dict.
+    Raises:
+        CheckpointError: naming the missing, unexpected or misshaped keys.
+    """
+    sd = extract_spin_state_dict(checkpoint)
+    expected = module.state_dict()
+    # BatchNorm counters only matter for training; checkpoints saved before PyTorch 0.4.1 lack them.
+    for k in expected:
+        if k.endswith("num_batches_tracked") and k not in sd:
+            sd[k] = expected[k]
+    missing = [k for k in expected if k not in sd]
+    unexpected = [k for k in sd if k not in expected]
+    misshaped = [
+        f"{k} {tuple(sd[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in sd and (not isinstance(sd[k], Tensor) or tuple(sd[k].shape) != tuple(v.shape))
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {_short(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_short(unexpected)}")
+    if misshaped:
+        problems.append(f"misshaped: {_short(misshaped, 3)}")
+    if problems:
+        raise CheckpointError("not a SPIN HMR checkpoint: " + "; ".join(problems))
+    module.load_state_dict(sd, strict=True)
+    return module
+
+
+def read_checkpoint_file(path: str | Path) -> Mapping[str, Any]:
+    """Read a checkpoint safely: safetensors, or ``torch.load(weights_only=True)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"cannot read {path}: not a valid safetensors file") from exc
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors come in many types
+        raise CheckpointError(f"cannot read {path}: not a loadable PyTorch checkpoint ({type(exc).__name__})") from exc
+
+
+def load_hmr(path: str | Path, device: str | torch.device = "cpu") -> HMR:
+    """Build an :class:`HMR` and load a local SPIN checkpoint (either layout, or safetensors)."""
+    module = HMR()
+    load_spin_state_dict(module, read_checkpoint_file(path))
+    return module.to(device).eval()
+
+
+__all__ = [
+    "HMR",
+    "HMROutput",
+    "IMG_RES",
+    "extract_spin_state_dict",
+    "load_hmr",
+    "load_spin_state_dict",
+    "read_checkpoint_file",
+    "spin_state_dict_keys",
+]

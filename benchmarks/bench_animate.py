@@ -1,0 +1,159 @@
+"""Benchmark of `bdmm animate`: end-to-end frames/s, time per stage, and peak memory vs video length.
+
+    python benchmarks/bench_animate.py                 # everything (a few minutes on 2 CPU cores)
+    python benchmarks/bench_animate.py --quick         # smaller runs
+    python benchmarks/bench_animate.py --device cuda   # on a GPU
+
+Runs with the stand-ins the tests use (random generator weights saved and loaded through
+hub.save_generator / load_generator, the synthetic SMPL-format body, a pose folder of
+generated SMPL parameters, a testsrc driving video with audio), so it needs no download.
+The pose stage here is *reading a pose folder* (the pose front-end has its own benchmark,
+benchmarks/bench_pose.py); "decode" is a separate pass of the video decoder alone.
+
+Each measurement runs in a fresh subprocess so the peak RSS (ru_maxrss) belongs to that run
+only. Table 1: peak memory for a 60- and a 600-frame video (constant memory = ratio ~1).
+Table 2: frames/s and seconds per frame by stage at 256x256, tiny and full-width generator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+
+def _one_run(args: argparse.Namespace) -> dict:
+    """Child process: build the stand-ins, run animate once, report numbers as JSON."""
+    import resource
+    import tracemalloc
+
+    import torch
+
+    import animate_helpers as H
+    from bdmm_cli.pipeline import AnimateConfig, AnimatePipeline
+    from bdmm_cli.video import iter_frames
+    from media import make_test_video
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    root = Path(args.workdir)
+    n = args.frames
+    if args.width == "full":
+        from bdmm_cli.hub import save_generator
+        from bdmm_cli.model import BDMMGenerator, GeneratorConfig
+
+        torch.manual_seed(0)
+        weights = root / "full_generator"
+        if not weights.exists():
+            save_generator(BDMMGenerator(GeneratorConfig()), weights)
+    else:
+        weights = root / "tiny_generator_0"
+        if not weights.exists():
+            H.tiny_generator_dir(root)
+    smpl = root / "synthetic_body.npz"
+    if not smpl.exists():
+        H.synthetic_body(root)
+    poses = root / f"poses_{n}"
+    if not poses.exists():
+        H.make_pose_dir(root, n, name=f"poses_{n}")
+    photo, source_pose = root / "person.png", root / "person.json"
+    if not photo.exists():
+        H.make_source(root)
+    video = root / f"drive_{n}.mp4"
+    if not video.exists():
+        make_test_video(video, frames=n, fps=25, size=(256, 256), audio=True)
+
+    t0 = time.perf_counter()
+    decoded = sum(1 for _ in iter_frames(video))
+    decode_s = time.perf_counter() - t0
+
+    cfg = AnimateConfig(weights=str(weights), smpl=smpl, poses=poses, source_pose=source_pose,
+                        model_size=args.model_size, size=args.model_size, device=args.device, cache=False)
+    pipe = AnimatePipeline.from_config(cfg)
+    out = root / f"out_{n}_{args.width}_{args.model_size}.mp4"
+    out.unlink(missing_ok=True)
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    result = pipe(photo, video, out, cfg)
+    total = time.perf_counter() - t0
+    _, py_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {
+        "frames": result.num_frames,
+        "decoded": decoded,
+        "total_s": total,
+        "fps": result.num_frames / total,
+        "stages": dict(result.stats.seconds),
+        "decode_s": decode_s,
+        "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_mb": base_rss,
+        "py_peak_mb": py_peak / 2**20,
+        "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if args.device.startswith("cuda") else None,
+    }
+
+
+def _spawn(workdir: Path, frames: int, width: str, model_size: int, device: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", "--workdir", str(workdir), "--frames", str(frames),
+           "--width", width, "--model-size", str(model_size), "--device", device]
+    env = dict(os.environ, BDMM_CACHE_DIR=str(workdir / "cache"), BDMM_HOME=str(workdir / "home"))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark child failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", default=None)
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--width", choices=["tiny", "full"], default="tiny")
+    ap.add_argument("--model-size", type=int, default=128)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--quick", action="store_true", help="smaller runs (memory: 30 vs 300 frames)")
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(_one_run(args)))
+        return
+
+    short, long = (30, 300) if args.quick else (60, 600)
+    with tempfile.TemporaryDirectory(prefix="bench_animate_") as tmp:
+        work = Path(args.workdir or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        print(f"device: {args.device}; torch threads: {os.cpu_count()}")
+        print("\n## Peak memory vs video length (tiny generator, model size 128)\n")
+        mem = {n: _spawn(work, n, "tiny", 128, args.device) for n in (short, long)}
+        print("| frames | wall s | frames/s | peak RSS MiB | Python heap peak MiB |")
+        print("|---:|---:|---:|---:|---:|")
+        for n, r in mem.items():
+            print(f"| {r['frames']} | {r['total_s']:.1f} | {r['fps']:.2f} | {r['rss_peak_mb']:.0f} | {r['py_peak_mb']:.1f} |")
+        print(f"\nratio {long}/{short} frames: peak RSS x{mem[long]['rss_peak_mb'] / mem[short]['rss_peak_mb']:.3f}, "
+              f"Python heap peak x{mem[long]['py_peak_mb'] / max(mem[short]['py_peak_mb'], 1e-9):.3f} "
+              f"(video length x{long / short:.0f})")
+
+        print("\n## Speed at 256x256 by stage (seconds per output frame)\n")
+        runs = [("tiny", 256, 30 if not args.quick else 12), ("full", 256, 12 if not args.quick else 6)]
+        print("| generator | frames | frames/s | decode | read poses | flow | generator | encode | peak RSS MiB |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for width, size, n in runs:
+            r = _spawn(work, n, width, size, args.device)
+            st = r["stages"]
+            f = r["frames"]
+            pose_only = max(st.get("decode+pose", 0.0) - r["decode_s"] * f / max(r["decoded"], 1), 0.0)
+            print(f"| {width} | {f} | {r['fps']:.2f} | {r['decode_s'] / r['decoded']:.4f} | {pose_only / f:.4f} | "
+                  f"{st.get('flow', 0) / f:.4f} | {st.get('generator', 0) / f:.4f} | {st.get('encode', 0) / f:.4f} | "
+                  f"{r['rss_peak_mb']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
