@@ -42,7 +42,7 @@ def _one_run(args: argparse.Namespace) -> dict:
     from bdmm_cli.video import iter_frames
     from media import make_test_video
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(args.threads)
     root = Path(args.workdir)
     n = args.frames
     if args.width == "full":
@@ -102,9 +102,12 @@ def _one_run(args: argparse.Namespace) -> dict:
     }
 
 
+THREADS = 1
+
+
 def _spawn(workdir: Path, frames: int, width: str, model_size: int, device: str) -> dict:
     cmd = [sys.executable, __file__, "--child", "--workdir", str(workdir), "--frames", str(frames),
-           "--width", width, "--model-size", str(model_size), "--device", device]
+           "--width", width, "--model-size", str(model_size), "--device", device, "--threads", str(THREADS)]
     env = dict(os.environ, BDMM_CACHE_DIR=str(workdir / "cache"), BDMM_HOME=str(workdir / "home"))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -121,7 +124,10 @@ def main() -> None:
     ap.add_argument("--model-size", type=int, default=128)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quick", action="store_true", help="smaller runs (memory: 30 vs 300 frames)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steady numbers on a shared machine)")
     args = ap.parse_args()
+    global THREADS
+    THREADS = args.threads
     if args.child:
         print(json.dumps(_one_run(args)))
         return
@@ -130,9 +136,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_animate_") as tmp:
         work = Path(args.workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        print(f"device: {args.device}; torch threads: {os.cpu_count()}")
+        print(f"device: {args.device}; torch threads: {args.threads}; CPU cores: {os.cpu_count()}")
         print("\n## Peak memory vs video length (tiny generator, model size 128)\n")
-        mem = {n: _spawn(work, n, "tiny", 128, args.device) for n in (short, long)}
+        mem = {}
+        for n in (short, long):
+            mem[n] = _spawn(work, n, "tiny", 128, args.device)
+            print(f"  ({n} frames: {mem[n]['total_s']:.0f} s)", flush=True)
         print("| frames | wall s | frames/s | peak RSS MiB | Python heap peak MiB |")
         print("|---:|---:|---:|---:|---:|")
         for n, r in mem.items():

@@ -67,6 +67,13 @@ def timeit(fn, device, repeats: int) -> float:
 
 
 def rss_mb() -> float:
+    """Peak RSS of this process in MB (VmHWM: unlike ru_maxrss, not inherited across exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -103,7 +110,7 @@ def bench(device: torch.device, repeats: int) -> list[tuple[str, int, float, str
 
     ndc8 = raster_inputs(body, device)
     t = timeit(lambda: rasterize(ndc8, faces, S), device, repeats)
-    rows.append(("rasterize B=8", 8, t, f"{8 / t:.1f} images/s, peak memory {peak_memory_mb(device):.0f} MB"))
+    rows.append(("rasterize B=8", 8, t, f"{8 / t:.1f} images/s, {peak_memory(device)}"))
     return rows
 
 
@@ -112,9 +119,9 @@ def raster_inputs(body: BodyModel, device) -> torch.Tensor:
     return project_ndc(verts8, torch.tensor([[1.1, 0.0, 0.1]], device=device).repeat(8, 1))
 
 
-def peak_memory_mb(device: torch.device) -> float:
-    """Memory of one B=8 raster pass: CUDA peak allocation, or on CPU the growth of the
-    peak RSS of a fresh subprocess that does nothing else."""
+def peak_memory(device: torch.device) -> str:
+    """Memory of one B=8 raster pass: CUDA peak allocation, or on CPU the peak RSS of a
+    fresh subprocess that only loads torch and the inputs and rasterizes once."""
     if device.type == "cuda":
         body = smpl_sized_body()
         ndc8, faces = raster_inputs(body, device), body.faces.to(device)
@@ -123,7 +130,7 @@ def peak_memory_mb(device: torch.device) -> float:
         before = torch.cuda.memory_allocated()
         rasterize(ndc8, faces, S)
         torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - before) / 2**20
+        return f"peak allocated {(torch.cuda.max_memory_allocated() - before) / 2**20:.0f} MB"
     import subprocess
     import tempfile
 
@@ -134,7 +141,7 @@ def peak_memory_mb(device: torch.device) -> float:
         out = subprocess.run(
             [sys.executable, __file__, "--memory-probe", str(path)], capture_output=True, text=True, check=True
         )
-    return float(out.stdout.strip().splitlines()[-1])
+    return out.stdout.strip().splitlines()[-1]
 
 
 def memory_probe(path: str) -> None:
@@ -142,7 +149,7 @@ def memory_probe(path: str) -> None:
     rasterize(data["ndc"][:1], data["faces"], 8)  # load kernels, small
     before = rss_mb()
     rasterize(data["ndc"], data["faces"], S)
-    print(f"{rss_mb() - before:.1f}")
+    print(f"process peak RSS {rss_mb():.0f} MB (before the pass {before:.0f} MB)")
 
 
 def main() -> None:

@@ -171,7 +171,7 @@ def test_preview_shows_mesh_overlay_and_warped_source(env, tmp_path):
 
 def test_skip_missing_interpolates_gaps(env, tmp_path):
     poses = make_pose_dir(tmp_path, N, missing=(4, 5), name="gappy")
-    cfg = _config(env, poses=poses, skip_missing=True, cache=False)
+    cfg = _config(env, poses=poses, skip_missing=True, cache=False, preview=True)  # preview: no generator needed
     result = animate(env["photo"], env["video"], tmp_path / "o.mp4", cfg)
     assert result.num_frames == N == count_frames(tmp_path / "o.mp4")
 

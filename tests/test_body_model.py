@@ -110,6 +110,22 @@ class _FakeCh:
         self._itr = None
 
 
+class _Py2Array:
+    """Pickles a numpy array the way Python 2 did: raw data as a (latin-1) str."""
+
+    def __init__(self, a):
+        self.a = np.ascontiguousarray(a)
+
+    def __reduce__(self):
+        try:
+            from numpy._core import multiarray  # numpy >= 2
+        except ImportError:  # numpy 1.x
+            from numpy.core import multiarray
+
+        a = self.a
+        return (multiarray._reconstruct, (np.ndarray, (0,), b"b"), (1, a.shape, a.dtype, False, a.tobytes().decode("latin1")))
+
+
 def pickle_with_fake_chumpy(obj, path, monkeypatch, protocol=2):
     mod, sub = types.ModuleType("chumpy"), types.ModuleType("chumpy.ch")
     _FakeCh.__module__, _FakeCh.__qualname__, _FakeCh.__name__ = "chumpy.ch", "Ch", "Ch"
@@ -134,9 +150,9 @@ def hmr_layout(a: dict) -> dict:
         "v_template": _FakeCh(a["v_template"]),
         "shapedirs": _FakeCh(a["shapedirs"]),
         "J_regressor": scipy.sparse.csc_matrix(a["J_regressor"]),
-        "posedirs": a["posedirs"],
+        "posedirs": _Py2Array(a["posedirs"]),
         "kintree_table": kt,
-        "weights": a["weights"],
+        "weights": _Py2Array(a["weights"]),
         "cocoplus_regressor": scipy.sparse.csc_matrix(coco),
         "J": a["J_regressor"] @ a["v_template"],
         "bs_style": "lbs",

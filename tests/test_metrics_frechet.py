@@ -22,8 +22,8 @@ def _random_stats(rng, n, d, scale=1.0, shift=0.0):
     return stats_from_features(x)
 
 
-@pytest.mark.parametrize("method", ["eigh", "sqrtm"])
-@pytest.mark.parametrize("n1,n2", [(400, 300), (20, 15)])  # full rank, and rank-deficient
+@pytest.mark.parametrize("method", ["auto", "eigh", "sqrtm"])
+@pytest.mark.parametrize("n1,n2", [(400, 300), (20, 15), (300, 20)])  # full rank, and rank-deficient
 def test_frechet_equals_direct_scipy(method, n1, n2):
     rng = np.random.default_rng(0)
     a = _random_stats(rng, n1, 32)
@@ -33,11 +33,14 @@ def test_frechet_equals_direct_scipy(method, n1, n2):
     assert frechet_distance(b, a, method=method) == pytest.approx(expected, rel=1e-6, abs=1e-8)
 
 
-@pytest.mark.parametrize("method", ["eigh", "sqrtm"])
+@pytest.mark.parametrize("method", ["auto", "eigh", "sqrtm"])
 def test_frechet_zero_for_identical_stats(method):
     rng = np.random.default_rng(1)
     a = _random_stats(rng, 200, 16)
     assert abs(frechet_distance(a, a, method=method)) < 1e-8
+    low_rank = _random_stats(rng, 5, 16)
+    assert low_rank.factor is not None
+    assert abs(frechet_distance(low_rank, low_rank, method=method)) < 1e-6
 
 
 def test_frechet_analytic_case():
@@ -63,6 +66,12 @@ def test_stats_file_roundtrip_and_authors_layout(tmp_path):
     s.save(tmp_path / "s.npz")
     t = GaussianStats.load(tmp_path / "s.npz")
     np.testing.assert_array_equal(t.sigma, s.sigma)
+    assert s.factor is None and t.factor is None  # 10 samples > 4 dimensions: no factor
+    few = stats_from_features(np.random.default_rng(4).normal(size=(3, 5)))
+    few.save(tmp_path / "few.npz")
+    np.testing.assert_array_equal(GaussianStats.load(tmp_path / "few.npz").factor, few.factor)
+    np.testing.assert_allclose(few.factor.T @ few.factor, few.sigma)
+
     assert t.count == 10
     # the authors' fid_stat.npz holds only mu and sigma
     np.savez(tmp_path / "fid_stat.npz", mu=s.mu, sigma=s.sigma)

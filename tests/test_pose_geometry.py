@@ -132,6 +132,37 @@ def test_spin_crop_normalisation_and_box_scale():
     np.testing.assert_allclose(far.image[:, 223, 223].numpy(), -np.array(IMAGENET_MEAN) / np.array(IMAGENET_STD), atol=1e-5)
 
 
+def _official_preprocess(img: np.ndarray, box) -> tuple[np.ndarray, float, np.ndarray]:
+    """BDMM's spin/dataset.py::preprocess step by step (RGB input; no colour swap)."""
+    import cv2
+
+    x0, y0, x1, y1 = box
+    scale = 200 / max(x1 - x0, y1 - y0)
+    new_size = np.floor(np.array(img.shape[0:2]) * scale).astype(int)
+    scaled = cv2.resize(img, (new_size[1], new_size[0]))
+    factors = [new_size[0] / img.shape[0], new_size[1] / img.shape[1]]
+    center = np.round(np.array([(x0 + x1) / 2, (y0 + y1) / 2]) * factors).astype(int)
+    padded = np.pad(scaled, ((224,), (224,), (0,)), mode="constant")
+    center += 224
+    start = (center - 112).astype(int)
+    end = (center + 112).astype(int)
+    end[0] = min(end[0], padded.shape[1])
+    end[1] = min(end[1], padded.shape[0])
+    return padded[start[1]:end[1], start[0]:end[0]], scale, start
+
+
+@pytest.mark.parametrize("box", [(40.0, 30.0, 180.0, 230.0), (0.0, 0.0, 256.0, 256.0), (-30.5, 100.2, 90.0, 300.7),
+                                 (200.0, 10.0, 250.0, 60.0)])
+def test_spin_crop_equals_the_official_preprocess(box):
+    img = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    ref, scale, start = _official_preprocess(img, box)
+    ours = spin_crop(img, np.array(box))
+    denorm = ours.image.numpy() * np.array(IMAGENET_STD)[:, None, None] + np.array(IMAGENET_MEAN)[:, None, None]
+    np.testing.assert_allclose(np.transpose(denorm, (1, 2, 0)) * 255, ref, atol=1e-3)
+    assert ours.scale == pytest.approx(scale)
+    np.testing.assert_array_equal(ours.start_pt, start)
+
+
 @pytest.mark.parametrize("box", [(40.0, 30.0, 180.0, 230.0), (100.0, 80.0, 160.0, 250.0), (5.0, 60.0, 250.0, 200.0)])
 def test_camera_conversion_lands_on_the_same_pixels(box):
     """Points projected through SPIN's crop camera, then carried to the 256 frame through

@@ -20,6 +20,7 @@ from bdmm_cli.hub import fetch, load_generator, save_generator
 from bdmm_cli.hub.hfenv import hf_cache_dir
 from bdmm_cli.hub.registry import load_registry
 from bdmm_cli.hub.verify import ChecksumError, UnverifiedError
+from bdmm_cli.paths import cache_dir
 from hub_server import LocalHub, local_hub  # noqa: F401  (fixture)
 from weights_helpers import same_state, sha256, tiny_generator, write_registry
 
@@ -120,6 +121,17 @@ def test_offline_with_warm_cache_works_without_server(hub, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert fetch("generator-tiny") == path
     assert same_state(load_generator("generator-tiny").state_dict(), hub.state)
+
+
+def test_tag_revision_resolves_online_and_works_offline(hub, tmp_path, monkeypatch):
+    hub.hub.add_repo("test-org/tagged", {FILE: hub.content}, tag="v1")
+    reg = load_registry(write_registry(tmp_path / "r.toml", repo="test-org/tagged", revision="v1", entries={
+        "generator-tiny": {"kind": "generator", "source": "project", "filename": FILE, "sha256": sha256(hub.content)}}))
+    path = fetch("generator-tiny", registry=reg)
+    assert hub.hub.count("GET", "/test-org/tagged/resolve/") == 1
+    hub.hub.stop()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert fetch("generator-tiny", registry=reg) == path
 
 
 def test_offline_with_cold_cache_names_the_file_and_the_fix(hub, monkeypatch):
@@ -251,16 +263,32 @@ def test_url_entry_downloads_verifies_and_caches(hub, tmp_path):
     assert hub.hub.count(None, "/files/") == 1
 
 
+def test_url_entry_offline_with_warm_cache(hub, tmp_path, monkeypatch):
+    data = b"weights" * 100
+    reg = _url_registry(tmp_path, hub.hub.add_static("feat.pth", data), sha256=sha256(data))
+    path = fetch("feat", registry=reg)
+    hub.hub.stop()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert fetch("feat", registry=reg) == path and path.read_bytes() == data
+
+
+def test_cli_verify_reports_and_deletes_a_corrupted_cache(hub):
+    path = fetch("generator-tiny")
+    blob = path.resolve()
+    blob.chmod(0o644)
+    blob.write_bytes(b"\0" * len(hub.content))
+    result = runner.invoke(app, ["weights", "verify", "generator-tiny"])
+    assert result.exit_code == 1 and "FAIL" in result.output and "sha256 mismatch" in result.output
+    assert not blob.exists()
+
+
 def test_url_entry_tampered_is_rejected_and_not_kept(hub, tmp_path):
     data = b"genuine" * 500
     url = hub.hub.add_static("feat.pth", b"tampered" * 500)
     reg = _url_registry(tmp_path, url, sha256=sha256(data))
     with pytest.raises(ChecksumError, match="sha256 mismatch"):
         fetch("feat", registry=reg)
-    cached = [p for p in (tmp_path / "x").parent.rglob("feat-weights.pth")]
-    from bdmm_cli.paths import cache_dir
-
-    assert not list(cache_dir().rglob("feat-weights.pth")) and not cached
+    assert not [p for p in cache_dir().rglob("*") if p.is_file() and p.name != "verified.json"]
 
 
 def test_url_entry_with_name_prefix(hub, tmp_path):
@@ -275,8 +303,6 @@ def test_url_entry_with_name_prefix(hub, tmp_path):
                   "filename": "feat2.pth", "sha256_prefix": bad}}))
     with pytest.raises(ChecksumError, match="does not start with"):
         fetch("feat2", registry=reg)
-    from bdmm_cli.paths import cache_dir
-
     assert not list(cache_dir().rglob("feat2.pth"))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,11 @@ from bdmm_cli.fileio import sha256_file
 from bdmm_cli.hub import load_discriminators, load_generator, load_pose_regressor, read_checkpoint
 from bdmm_cli.hub.checkpoint import check_spin_state_dict, spin_expected_shapes
 from weights_helpers import authors_state_dict, same_state, tiny_generator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 runner = CliRunner()
 
@@ -143,6 +148,8 @@ def test_not_a_bdmm_checkpoint(tmp_path):
         read_checkpoint(tmp_path / "list.pth")
     with pytest.raises(InputError, match="not found"):
         load_generator(tmp_path / "missing.pth")
+    with pytest.raises(InputError, match="neither an existing file or folder nor a registry name.*generator-fashionvideo"):
+        load_generator("no-such-weights")
 
 
 class _Payload:
@@ -188,9 +195,11 @@ def test_spin_layout_matches_torchvision_resnet50():
 def test_spin_checkpoints_import(tmp_path):
     sd = _spin_state_dict()
     assert len(sd) == 318 + 3 + 10  # ResNet-50 (320 entries) without fc; init_* buffers; 5 linear layers
-    # SPIN's model_checkpoint.pt: a training checkpoint with the model under "model".
+    # SPIN's model_checkpoint.pt: a training checkpoint with the model under "model", written
+    # by PyTorch 1.1 (the legacy, non-zip serialization), with a numpy scalar in it.
     torch.save({"model": sd, "optimizer": {"state": {}, "param_groups": [{"lr": 5e-5}]}, "epoch": 3,
-                "total_step_count": np.int64(1000)}, tmp_path / "model_checkpoint.pt")
+                "total_step_count": np.int64(1000)}, tmp_path / "model_checkpoint.pt",
+               _use_new_zipfile_serialization=False)
     result = runner.invoke(app, ["weights", "import", str(tmp_path / "model_checkpoint.pt"), "-o", str(tmp_path / "spin")])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "spin" / "config.json").read_text())["kind"] == "spin"

@@ -45,8 +45,7 @@ def animate_command(
 ) -> None:
     """Animate a person photo with the motion of a driving video.
 
-    Writes an H.264 MP4 at the driving video's frame rate, with its audio. An interrupted
-    run (Ctrl-C, kill) resumes from the last finished window when run again.
+    Writes an H.264 MP4 at the driving video's frame rate, with its audio. An interrupted run (Ctrl-C, kill) resumes from the last finished window when run again.
 
     Examples:
 

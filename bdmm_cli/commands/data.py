@@ -1,17 +1,75 @@
-"""`bdmm data ...`: placeholder until its issue lands."""
+"""`bdmm data ...`: prepare training and evaluation data sets in the authors' layout."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from bdmm_cli.commands._common import not_available
+from bdmm_cli.commands._common import err_console, handle_errors
 
-group = typer.Typer(help="""Prepare training and evaluation data sets.\n\nExample:\n\n  bdmm data prepare videos/ -o data/mine""", no_args_is_help=True)
+group = typer.Typer(
+    help="""Prepare training and evaluation data sets (the authors' layout).
+
+Example:
+
+  bdmm data prepare videos/ -o data/mine""",
+    no_args_is_help=True,
+)
 
 
-@group.callback(invoke_without_command=True)
-def _data() -> None:
-    not_available("data")
+@group.command("prepare")
+@handle_errors
+def prepare_command(
+    videos_dir: Path = typer.Argument(..., help="Folder of videos (or with train/ and test/ subfolders of videos)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Data folder to write (train/, test/, test_list.csv)."),
+    test_fraction: float = typer.Option(0.0, "--test-fraction", help="Share of the videos (last by name) put in test/."),
+    spin: str = typer.Option("spin", "--spin", help="SPIN weights: a registry name or a checkpoint file."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (for SPIN)."),
+    force: bool = typer.Option(False, "--force", "-f", help="Write into a non-empty output folder, replacing videos."),
+) -> None:
+    """Run the pose front-end on every video and write the official data layout.
+
+    Per video: 256x256 person crops (frames/frame_%05d.png) and BODY_25 keypoints + SMPL
+    (kptsmpls/frame_%05d.json), as the authors' preprocessing; frames without a person
+    are skipped. Test videos also get test_list.csv. Train with `bdmm train --data OUT`.
+    How to obtain FashionVideo and iPER: bdmm_cli/dataset/README.md.
+
+    Examples:
+
+      bdmm data prepare my_videos/ -o data/mine
+
+      bdmm data prepare my_videos/ -o data/mine --test-fraction 0.1 --device cuda
+
+      bdmm train --data data/mine --out runs/mine
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from bdmm_cli.commands.pose import load_regressor
+    from bdmm_cli.dataset.prepare import plan_splits, prepare_dataset
+    from bdmm_cli.pose import PoseEstimator, estimate_video
+
+    plan_splits(videos_dir, test_fraction)  # fail fast on a bad folder before loading weights
+    estimator = PoseEstimator(load_regressor(spin, device), device=device)
+    with Progress(TextColumn("[bold]prepare[/] {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err_console) as progress:
+        task = progress.add_task("prepare", total=None, name="")
+
+        def on_video(i: int, n: int, name: str) -> None:
+            progress.update(task, total=n, completed=i, name=name)
+
+        report = prepare_dataset(videos_dir, out, lambda p: estimate_video(p, estimator), test_fraction,
+                                 force, on_video)
+        progress.update(task, completed=progress.tasks[0].total)
+    for v in report.videos:
+        note = f", {len(v.skipped)} frames without a person skipped" if v.skipped else ""
+        err_console.print(f"{v.split}/{v.name}: {v.frames} frames{note}")
+    for name, reason in report.failed:
+        err_console.print(f"[yellow]skipped[/] {name}: {reason}")
+    short = [v.name for v in report.videos if v.split == "train" and v.frames < 30]
+    if short:
+        err_console.print(f"[yellow]note:[/] {len(short)} training videos have fewer than 30 frames and will not be used")
+    err_console.print(f"wrote {out}" + (f" and {report.test_list.name}" if report.test_list else ""))
 
 
 def register(app: typer.Typer) -> None:

@@ -55,11 +55,13 @@ def write_synthetic_dataset(
     seed: int = 0,
     amplitude: float = 0.25,
     test_list: bool = True,
+    background: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> Path:
     """Write `num_videos` videos of `num_frames` frames to `<root>/<split>/video_XX.mp4/`.
 
     Frames are `image_size` PNGs; keypoints and cameras are in pixels of a 256 crop as in
     the official JSONs. With `test_list`, also writes `<root>/test_list.csv` for the split.
+    `background` is the colour in [-1, 1] where the body does not cover the frame.
     Returns `root`.
     """
     from PIL import Image
@@ -80,7 +82,9 @@ def write_synthetic_dataset(
             src_v = verts[:1].expand(num_frames, -1, -1)
             src_c = cams[:1].expand(num_frames, -1)
             flows = mesh_flow(src_v, verts, body.faces, src_c, cams, image_size)
-            frames = warp(texture.contiguous(), flows)       # background 0 = mid grey
+            frames = warp(texture.contiguous(), flows)
+            covered = (flows[..., :1] > -2).permute(0, 3, 1, 2)
+            frames = torch.where(covered, frames, torch.tensor(background).view(1, 3, 1, 1))
         # keypoints in pixels of the 256 crop: pixel = (s (X + t) + 1) * 256 / 2
         xy = (cams[:, None, :1] * (joints[..., :2] + cams[:, None, 1:]) + 1) * 128.0
         kp = torch.zeros(num_frames, 25, 3)

@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import pickle
+import re
 import shutil
 import tempfile
 import zipfile
@@ -90,11 +91,16 @@ def read_torch_file(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        unsafe = []
-        with contextlib.suppress(Exception):
+        unsafe: list[str] = []
+        with contextlib.suppress(Exception):  # zip-format files only
             unsafe = list(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
+        if not unsafe:  # legacy (PyTorch < 1.6) files: the unpickler names the first global
+            unsafe = re.findall(r"GLOBAL ([\w.]+)", str(exc))[:1]
         if unsafe and all(u in _NUMPY_GLOBALS or u.startswith("numpy.dtypes.") for u in unsafe):
-            with torch.serialization.safe_globals(_numpy_safe_globals()):
+            if not hasattr(torch.serialization, "safe_globals"):  # torch < 2.5: process-wide allow-list
+                torch.serialization.add_safe_globals(_numpy_safe_globals())
+            ctx = getattr(torch.serialization, "safe_globals", lambda _: contextlib.nullcontext())
+            with ctx(_numpy_safe_globals()):
                 try:
                     return torch.load(path, map_location="cpu", weights_only=True)
                 except Exception as exc2:  # noqa: BLE001 - reported as one line
@@ -105,7 +111,7 @@ def read_torch_file(path: Path) -> object:
             "torch.load(weights_only=True) and refuses to run arbitrary pickled code"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        detail = str(exc).splitlines()[0].split(". ")[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): {detail}") from None
 
 

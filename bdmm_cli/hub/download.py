@@ -114,6 +114,10 @@ def _hub_error(exc: Exception, entry: WeightEntry, loc: Location, endpoint: str)
     elif isinstance(exc, hf_errors.HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", "?")
         why = f"the server answered HTTP {status}"
+    elif isinstance(exc, hf_errors.HFValidationError):
+        why = f"invalid repo id, revision or file name ({str(exc).splitlines()[0]})"
+    elif isinstance(exc, OSError) and exc.errno is None and type(exc).__module__ == "builtins":
+        why = f"the download failed ({' '.join(str(exc).split())})"
     else:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         why = f"cannot reach the server ({detail})"
@@ -143,10 +147,11 @@ def _fetch_hub(entry: WeightEntry, loc: Location, *, force: bool) -> Path:
             force_download=force, tqdm_class=RichBar.labelled(entry.name),
             etag_timeout=HEAD_TIMEOUT_S,
         )
-    except (OSError, ValueError) as exc:  # HfHubHTTPError, httpx errors, FileMetadataError
-        raise _hub_error(exc, entry, loc, endpoint) from None
-    except Exception as exc:  # httpx2 transport errors are not OSError subclasses
-        if type(exc).__module__.split(".")[0] in ("httpx2", "httpx", "huggingface_hub"):
+    except Exception as exc:
+        # Hub answers and transport failures become one actionable line; anything else
+        # (disk full, permissions: plain OSErrors) propagates as it is.
+        transfer = isinstance(exc, OSError) and exc.errno is None  # e.g. "Consistency check failed"
+        if transfer or type(exc).__module__.split(".")[0] in ("httpx2", "httpx", "huggingface_hub"):
             raise _hub_error(exc, entry, loc, endpoint) from None
         raise
     return Path(path)
@@ -177,6 +182,9 @@ def _fetch_url(entry: WeightEntry, url: str, *, force: bool) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     known = f"sha256:{entry.sha256}" if entry.sha256 else None
     bar = RichBar(desc=entry.name)
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")  # our progress bar and errors say what pooch would log
     try:
         return Path(pooch.retrieve(url, known_hash=known, fname=entry.filename, path=folder, progressbar=bar))
     except ValueError as exc:  # pooch: hash mismatch (the download was already removed)
@@ -188,6 +196,7 @@ def _fetch_url(entry: WeightEntry, url: str, *, force: bool) -> Path:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MissingResourceError(f"cannot download {entry.name} from {url}: {detail}; {_how_to_get(entry)}") from None
     finally:
+        logger.setLevel(level)
         bar.close()
 
 

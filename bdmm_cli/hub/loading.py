@@ -65,6 +65,10 @@ def _resolve(name_or_path: str | Path, kind: str) -> Path:
     name = ALIASES.get(name, name)
     if name not in registry.entries and kind in _REGISTRY_PREFIX and _REGISTRY_PREFIX[kind] + name in registry.entries:
         name = _REGISTRY_PREFIX[kind] + name  # a data set name: "fashionvideo"
+    if name not in registry.entries:
+        known = ", ".join(n for n in registry.names() if registry.entries[n].kind == kind)
+        raise InputError(f"{name_or_path!r} is neither an existing file or folder nor a registry name "
+                         f"(registry {kind.replace('_', ' ')} weights: {known or 'none'})")
     return fetch(name, registry=registry)
 
 

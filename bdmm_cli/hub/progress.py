@@ -4,7 +4,8 @@
 `RichBar(desc=..., total=..., initial=..., unit=..., unit_scale=...)` and calls `update(n)`
 inside a `with` block; `pooch`'s HTTP downloader takes an instance, sets `.total`, calls
 `update(chunk)`, then `reset()`, `update(total)` and `close()`. Both end up in one
-`rich.progress.Progress` on stderr (silent when stderr is not a terminal, unless forced).
+`rich.progress.Progress` on stderr: shown when stderr is a terminal or `BDMM_PROGRESS=1`,
+hidden with `BDMM_PROGRESS=0` or `HF_HUB_DISABLE_PROGRESS_BARS=1`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from rich.progress import (
 
 def _enabled() -> bool:
     if os.environ.get("BDMM_PROGRESS") == "0":
+        return False
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").lower() in ("1", "true", "yes", "on"):
         return False
     return os.environ.get("BDMM_PROGRESS") == "1" or sys.stderr.isatty()
 

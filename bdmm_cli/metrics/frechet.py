@@ -3,10 +3,12 @@
     d^2 = ||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2))
 
 Tr((S_1 S_2)^(1/2)) is computed from symmetric eigendecompositions by default (exact
-for covariance matrices, ~10x faster than scipy.linalg.sqrtm at 2048 dimensions: minutes
-become seconds on a CPU). `method="sqrtm"` computes it as pytorch-fid and StyleGAN-V do,
-scipy.linalg.sqrtm(S_1 S_2), with eps*I added when the result is not finite and the real
-part kept; the tests check both against each other and against a direct scipy formula.
+for covariance matrices; much faster than scipy.linalg.sqrtm at 2048 dimensions, which
+takes minutes on a small CPU); statistics of fewer samples than dimensions keep their
+(N, D) factor and reduce it to an N x N problem. `method="sqrtm"` computes it as
+pytorch-fid and StyleGAN-V do, scipy.linalg.sqrtm(S_1 S_2), with eps*I added when the
+result is not finite and the real part kept; the tests check all routes against a direct
+scipy formula.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ class GaussianStats:
     mu: np.ndarray
     sigma: np.ndarray
     count: int = 0
+    factor: np.ndarray | None = None  # (N, D) with sigma = factor.T @ factor, kept when N < D
 
     def save(self, path: Path) -> None:
-        np.savez(path, mu=self.mu, sigma=self.sigma, count=np.int64(self.count))
+        extra = {} if self.factor is None else {"factor": self.factor}
+        np.savez(path, mu=self.mu, sigma=self.sigma, count=np.int64(self.count), **extra)
 
     @staticmethod
     def load(path: Path) -> "GaussianStats":
@@ -44,11 +48,12 @@ class GaussianStats:
                 mu = np.asarray(data["mu"], dtype=np.float64)
                 sigma = np.asarray(data["sigma"], dtype=np.float64)
                 count = int(data["count"]) if "count" in data.files else 0
+                factor = np.asarray(data["factor"], dtype=np.float64) if "factor" in data.files else None
         except (OSError, KeyError, ValueError) as exc:
             raise InputError(f"{path} is not a statistics file with 'mu' and 'sigma': {exc}") from exc
         if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
             raise InputError(f"{path}: mu {mu.shape} and sigma {sigma.shape} do not fit together")
-        return GaussianStats(mu, sigma, count)
+        return GaussianStats(mu, sigma, count, factor)
 
 
 def stats_from_features(features: np.ndarray, ddof: int = 1) -> GaussianStats:
@@ -56,13 +61,13 @@ def stats_from_features(features: np.ndarray, ddof: int = 1) -> GaussianStats:
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"features must be (N, D) with N > 0, got {x.shape}")
+    n, dim = x.shape
     mu = x.mean(axis=0)
-    if x.shape[0] - ddof <= 0:
-        sigma = np.zeros((x.shape[1], x.shape[1]))
-    else:
-        d = x - mu
-        sigma = d.T @ d / (x.shape[0] - ddof)
-    return GaussianStats(mu, sigma, x.shape[0])
+    if n - ddof <= 0:
+        return GaussianStats(mu, np.zeros((dim, dim)), n, np.zeros((1, dim)))
+    factor = (x - mu) / np.sqrt(n - ddof)
+    sigma = factor.T @ factor
+    return GaussianStats(mu, sigma, n, factor if n < dim else None)
 
 
 def _trace_sqrt_product(s1: np.ndarray, s2: np.ndarray) -> float:
@@ -80,12 +85,22 @@ def _trace_sqrt_product(s1: np.ndarray, s2: np.ndarray) -> float:
     return float(np.sqrt(np.clip(e, 0.0, None)).sum())
 
 
-def frechet_distance(a: GaussianStats, b: GaussianStats, eps: float = 1e-6, method: str = "eigh") -> float:
+def _trace_sqrt_low_rank(factor: np.ndarray, s2: np.ndarray) -> float:
+    """Tr((S1 S2)^(1/2)) when S1 = F^T F with F (N, D), N < D: eigenvalues of F S2 F^T (N x N)."""
+    m = factor @ s2 @ factor.T
+    e = np.linalg.eigvalsh((m + m.T) / 2)
+    return float(np.sqrt(np.clip(e, 0.0, None)).sum())
+
+
+def frechet_distance(a: GaussianStats, b: GaussianStats, eps: float = 1e-6, method: str = "auto") -> float:
     """Frechet distance between two Gaussians (see module docstring).
 
-    method: "eigh" (default; symmetric eigendecompositions) or "sqrtm" (scipy.linalg.sqrtm
-            of S1 S2, with pytorch-fid's eps*I retry and the real part kept). Both give the
-            same value up to round-off; tests check that.
+    method: "auto" (default): from an (N, D) factor when either side has fewer samples than
+            dimensions (an N x N problem), else "eigh";
+            "eigh": symmetric eigendecompositions of D x D matrices;
+            "sqrtm": scipy.linalg.sqrtm of S1 S2, with pytorch-fid's eps*I retry and the
+            real part kept.
+            All give the same value up to round-off; tests check that.
     """
     if a.mu.shape != b.mu.shape or a.sigma.shape != b.sigma.shape:
         raise InputError(
@@ -93,7 +108,11 @@ def frechet_distance(a: GaussianStats, b: GaussianStats, eps: float = 1e-6, meth
             "were they computed with the same network?"
         )
     diff = a.mu - b.mu
-    if method == "eigh":
+    if method == "auto" and a.factor is not None:
+        tr_covmean = _trace_sqrt_low_rank(a.factor, b.sigma)
+    elif method == "auto" and b.factor is not None:
+        tr_covmean = _trace_sqrt_low_rank(b.factor, a.sigma)
+    elif method in ("auto", "eigh"):
         tr_covmean = _trace_sqrt_product(a.sigma, b.sigma)
     elif method == "sqrtm":
         covmean = scipy.linalg.sqrtm(a.sigma @ b.sigma)

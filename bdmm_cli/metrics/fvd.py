@@ -52,9 +52,9 @@ def usable_videos(videos: Sequence[Video], variant: FVDVariant, max_videos: int)
 
 def random_start(length: int, variant: FVDVariant, rng: np.random.Generator) -> int:
     """Uniform start in [0, L - T*stride + stride - 1] (StyleGAN-V's random offset)."""
-    high = length - variant.span + variant.stride - 1
-    if high < 0:
+    if length < variant.span:
         raise ValueError(f"a {length}-frame video is too short for {variant.name}")
+    high = length - variant.span + variant.stride - 1
     return int(rng.integers(0, high + 1))
 
 

@@ -70,7 +70,7 @@ def modulated_deform_conv2d(input: Tensor, offset: Tensor, mask: Tensor, weight:
         padding=(pad, pad),
         mask=mask.reshape(1, b * taps, h, w),
     )
-    return out.view(b, o, h, w)
+    return out.reshape(b, o, h, w)
 
 
 class ModulatedDeformConv2d(nn.Module):

@@ -331,8 +331,8 @@ class BDMMGenerator(nn.Module):
         srcs = src[:, None].expand(b, n, *src.shape[1:]).reshape(b * n, *src.shape[1:])
         warped = warp(srcs, flows.reshape(b * n, *flows.shape[2:]))
         _, e4, e2 = self.warp_encoder(warped)
-        e4 = e4.view(b, n, *e4.shape[1:])
-        e2 = e2.view(b, n, *e2.shape[1:])
+        e4 = e4.reshape(b, n, *e4.shape[1:])
+        e2 = e2.reshape(b, n, *e2.shape[1:])
         enc = [(e4[:, i], e2[:, i]) for i in range(t)]
         post = (e4[:, t], e2[:, t])
         pre = (e4[:, t + 1], e2[:, t + 1]) if state is None else None

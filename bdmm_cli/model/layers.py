@@ -88,10 +88,12 @@ def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: tuple[
         z[:, :, :, 0, :, 0] = x
         x = z.view(b, c, h * up, w * up)
     p0, p1 = pad
+    weight = torch.flip(kernel, [0, 1]).to(x.dtype)[None, None].expand(c, 1, *kernel.shape)
+    if p0 == p1 >= 0:  # symmetric zero padding: let the conv pad (no padded copy)
+        return F.conv2d(x, weight, stride=down, padding=p0, groups=c)
     x = F.pad(x, (max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)))
     if p0 < 0 or p1 < 0:
         x = x[:, :, max(-p0, 0) : x.shape[2] - max(-p1, 0), max(-p0, 0) : x.shape[3] - max(-p1, 0)]
-    weight = torch.flip(kernel, [0, 1]).to(x.dtype)[None, None].expand(c, 1, *kernel.shape)
     return F.conv2d(x, weight, stride=down, groups=c)
 
 
@@ -150,7 +152,7 @@ def modulated_conv2d(x: Tensor, weight: Tensor, padding: int = 0, upsample: bool
         out = F.conv_transpose2d(xg, wt, stride=2, padding=0, groups=b)
     else:
         out = F.conv2d(xg, weight.reshape(b * o, i, kh, kw), padding=padding, groups=b)
-    return out.view(b, o, out.shape[-2], out.shape[-1])
+    return out.reshape(b, o, out.shape[-2], out.shape[-1])
 
 
 class ModulatedConv2d(nn.Module):

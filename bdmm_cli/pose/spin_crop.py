@@ -67,13 +67,18 @@ def spin_crop(image: np.ndarray, box_xyxy: np.ndarray) -> SpinCrop:
     # The official code multiplies (cx, cy) by [fy, fx]; identical for square frames.
     center = np.array([(x0 + x1) / 2.0, (y0 + y1) / 2.0])
     center_scaled = np.round(center * factors).astype(np.int64) + IMG_RES
-    padded = np.pad(scaled, ((IMG_RES, IMG_RES), (IMG_RES, IMG_RES), (0, 0)), mode="constant")
     margin = IMG_RES // 2
     start = center_scaled - margin
-    end = np.minimum(center_scaled + margin, [padded.shape[1], padded.shape[0]])
-    window = padded[start[1]:end[1], start[0]:end[0]]
-    if window.shape[:2] != (IMG_RES, IMG_RES):  # the box centre is far outside the frame
-        window = np.pad(window, ((0, IMG_RES - window.shape[0]), (0, IMG_RES - window.shape[1]), (0, 0)))
+    # The official code zero-pads the scaled image by 224 on every side and slices the
+    # window out of it; copying only the overlap into a zero window gives the same pixels.
+    end = np.minimum(center_scaled + margin, [new_w + 2 * IMG_RES, new_h + 2 * IMG_RES])
+    window = np.zeros((IMG_RES, IMG_RES, 3), np.uint8)  # (if clipped at the far end: zero-filled)
+    sx0, sy0 = start - IMG_RES  # window corner in scaled-image pixels
+    sx1, sy1 = end - IMG_RES
+    xs, xe = max(sx0, 0), min(sx1, new_w)
+    ys, ye = max(sy0, 0), min(sy1, new_h)
+    if xe > xs and ye > ys:
+        window[ys - sy0:ye - sy0, xs - sx0:xe - sx0] = scaled[ys:ye, xs:xe]
     x = torch.from_numpy(np.ascontiguousarray(window)).permute(2, 0, 1).float() / 255.0
     mean = torch.tensor(IMAGENET_MEAN)[:, None, None]
     std = torch.tensor(IMAGENET_STD)[:, None, None]

@@ -338,25 +338,16 @@ def _save_sample(path: Path, sample: dict[str, Tensor]) -> None:
         Image.fromarray(arr).save(tmp, format="PNG")
 
 
-def export_release(G: nn.Module, folder: Path) -> Path:
-    """Write G in the weights format (`bdmm_cli.hub.save_generator`: safetensors + config.json)."""
-    folder = Path(folder)
-    try:
-        from bdmm_cli.hub import save_generator
-    except ImportError:
-        save_generator = None
-    if save_generator is not None:
-        save_generator(G, folder)
-        return folder
-    from safetensors.torch import save_file
+def export_release(nets: Networks, folder: Path, step: int) -> Path:
+    """Write the trained networks in the weights format (`bdmm_cli.hub.save_generator`):
+    folder/model.safetensors + config.json (G, or its EMA when kept), and
+    folder/discriminator/, folder/temporal_discriminator/ (loadable by `load_generator(folder)`)."""
+    from bdmm_cli.hub import save_discriminators, save_generator
 
-    folder.mkdir(parents=True, exist_ok=True)
-    sd = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
-    with atomic_output(folder / "generator.safetensors", force=True) as tmp:
-        save_file(sd, str(tmp))
-    with atomic_output(folder / "config.json", force=True) as tmp:
-        tmp.write_text(json.dumps({"generator": G.config.to_dict()}, indent=2) + "\n")
-    return folder
+    provenance = {"source": "bdmm train", "step": int(step), "ema": nets.G_ema is not None}
+    save_generator(nets.G_ema if nets.G_ema is not None else nets.G, folder, provenance=provenance, force=True)
+    save_discriminators(nets.D, nets.D_V, folder, provenance=provenance, force=True)
+    return Path(folder)
 
 
 def _progress(enabled: bool, total: int, start: int):
@@ -474,6 +465,6 @@ def train(cfg: TrainConfig, run_dir: Path | str, resume: bool = False, progress:
     last_ckpt = save(step) or last_ckpt
     finished = step >= cfg.iterations and not interrupted
     if finished and info.is_main:
-        export_release(nets.G_ema if nets.G_ema is not None else nets.G, run_dir / "release")
+        export_release(nets, run_dir / "release", step)
     barrier(info)
     return TrainResult(run_dir, step, finished, last_ckpt)
