@@ -7,6 +7,7 @@ as the registry's files.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +74,9 @@ class TinyI3D(nn.Module):
 
 def save_tiny_i3d(path: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
-    torch.jit.script(TinyI3D()).save(str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript: the real detector is one
+        torch.jit.script(TinyI3D()).save(str(path))
     return path
 
 

@@ -191,3 +191,70 @@ def test_interpolated_pose_is_between_neighbours():
 
     start = Rotation.from_rotvec(interpolate_pose(a, b, 0.0).pose_theta.reshape(24, 3)).as_matrix()
     np.testing.assert_allclose(start, Rotation.from_rotvec(a.pose_theta.reshape(24, 3)).as_matrix(), atol=1e-5)
+
+
+def test_test_mode_runs_the_authors_chunks_with_carried_state(env, pipe, tmp_path):
+    """The streamed run equals a direct loop over the authors' test chunks (padded list,
+    previous = start-1 or 0, future = start+6 or the last frame) that feeds each window the
+    state the previous one returned."""
+    import torch
+
+    from bdmm_cli.model import WindowInputs
+    from bdmm_cli.pipeline.animate import Source
+    from bdmm_cli.pipeline.render import to_tensor, to_uint8
+    from bdmm_cli.pose.estimate import read_pose_dir
+    from test_animate_windows import _official_test_chunks
+
+    cfg = _config(env)
+    result = pipe(env["photo"], env["video"], tmp_path / "o.mp4", cfg)
+    store = RunStore(pipe._key_doc(env["photo"], env["video"], cfg))
+    frames = {f.index: f for f in read_pose_dir(env["poses"])}
+    src = pipe.source_pose(env["photo"], cfg)
+    src_t = to_tensor(src.image, MODEL_SIZE)
+    state = None
+    for k, (chunk, pre, post) in enumerate(_official_test_chunks(N)):
+        item = (None, [frames[i] for i in chunk], frames[pre], frames[post])
+        flows, f_pre, f_post, heat = pipe.window_inputs(Source(src.image, src.pose), src_t, [item], MODEL_SIZE)
+        with torch.inference_mode():
+            out = pipe.generator(WindowInputs(src_t, heat, flows, f_pre, f_post), state)
+        state = out.state
+        expected = to_uint8(out.frames[0])
+        got = store.load_frames(k)
+        np.testing.assert_array_equal(got, expected[: got.shape[0]])
+    assert result.stats.windows == 3
+
+
+@pytest.mark.slow  # two CLI processes; the in-process interruption test above is the fast version
+def test_ctrl_c_in_a_real_process_then_resume(env, tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    poses = make_pose_dir(tmp_path, 30, name="p30")
+    video = make_test_video(tmp_path / "d30.mp4", frames=30, fps=20, size=(64, 48), audio=True)
+    out = tmp_path / "o" / "ki.mp4"
+    out.parent.mkdir()
+    args = animate_args(tmp_path, dict(env, poses=poses, video=video), out)
+    cmd = [sys.executable, "-m", "bdmm_cli", *args]
+    cache = tmp_path / "cache"
+    environ = dict(os.environ, BDMM_CACHE_DIR=str(cache), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, env=environ, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:  # wait until a window is stored
+        manifests = list(cache.glob("runs/*/manifest.json"))
+        if manifests and json.loads(manifests[0].read_text())["windows_done"] >= 1:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130 and "interrupted" in err
+    assert list(out.parent.iterdir()) == []
+    done = json.loads(next(cache.glob("runs/*/manifest.json")).read_text())["windows_done"]
+    assert done >= 1
+    again = subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"{done} window(s) reused" in again.stderr
+    assert count_frames(out) == 30

@@ -194,3 +194,15 @@ def test_disk_full_while_writing(env, tmp_path):
         res = _run(env, small / "big.mp4", "--size", "512", "--side-by-side", "--no-cache")
         _assert_one_line_error(res, "no space left")
         assert list(small.iterdir()) == []
+
+
+def test_device_and_dtype_that_are_not_there(env, tmp_path):
+    import torch
+
+    _assert_one_line_error(_run(env, tmp_path / "a.mp4", "--dtype", "fp16"), "needs a CUDA GPU")
+    _assert_one_line_error(_run(env, tmp_path / "a.mp4", "--dtype", "fp8"), "--dtype")
+    _assert_one_line_error(_run(env, tmp_path / "a.mp4", "--device", "tpu"), "--device")
+    if not torch.cuda.is_available():
+        _assert_one_line_error(_run(env, tmp_path / "a.mp4", "--device", "cuda"), "no CUDA GPU")
+    _assert_one_line_error(_run(env, tmp_path / "a.mp4", "--overlap", "4"), "--overlap")
+    _no_output(tmp_path)

@@ -9,7 +9,7 @@ from PIL import Image
 from skimage.data import astronaut
 from torchvision.models import AlexNet
 
-from bdmm_cli.errors import CheckpointError
+from bdmm_cli.errors import CheckpointError, InputError
 from bdmm_cli.metrics.lpips import LPIPS, load_lpips
 
 lpips_pkg = pytest.importorskip("lpips")
@@ -29,7 +29,7 @@ def _reference(alexnet: AlexNet):
 def _images():
     g = torch.Generator().manual_seed(0)
     rand = torch.rand(2, 3, 64, 64, generator=g) * 2 - 1
-    astro = np.asarray(Image.fromarray(astronaut()).resize((64, 64), Image.BILINEAR))
+    astro = np.array(Image.fromarray(astronaut()).resize((64, 64), Image.BILINEAR))
     a = torch.from_numpy(astro).permute(2, 0, 1)[None].float() / 127.5 - 1
     b = (a + 0.2 * torch.randn(a.shape, generator=g)).clamp(-1, 1)
     return torch.cat([rand[:1], a]), torch.cat([rand[1:], b])
@@ -64,6 +64,8 @@ def test_lpips_from_module_and_state_dict(alexnet):
     bad["lin2.model.1.weight"] = torch.rand(1, 5, 1, 1)
     with pytest.raises(CheckpointError, match="lin2"):
         LPIPS(alexnet.features, bad)
+    with pytest.raises(InputError, match="at least 31x31"):
+        net(x[..., :30, :30], y[..., :30, :30])
 
 
 def test_lpips_wrong_backbone_file(tmp_path):

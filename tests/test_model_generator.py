@@ -48,8 +48,8 @@ def _inputs(b=1, t=3, seed=0) -> WindowInputs:
 
 @pytest.fixture(scope="module")
 def two_windows(tiny):
-    """Two consecutive windows (B=2, T=2) through both paths, state carried."""
-    a, b = _inputs(b=2, t=2, seed=1), _inputs(b=2, t=2, seed=2)
+    """Two consecutive windows (B=2; T=2, then T=1) through both paths, state carried."""
+    a, b = _inputs(b=2, t=2, seed=1), _inputs(b=2, t=1, seed=2)
     with torch.no_grad():
         fa, ra = tiny(a), tiny.forward_reference(a)
         fb, rb = tiny(b, fa.state), tiny.forward_reference(b, ra.state)

@@ -285,7 +285,7 @@ def test_smpl_smoother_works_on_rotations():
     pose1 = np.zeros(72)
     pose1[:3] = axis * (math.pi - 0.05)
     pose2 = np.zeros(72)
-    pose2[:3] = -axis * (math.pi - 0.05) + axis * 0  # rotation by -(pi - 0.05): 0.1 rad away
+    pose2[:3] = -axis * (math.pi - 0.05)  # rotation by -(pi - 0.05) = pi + 0.05: 0.1 rad away
     p1, _, _ = sm(pose1, np.zeros(10), np.array([1.0, 0, 0]))
     p2, b2, c2 = sm(pose2, np.ones(10), np.array([1.0, 0, 0]))
     r1 = Rotation.from_rotvec(pose1[:3])

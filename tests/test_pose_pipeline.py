@@ -166,3 +166,38 @@ def test_cli_rejects_bad_options(spin_file, tmp_path):
     assert result.exit_code != 0 and "crop_mode" in result.output
     result = runner.invoke(app, ["pose", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "o")])
     assert result.exit_code != 0 and "not found" in result.output
+
+
+class FixedDetector:
+    """A detector plugged in through the KeypointDetector interface: a fixed skeleton,
+    nobody in frames whose mean brightness is below 10."""
+
+    name = "fixed-test-detector"
+
+    def __call__(self, image):
+        from bdmm_cli.pose import Body25
+
+        if image.mean() < 10:
+            return None
+        kp = np.zeros((25, 3), np.float32)
+        kp[[0, 1, 2, 5, 8]] = [(50, 20, 1), (50, 40, 1), (35, 40, 1), (65, 40, 1), (50, 90, 1)]
+        return Body25(kp)
+
+
+def test_stage_streams_with_a_plugged_in_detector(hmr):
+    consumed = []
+
+    def frames():
+        for i in range(100):
+            consumed.append(i)
+            yield np.full((120, 100, 3), 0 if i % 3 == 1 else 200, np.uint8)
+
+    est = PoseEstimator(hmr, detector=FixedDetector(), config=PoseConfig(batch_size=2))
+    stream = est.process(frames())
+    first = [next(stream) for _ in range(3)]
+    assert len(consumed) <= 4  # frames are pulled batch by batch, not all at once
+    assert [f.index for f in first] == [0, 1, 2] and first[1].pose is None
+    # frame -> crop mapping of the fixed skeleton: box height 70 -> window 91 px -> scale 256/91
+    kp = first[0].pose.keypoints
+    assert kp[1, 1] - kp[0, 1] == pytest.approx(20 * 256 / 91, rel=1e-4)
+    assert "fixed-test-detector" in est.detector_name()

@@ -114,14 +114,17 @@ def _free_port() -> int:
 
 def test_two_process_gloo_ddp_equals_one_process_with_the_same_global_batch(data, tmp_path):
     root, body = data
-    single = train(tiny_config(root, body, iterations=1, batch_size=2), tmp_path / "single", progress=False)
+    # PyTorch's default init (init="none"): the authors' gain-0.02 init leaves gradients of
+    # ~1e-25 in the first step, pure round-off, which cannot be compared meaningfully.
+    base = tiny_config(root, body, init="none")
+    single = train(tiny_config(root, body, iterations=1, batch_size=2, init="none"), tmp_path / "single", progress=False)
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
            "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
            "-m", "bdmm_cli", "train", "--data", str(root), "--out", str(tmp_path / "ddp"), "--no-progress",
            "--body-model", str(body), "--iterations", "1", "--batch-size", "1", "--device", "cpu"]
-    for k, v in tiny_config(root, body).to_dict().items():
+    for k, v in base.to_dict().items():
         if k in ("data", "body_model", "iterations", "batch_size", "device"):
             continue
         cmd += ["--set", f"{k}={v}"]
@@ -130,12 +133,35 @@ def test_two_process_gloo_ddp_equals_one_process_with_the_same_global_batch(data
 
     a, b = load_checkpoint(single.checkpoint), load_checkpoint(tmp_path / "ddp" / "checkpoints" / "latest.pt")
     assert b["world_size"] == 2 and a["world_size"] == 1
-    init = build_networks(tiny_config(root, body))
-    for key, net in (("G", init.G), ("D", init.D), ("D_V", init.D_V)):
-        start = net.state_dict()
-        for name, v in a[key].items():
-            if not v.is_floating_point():
-                continue
-            # the same update up to float32 reduction order (Adam's first step ~ lr * sign(grad))
-            du_a, du_b = v - start[name], b[key][name] - start[name]
-            torch.testing.assert_close(du_b, du_a, atol=2e-6, rtol=1e-3, msg=f"{key}.{name}")
+    # With beta1 = 0, Adam's exp_avg after one step is the gradient (batch-averaged in one
+    # process, all-reduced across the two processes); exp_avg_sq its square. Adam's update is
+    # a function of these, so equal moments = the same update. Compared norm-wise: float32
+    # round-off is amplified by instance norms and the contextual loss (relative ~3e-4 for G
+    # when computed batched vs per sample in one process), while a missed all-reduce (each
+    # process keeping its own gradient) gives ~0.9 for G and ~7e-3 for the critics.
+    limits = {"opt_G": 5e-3, "opt_D": 1e-4}
+    for opt, limit in limits.items():
+        ga, gb = state_tensors(a[opt]["state"]), state_tensors(b[opt]["state"])
+        for moment in ("exp_avg", "exp_avg_sq"):
+            keys = [k for k in ga if k.endswith("." + moment)]
+            assert len(keys) == len(a[opt]["state"]) > 0
+            diff = sum(float(((gb[k].double() - ga[k].double()) ** 2).sum()) for k in keys) ** 0.5
+            norm = sum(float((ga[k].double() ** 2).sum()) for k in keys) ** 0.5
+            assert norm > 0 and diff / norm < limit, f"{opt} {moment}: relative difference {diff / norm:.2e}"
+    for key in ("G", "D", "D_V"):
+        start = build_networks(base)
+        assert any(not torch.equal(v, getattr(start, key).state_dict()[k]) for k, v in b[key].items()), key
+
+
+def test_overfitting_one_clip_lowers_the_l1_loss(tmp_path):
+    body = make_body(tmp_path)
+    # one 6-frame video: every iteration sees the same clip and the same source frame
+    root = make_dataset(tmp_path / "one", body, num_videos=1, num_frames=6, test_list=False,
+                        background=(0.6, -0.4, 0.2))
+    cfg = tiny_config(root, body, iterations=8, source_first_n=1, lr_g=3e-2, checkpoint_every=0)
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result.finished
+    l1 = [json.loads(line)["G/l1"] / cfg.w_l1 / cfg.window for line in (tmp_path / "run" / "stats.jsonl").read_text().splitlines()]
+    assert len(l1) == 8
+    assert l1[0] > 0.2                      # mid-grey output vs the coloured background
+    assert min(l1[-3:]) < 0.6 * l1[0], l1   # clearly lower within 8 iterations

@@ -116,3 +116,32 @@ def test_read_image(tmp_path):
         read_image(tmp_path / "x.jpg")
     with pytest.raises(InputError, match="not found"):
         read_image(tmp_path / "missing.jpg")
+
+
+def test_audio_shorter_than_video_keeps_every_frame(tmp_path):
+    """AAC often ends a little before the pictures; the output must keep all frames anyway."""
+    from media import ffmpeg_exe
+    import subprocess
+
+    src = tmp_path / "in.mp4"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10",
+                    "-f", "lavfi", "-i", "sine=frequency=440:duration=1.05", "-frames:v", "13",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(src)], check=True)
+    frames = list(iter_frames(src))
+    assert len(frames) == 13
+    with VideoWriter(tmp_path / "o.mp4", 10, (64, 48), audio_from=src) as w:
+        for f in frames:
+            w.write(f)
+    assert count_frames(tmp_path / "o.mp4") == 13
+    assert probe_video(tmp_path / "o.mp4").has_audio
+
+
+def test_audio_only_file_says_no_video_stream(tmp_path):
+    from media import ffmpeg_exe
+    import subprocess
+
+    src = tmp_path / "a.m4a"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=duration=1",
+                    "-c:a", "aac", str(src)], check=True)
+    with pytest.raises(InputError, match="no video stream"):
+        probe_video(src)

@@ -193,7 +193,7 @@ def rasterize(
     *,
     znear: float = 0.1,
     zfar: float = 100.0,
-    max_candidates: int = 1 << 20,
+    max_candidates: int = 1 << 19,
 ) -> Fragments:
     """Rasterize a batch of meshes that share one topology.
 
@@ -204,7 +204,7 @@ def rasterize(
         image_size: S or (H, W).
         znear, zfar: depths outside (znear, zfar) are not drawn (official: 0.1, 100).
         max_candidates: pixel/face candidate pairs tested at once; bounds the working
-            memory to about 250 bytes each (default 2**20: ~250 MB at most, any mesh).
+            memory to about 500 bytes each (default 2**19: about 250 MB at most, any mesh).
     Returns:
         :class:`Fragments` with fields of shape (B, H, W[, 3]).
     """

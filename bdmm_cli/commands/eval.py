@@ -106,12 +106,31 @@ def eval_command(
         None, "--fvd-runs", help="Override the protocol's number of FVD runs per variant (bdmm: 100/50/50)."
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute real-data statistics, ignore the cache."),
+    inception: Optional[Path] = typer.Option(
+        None, "--inception", help="Local Inception-v3 weights for FID instead of the registry's (the protocol's kind)."
+    ),
+    alexnet: Optional[Path] = typer.Option(None, "--alexnet", help="Local AlexNet weights for LPIPS instead of the registry's."),
+    i3d: Optional[Path] = typer.Option(None, "--i3d", help="Local I3D TorchScript detector for FVD (i3d_torchscript.pt)."),
+    keep: Optional[Path] = typer.Option(
+        None, "--keep", help="With --checkpoint: keep the generated test split in this new folder."
+    ),
+    body_model: Optional[Path] = typer.Option(
+        None, "--body-model", help="With --checkpoint: SMPL model file (default: the installed one)."
+    ),
 ) -> None:
     from bdmm_cli.errors import InputError
     from bdmm_cli.fileio import atomic_output, check_output_path
 
+    from bdmm_cli.metrics.evaluate import FeatureNetworks
+
     if json_out is not None:
         check_output_path(json_out, force)
+    defaults = FeatureNetworks()
+    networks = FeatureNetworks(
+        inception=inception,
+        lpips_backbone=alexnet if alexnet is not None else defaults.lpips_backbone,
+        i3d=i3d if i3d is not None else defaults.i3d,
+    )
     if checkpoint is not None or data is not None:
         if pred is not None or gt is not None:
             raise InputError("give either --pred/--gt or --checkpoint/--data, not both")
@@ -121,16 +140,19 @@ def eval_command(
 
         result = evaluate_checkpoint(
             checkpoint, data, metrics=metric, protocol=protocol, seed=seed, device=device,
-            batch_size=batch, fid_stats=fid_stats, fvd_runs=fvd_runs, use_cache=not no_cache, progress=True,
+            batch_size=batch, networks=networks, fid_stats=fid_stats, fvd_runs=fvd_runs,
+            use_cache=not no_cache, progress=True, body_model=body_model, keep=keep,
         )
     else:
+        if keep is not None or body_model is not None:
+            raise InputError("--keep and --body-model go with --checkpoint/--data")
         if pred is None or gt is None:
             raise InputError("give --pred and --gt (or --checkpoint and --data)")
         from bdmm_cli.metrics.evaluate import evaluate
 
         result = evaluate(
             pred, gt, metrics=metric, protocol=protocol, seed=seed, device=device, batch_size=batch,
-            fid_stats=fid_stats, fvd_runs=fvd_runs, use_cache=not no_cache, progress=True,
+            networks=networks, fid_stats=fid_stats, fvd_runs=fvd_runs, use_cache=not no_cache, progress=True,
         )
     print_table(result)
     if json_out is not None:

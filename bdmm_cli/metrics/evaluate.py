@@ -48,6 +48,7 @@ from bdmm_cli.metrics.ssim import data_range_for, ssim
 
 ALL_METRICS = ("ssim", "psnr", "l1", "lpips", "fid", "fvd")
 PAIRED_METRICS = frozenset({"ssim", "psnr", "l1", "lpips"})
+FID_DIMS = 2048
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ def evaluate(
     meta: dict = {
         "protocol": proto.name, "metrics": list(names), "seed": seed, "device": str(dev),
         "pred": str(pred), "gt": str(gt), "layout": paired.layout,
-        "counts": {"videos": len(paired.pred), "frames_pred": paired.num_frames,
+        "counts": {"videos": len(paired.pred), "videos_gt": len(paired.gt), "frames_pred": paired.num_frames,
                    "frames_gt": sum(v.num_frames for v in paired.gt)},
         "networks": meta_networks, "cache_hits": [],
     }
@@ -279,6 +280,11 @@ def _image_metrics(paired: PairedVideos, names, proto: Protocol, dev, batch_size
         if fid_real_file is not None:
             real_stats = GaussianStats.load(fid_real_file)
             meta["fid_real"] = str(fid_real_file)
+            if real_stats.mu.shape[0] != FID_DIMS:  # fail before any feature is computed
+                raise InputError(
+                    f"{fid_real_file} holds {real_stats.mu.shape[0]}-d statistics of different sizes than the "
+                    f"{FID_DIMS}-d Inception features; were they computed with another network?"
+                )
         else:
             real_key = {
                 "data": feature_cache.data_fingerprint(paired.gt),

@@ -17,15 +17,15 @@ its starts from numpy's PCG64 seeded with (seed, variant, r), so results are rep
 
 from __future__ import annotations
 
+import warnings
 import zlib
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from bdmm_cli.errors import CheckpointError
-from bdmm_cli.metrics.frechet import GaussianStats, frechet_distance, stats_from_features
+from bdmm_cli.metrics.frechet import GaussianStats, frechet_distance
 from bdmm_cli.metrics.inputs import Video
 from bdmm_cli.metrics.protocol import FVDVariant
 
@@ -40,7 +40,9 @@ def load_i3d(weights, device: str | torch.device = "cpu") -> torch.nn.Module:
         return weights.eval().to(device)
     path = resolve_weights(weights)
     try:
-        return torch.jit.load(str(path), map_location="cpu").eval().to(device)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated; the detector is one
+            return torch.jit.load(str(path), map_location="cpu").eval().to(device)
     except Exception as exc:
         raise CheckpointError(f"{path} is not a TorchScript I3D detector: {' '.join(str(exc).split())[:200]}") from exc
 
@@ -93,23 +95,6 @@ def clip_features(
     return np.concatenate(out, axis=0)
 
 
-@dataclass(frozen=True)
-class FVDResult:
-    """One variant's result.
-
-    mean, std:    over runs (std 0 for a single run; population std over runs)
-    runs:         list of the per-run distances
-    videos_fake:  generated videos used (one clip each)
-    videos_real:  real videos used
-    """
-
-    mean: float
-    std: float
-    runs: tuple[float, ...]
-    videos_fake: int
-    videos_real: int
-
-
 def compute_fvd(
     fake_stats: GaussianStats,
     real_stats_for_run: Callable[[int], GaussianStats],
@@ -118,8 +103,4 @@ def compute_fvd(
     """(mean, std, per-run values) of FVD between fixed fake stats and each run's real stats."""
     values = tuple(frechet_distance(fake_stats, real_stats_for_run(r)) for r in range(runs))
     return float(np.mean(values)), float(np.std(values)), values
-
-
-def fvd_stats(features: np.ndarray, ddof: int) -> GaussianStats:
-    return stats_from_features(features, ddof=ddof)
 

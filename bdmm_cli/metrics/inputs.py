@@ -187,12 +187,12 @@ def load_videos(path: Path | str) -> tuple[Layout, list[Video]]:
 
 @dataclass(frozen=True)
 class PairedVideos:
-    """Predicted and ground-truth videos in matching order.
+    """Predicted and ground-truth videos.
 
     layout:  "frames" | "videos" | "video" (the same for both sides)
-    pred:    generated videos
-    gt:      ground-truth videos; gt[i] pairs with pred[i]
-    paired_frames: True when every pair has the same frame keys (needed by SSIM/PSNR/L1/LPIPS)
+    pred:    generated videos, sorted by name
+    gt:      ground-truth videos; gt[i] pairs with pred[i] when paired for SSIM/PSNR/L1/LPIPS,
+             an independent set (any count) when only FID/FVD are computed
     """
 
     layout: Layout
@@ -229,9 +229,10 @@ def _first_difference(a: Sequence[str], b: Sequence[str]) -> str:
 def pair_inputs(pred: Path | str, gt: Path | str, paired_frames: bool = True) -> PairedVideos:
     """Pair `--pred` with `--gt` by name; InputError on any mismatch.
 
-    With `paired_frames` (SSIM, PSNR, L1, LPIPS) every video pair must also have the same
-    frame names (or count, for video files) and frame size. Without it (FID, FVD only)
-    only the video names must match.
+    With `paired_frames` (SSIM, PSNR, L1, LPIPS) video names must match, and every video
+    pair must have the same frame names (or count, for video files) and frame size.
+    Without it (FID, FVD only: two sets compared as distributions) only the layout must
+    match; names, counts and sizes may differ (e.g. generated videos vs `train_frames/`).
     """
     pred_layout, pred_videos = load_videos(pred)
     gt_layout, gt_videos = load_videos(gt)
@@ -240,6 +241,8 @@ def pair_inputs(pred: Path | str, gt: Path | str, paired_frames: bool = True) ->
             f"--pred is a {_describe(pred_layout)} but --gt is a {_describe(gt_layout)}; "
             "give the same kind of input on both sides"
         )
+    if not paired_frames:  # FID / FVD compare two sets: no pairing needed
+        return PairedVideos(pred_layout, tuple(pred_videos), tuple(gt_videos))
     pred_names = [v.name for v in pred_videos]
     gt_names = [v.name for v in gt_videos]
     if pred_layout == "videos" and pred_names != gt_names:
@@ -254,8 +257,6 @@ def pair_inputs(pred: Path | str, gt: Path | str, paired_frames: bool = True) ->
                 f"{label}frame size differs: --pred {p.size[1]}x{p.size[0]}, "
                 f"--gt {g.size[1]}x{g.size[0]}"
             )
-        if not paired_frames:
-            continue
         if p.num_frames != g.num_frames:
             raise InputError(
                 f"{label}--pred has {p.num_frames} frames and --gt {g.num_frames}"

@@ -19,13 +19,14 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import AlexNet
 
-from bdmm_cli.errors import CheckpointError, MissingResourceError
+from bdmm_cli.errors import CheckpointError, InputError, MissingResourceError
 
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 # AlexNet.features indices that end each of the five LPIPS stages (after the ReLU).
 STAGES = ((0, 2), (2, 5), (5, 8), (8, 10), (10, 12))
 CHANNELS = (64, 192, 384, 256, 256)
+MIN_SIZE = 31  # smaller inputs vanish before AlexNet's fifth stage
 
 
 def normalize_channels(x: Tensor, eps: float = 1e-10) -> Tensor:
@@ -61,6 +62,8 @@ class LPIPS(nn.Module):
 
     @torch.no_grad()
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        if min(x.shape[-2:]) < MIN_SIZE:
+            raise InputError(f"LPIPS needs images of at least {MIN_SIZE}x{MIN_SIZE} pixels, got {x.shape[-1]}x{x.shape[-2]}")
         total = torch.zeros(x.shape[0], device=x.device)
         for fx, fy, w in zip(self._features(x.float()), self._features(y.float()), self.lin):
             d = (fx - fy) ** 2

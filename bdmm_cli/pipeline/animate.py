@@ -442,7 +442,7 @@ class AnimatePipeline:
         progress reporting and tests; an exception raised there aborts the run like Ctrl-C,
         leaving no output file and a resumable run store).
         """
-        from bdmm_cli.pipeline.encode import OutputWriter
+        from bdmm_cli.video import VideoWriter
 
         photo, video, output = Path(photo), Path(video), Path(output)
         info = check_inputs(photo, video, output, config)  # step 1
@@ -468,7 +468,7 @@ class AnimatePipeline:
         state = None
         held: np.ndarray | None = None
         bar = _progress(progress, info, config)
-        writer = OutputWriter(output, info.fps, (width, out_side), audio_from=audio,
+        writer = VideoWriter(output, info.fps, (width, out_side), audio_from=audio,
                              audio_start=config.start / info.fps, force=config.force)
         independent = config.preview or config.overlap > 0
         with bar, writer:

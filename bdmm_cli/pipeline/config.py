@@ -82,6 +82,9 @@ class AnimateConfig:
             raise InputError(f"the longest gap to interpolate must be >= 0, got {self.max_gap}")
         if self.start < 0 or (self.stop is not None and self.stop <= self.start):
             raise InputError(f"--frames {self.start}:{self.stop} is empty")
+        from bdmm_cli.pipeline.windows import WindowSchedule
+
+        WindowSchedule(self.window, self.overlap)  # InputError for a bad --window / --overlap
 
 
 __all__ = ["AnimateConfig", "CROP_SIZE", "DEFAULT_WEIGHTS", "DTYPES"]

@@ -178,7 +178,7 @@ class PoseEstimator:
         try:
             for i, frame in enumerate(frames, start=start_index):
                 pending.append(self._prepare(i, frame, detector, kp_smoother, tracker))
-                if sum(p["spin"] is not None for p in pending) >= cfg.batch_size:
+                if len(pending) >= cfg.batch_size:  # frames with or without a person: memory stays bounded
                     yield from self._flush(pending, smpl_smoother)
                     pending = []
             yield from self._flush(pending, smpl_smoother)

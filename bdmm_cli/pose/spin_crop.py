@@ -27,6 +27,8 @@ from torch import Tensor
 IMG_RES = 224
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+_MEAN = np.array(IMAGENET_MEAN, dtype=np.float32)
+_STD = np.array(IMAGENET_STD, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,10 @@ def spin_crop(image: np.ndarray, box_xyxy: np.ndarray) -> SpinCrop:
     ys, ye = max(sy0, 0), min(sy1, new_h)
     if xe > xs and ye > ys:
         window[ys - sy0:ye - sy0, xs - sx0:xe - sx0] = scaled[ys:ye, xs:xe]
-    x = torch.from_numpy(np.ascontiguousarray(window)).permute(2, 0, 1).float() / 255.0
-    mean = torch.tensor(IMAGENET_MEAN)[:, None, None]
-    std = torch.tensor(IMAGENET_STD)[:, None, None]
-    return SpinCrop(image=(x - mean) / std, scale=scale, start_pt=start.astype(np.float64))
+    # numpy for the normalisation: small per-frame tensors pay torch's threading overhead
+    x = (window.astype(np.float32) / np.float32(255.0) - _MEAN) / _STD
+    image_t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
+    return SpinCrop(image=image_t, scale=scale, start_pt=start.astype(np.float64))
 
 
 def spin_cam_to_frame(cam: Tensor, scale: Tensor, start_pt: Tensor, frame_size: int = 256) -> Tensor:

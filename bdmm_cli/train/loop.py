@@ -130,7 +130,10 @@ class Trainer:
         if info.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
-            self.G, self.D, self.D_V = (DDP(m, broadcast_buffers=True) for m in (nets.G, nets.D, nets.D_V))
+            # G computes warp_encoder level 1 without using it (as the authors' code does), so
+            # DDP must look for unused parameters or their buckets would never be reduced.
+            self.G = DDP(nets.G, find_unused_parameters=True)
+            self.D, self.D_V = DDP(nets.D), DDP(nets.D_V)
         else:
             self.G, self.D, self.D_V = nets.G, nets.D, nets.D_V
         self.last_sample: dict[str, Tensor] | None = None

@@ -162,12 +162,14 @@ def load_vgg19(weights: str = "vgg19", width_divisor: int = 1, device: str | tor
 
     `weights`: a weights-registry name (fetched through `bdmm_cli.hub.fetch`, e.g. "vgg19":
     torchvision's ImageNet VGG19), a local `.pth`/`.safetensors` file (torchvision keys
-    `features.<i>.*` or `<i>.*`), or "random" (untrained; tests and benchmarks only).
+    `features.<i>.*` or `<i>.*`), or "random" (untrained, seeded; tests and benchmarks only).
     MissingResourceError when the registry cannot provide the file (offline, cold cache).
     """
+    if weights == "random":  # reproducible: seeded, without touching the global generator
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return VGG19Features(width_divisor).to(device)
     net = VGG19Features(width_divisor)
-    if weights == "random":
-        return net.to(device)
     path = Path(weights).expanduser()
     if not path.is_file():
         try:

@@ -59,7 +59,10 @@ def _open(path: Path, input_params: list[str] | None = None):
 
 
 def _last_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = str(exc)
+    if "Stream #" in text and "Video:" not in text:
+        return "no video stream (audio only?)"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     useful = [ln for ln in lines if "Invalid data" in ln or "moov atom" in ln or "error" in ln.lower()]
     return (useful or lines or ["not a video ffmpeg can decode"])[-1][:200]
 

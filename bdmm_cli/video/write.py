@@ -102,14 +102,19 @@ class VideoWriter:
     def _mux_audio(self) -> None:
         import imageio_ffmpeg
 
+        # Cut to the video's own length with -t (not -shortest, which would drop video
+        # frames when the audio track ends a little before the pictures, as AAC often does).
+        duration = self.frames_written / self.fps
         base = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(self._video_tmp)]
         base += ["-ss", f"{self.audio_start:.6f}", "-i", str(self.audio_from)]
-        base += ["-map", "0:v:0", "-map", "1:a:0?", "-c:v", "copy", "-shortest", "-movflags", "+faststart"]
+        base += ["-map", "0:v:0", "-map", "1:a:0?", "-c:v", "copy", "-t", f"{duration:.6f}"]
+        base += ["-movflags", "+faststart"]
+        proc = None
         for acodec in ("copy", "aac"):
             proc = subprocess.run(base + ["-c:a", acodec, str(self._tmp)], capture_output=True, text=True)
             if proc.returncode == 0:
                 return
-        raise _ffmpeg_error(self.path, RuntimeError(proc.stderr))
+        raise _ffmpeg_error(self.path, RuntimeError(proc.stderr if proc is not None else "ffmpeg failed"))
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:

@@ -1,0 +1,174 @@
+"""`bdmm eval --checkpoint C --data D`: generate the test split in the authors' test mode, then score it.
+
+Steps:
+  1. Resolve the data set (`fashionvideo` / `iper` under $BDMM_HOME/datasets, or a folder in
+     the UBC_fashion_smpl layout) and read its `test_list.csv` (bdmm_cli.dataset.layout).
+  2. Load the generator (bdmm_cli.hub.load_generator: registry name, our folder, or the
+     authors' .pth) and the body model (bdmm_cli.body.load_body_model).
+  3. Per test sequence, as the authors' test mode does: pad the driving frames to a
+     multiple of 6 by repeating the last one, run windows of 6 in order carrying the
+     generator state, previous pose = start - 1 (or 0), future = start + 6 (or the last
+     frame) (bdmm_cli.train.data.window_inputs). Frames are written as PNG with
+     uint8 = trunc((x + 1) / 2 * 255), named after the ground-truth frame, so the padded
+     duplicates overwrite each other.
+  4. Score `generated/<sequence>/` against the matching ground-truth frames with
+     `evaluate`; FID uses the data set's `fid_stat.npz` when present.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from bdmm_cli.errors import InputError
+from bdmm_cli.metrics.evaluate import ALL_METRICS, FeatureNetworks, _Progress, evaluate, resolve_device
+from bdmm_cli.metrics.protocol import Protocol
+
+WINDOW = 6
+
+
+def resolve_dataset(data: str | Path) -> Path:
+    """'fashionvideo' / 'iper' (under $BDMM_HOME/datasets) or a folder; InputError if absent."""
+    from bdmm_cli.paths import data_dir
+
+    name = str(data).strip()
+    if name.lower() in ("fashionvideo", "iper"):
+        path = data_dir() / "datasets" / name.lower()
+        if not path.is_dir():
+            raise InputError(
+                f"data set {name} not found at {path}: prepare it as described in bdmm_cli/dataset/README.md "
+                "or pass --data PATH"
+            )
+        return path
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise InputError(f"data folder {path} does not exist (expected --data fashionvideo, iper or a folder)")
+    return path
+
+
+def _sequence_batch(seq, image_size: int, device) -> dict[str, torch.Tensor]:
+    """The test sequence as a batch of one clip (no ground-truth pixels are loaded)."""
+    from bdmm_cli.train.data import load_frame, load_pose
+
+    poses = [load_pose(p, image_size) for p in seq.gen_poses]
+    src_kp, src_smpl = load_pose(seq.ref_pose, image_size)
+    length = len(seq.gen_frames)
+    return {
+        # window_inputs only reads the shape and slices of "frames": a zero-stride stand-in
+        "frames": torch.zeros(1, 1, 3, image_size, image_size, device=device).expand(1, length, -1, -1, -1),
+        "keypoints": torch.stack([k for k, _ in poses])[None].to(device),
+        "smpl": torch.stack([s for _, s in poses])[None].to(device),
+        "source": load_frame(seq.ref_frame, image_size)[None].to(device),
+        "source_keypoints": src_kp[None].to(device),
+        "source_smpl": src_smpl[None].to(device),
+    }
+
+
+def to_uint8(frames: torch.Tensor) -> np.ndarray:
+    """(..., 3, H, W) in [-1, 1] -> (..., H, W, 3) uint8 = trunc((x + 1) / 2 * 255), as test.py saves."""
+    x = ((frames.float().clamp(-1, 1) + 1) / 2 * 255).to(torch.uint8)
+    return x.movedim(-3, -1).cpu().numpy()
+
+
+@torch.no_grad()
+def generate_test_split(generator, body, sequences: Sequence, out_pred: Path, out_gt: Path, image_size: int,
+                        device, progress: bool = False) -> int:
+    """Write generated frames to out_pred/<seq>/ and link ground truth into out_gt/<seq>/; returns frames."""
+    from PIL import Image
+
+    from bdmm_cli.train.data import clip_bodies, window_inputs
+
+    total_windows = sum(len(s.padded(WINDOW).gen_frames) // WINDOW for s in sequences)
+    written = 0
+    with _Progress(progress) as bars, bars.task("generating the test split", total_windows) as advance:
+        for i, seq in enumerate(sequences):
+            name = f"{i:04d}_{seq.gen_frames[0].parent.parent.name}"
+            (out_pred / name).mkdir(parents=True)
+            (out_gt / name).mkdir(parents=True)
+            for frame in dict.fromkeys(seq.gen_frames):
+                link = out_gt / name / (frame.stem + frame.suffix)
+                try:
+                    os.symlink(frame.resolve(), link)
+                except OSError:  # file systems without symlinks
+                    link.write_bytes(frame.read_bytes())
+            padded = seq.padded(WINDOW)
+            batch = _sequence_batch(padded, image_size, device)
+            bodies = clip_bodies(batch, body)
+            state = None
+            for w in range(len(padded.gen_frames) // WINDOW):
+                inputs, _ = window_inputs(batch, bodies, w, WINDOW)
+                out = generator(inputs, state)
+                state = out.state
+                for t, img in enumerate(to_uint8(out.frames[0])):
+                    target = padded.gen_frames[w * WINDOW + t]
+                    Image.fromarray(img).save(out_pred / name / f"{target.stem}.png")
+                advance(1)
+            written += len(dict.fromkeys(seq.gen_frames))
+    return written
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    data: str | Path,
+    metrics: str | Sequence[str] = ALL_METRICS,
+    protocol: str | Protocol = "bdmm",
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    batch_size: int = 16,
+    networks: FeatureNetworks | None = None,
+    fid_stats: str | Path | None = None,
+    fvd_runs: int | None = None,
+    use_cache: bool = True,
+    progress: bool = False,
+    body_model: Path | None = None,
+    keep: Path | None = None,
+) -> dict:
+    """Generate the test split of `data` with `checkpoint` and score it (see module docstring).
+
+    keep: a new folder to keep the generated (`generated/`) and linked ground-truth
+          (`ground_truth/`) frames in; default: a temporary folder, removed afterwards.
+    """
+    from bdmm_cli.body import load_body_model
+    from bdmm_cli.dataset.layout import TEST_LIST, read_test_list
+    from bdmm_cli.hub import load_generator
+    from bdmm_cli.metrics.inputs import read_image
+
+    root = resolve_dataset(data)
+    sequences = read_test_list(root / TEST_LIST, root)
+    if not sequences:
+        raise InputError(f"{root / TEST_LIST} lists no test sequence")
+    dev = resolve_device(device)
+    image_size = read_image(sequences[0].ref_frame).shape[0]
+    generator = load_generator(checkpoint, dev).eval()
+    body = load_body_model(body_model, dev)
+    if fid_stats is None and (root / "fid_stat.npz").is_file():
+        fid_stats = root / "fid_stat.npz"
+
+    if keep is not None:
+        keep = Path(keep).expanduser()
+        if keep.exists():
+            raise InputError(f"{keep} already exists; give a new folder to keep the generated frames in")
+        keep.mkdir(parents=True)
+        work, cleanup = keep, None
+    else:
+        cleanup = tempfile.TemporaryDirectory(prefix="bdmm-eval-")
+        work = Path(cleanup.name)
+    try:
+        frames = generate_test_split(generator, body, sequences, work / "generated", work / "ground_truth",
+                                     image_size, dev, progress)
+        result = evaluate(work / "generated", work / "ground_truth", metrics, protocol, seed, dev, batch_size,
+                          networks, fid_stats, fvd_runs, use_cache, progress)
+    finally:
+        if cleanup is not None:
+            cleanup.cleanup()
+    result["meta"].update({
+        "checkpoint": str(checkpoint), "data": str(root), "test_sequences": len(sequences),
+        "generated_frames": frames, "pred": str(work / "generated") if keep else "(temporary)",
+        "gt": str(work / "ground_truth") if keep else "(temporary)",
+    })
+    return result
