@@ -117,7 +117,7 @@ def test_layout_errors(tmp_path):
     with pytest.raises(InputError, match="cannot read image"):
         load_videos(tmp_path / "corrupt")
     (tmp_path / "bad.mp4").write_bytes(b"\x00" * 100)
-    with pytest.raises(InputError, match="cannot decode video"):
+    with pytest.raises(InputError, match="cannot read video"):
         load_videos(tmp_path / "bad.mp4")
 
 

@@ -63,6 +63,8 @@ class TestSequence:
         gen_frames / gen_poses: the driving frames and their JSONs (as listed; not padded).
     """
 
+    __test__ = False  # not a pytest class
+
     ref_frame: Path
     ref_pose: Path
     gen_frames: tuple[Path, ...]

@@ -2,7 +2,8 @@
 
 The registry is data, not code: one entry per file the tool can fetch, with its source, its
 checksum (full sha256, a torch.hub-style prefix, or nothing), size, license and provenance.
-Which file is read: `$BDMM_REGISTRY` if set, else `weights/registry.toml` of this checkout.
+Which file is read: `$BDMM_REGISTRY` if set, else `weights/registry.toml` of this checkout
+(or, for a wheel install, the copy installed under `<prefix>/share/bdmm/`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_REGISTRY = REPO_ROOT / "weights" / "registry.toml"
+# A checkout (or editable install) reads weights/registry.toml; a wheel installs the same
+# file as data into <prefix>/share/bdmm/ (pyproject.toml, [tool.setuptools.data-files]).
+_CHECKOUT_REGISTRY = REPO_ROOT / "weights" / "registry.toml"
+_INSTALLED_REGISTRY = Path(sys.prefix) / "share" / "bdmm" / "registry.toml"
+DEFAULT_REGISTRY = _CHECKOUT_REGISTRY if _CHECKOUT_REGISTRY.is_file() else _INSTALLED_REGISTRY
 
 SOURCES = ("project", "url", "package")
 KINDS = (

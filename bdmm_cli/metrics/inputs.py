@@ -20,6 +20,7 @@ from typing import Iterator, Literal, Sequence
 import numpy as np
 
 from bdmm_cli.errors import InputError
+from bdmm_cli.video import iter_frames, read_image
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v"})
@@ -33,17 +34,6 @@ def _is_image(path: Path) -> bool:
 
 def _is_video(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
-
-
-def read_image(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB; InputError when unreadable."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read image {path}: {exc}") from exc
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -60,25 +50,10 @@ def _probe_video_file(path: Path) -> tuple[int, tuple[int, int]]:
     """(frame count, (H, W)) of a video file, by decoding it once with the bundled ffmpeg."""
     count = 0
     size = (0, 0)
-    for frame in _iter_video_file(path):
+    for frame in iter_frames(path):
         size = frame.shape[:2]
         count += 1
-    if count == 0:
-        raise InputError(f"video {path} has no frames")
     return count, size
-
-
-def _iter_video_file(path: Path) -> Iterator[np.ndarray]:
-    import imageio_ffmpeg
-
-    try:
-        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-        meta = next(reader)
-        w, h = meta["size"]
-        for raw in reader:
-            yield np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
-    except (OSError, RuntimeError, StopIteration) as exc:
-        raise InputError(f"cannot decode video {path}: {' '.join(str(exc).split())[:200]}") from exc
 
 
 @dataclass(frozen=True)
@@ -120,7 +95,7 @@ class Video:
             return
         wanted = None if indices is None else iter(indices)
         target = None if wanted is None else next(wanted, None)
-        for i, frame in enumerate(_iter_video_file(self.path)):
+        for i, frame in enumerate(iter_frames(self.path)):
             if wanted is None:
                 yield self._checked(frame, self.path)
                 continue

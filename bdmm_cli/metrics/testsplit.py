@@ -136,7 +136,7 @@ def evaluate_checkpoint(
     from bdmm_cli.body import load_body_model
     from bdmm_cli.dataset.layout import TEST_LIST, read_test_list
     from bdmm_cli.hub import load_generator
-    from bdmm_cli.metrics.inputs import read_image
+    from bdmm_cli.video import read_image
 
     root = resolve_dataset(data)
     sequences = read_test_list(root / TEST_LIST, root)
