@@ -67,7 +67,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     dev = args.device
     precisions = ["off"] + (["bf16", "fp16"] if dev.startswith("cuda") else [])
-    print(f"device {dev}, S = {args.size}, threads {torch.get_num_threads()}, best of {args.repeats} after 1 warm-up")
+    print(f"device {dev}, S = {args.size}, threads {torch.get_num_threads()}, best of {args.repeats} after 1 warm-up",
+          flush=True)
     rows = []
     for amp in precisions:
         cfg = TrainConfig(image_size=args.size, device=dev, amp=amp, vgg_weights="random")
@@ -93,9 +94,13 @@ def main() -> None:
             nets.D.zero_grad(set_to_none=True)
             nets.D_V.zero_grad(set_to_none=True)
 
+        name = "fp32" if amp == "off" else amp
         t_win = timed(window, args.repeats, dev)
+        print(f"  {name}: window {t_win:.3f} s", flush=True)
         t_g = timed(g_only, args.repeats, dev)
+        print(f"  {name}: G forward+backward {t_g:.3f} s", flush=True)
         t_d = timed(critics, args.repeats, dev)
+        print(f"  {name}: D + D_V forward+backward {t_d:.3f} s", flush=True)
         rows.append((amp, t_win, t_g, t_d))
         del trainer, nets
     base = rows[0][1]

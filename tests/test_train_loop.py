@@ -59,10 +59,16 @@ def test_resume_is_bit_identical_and_one_step_changes_every_network(data, tmp_pa
         assert changed, f"{key} did not change in one iteration"
     with pytest.raises(InputError, match="--resume"):
         train(cfg, tmp_path / "split", progress=False)          # never silently restarts a run
-    resumed = train(cfg, tmp_path / "split", resume=True, progress=False)
-    assert resumed.finished and resumed.step == 2
+    # resumed through the command line (`bdmm train --out RUN --resume`: config from the checkpoint)
+    from typer.testing import CliRunner
 
-    _assert_same_state(load_checkpoint(full.checkpoint), load_checkpoint(resumed.checkpoint))
+    from bdmm_cli.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "split"), "--resume", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "trained 2 iterations" in result.output
+
+    _assert_same_state(load_checkpoint(full.checkpoint), load_checkpoint(part.checkpoint))
 
     # the run directory
     run = tmp_path / "full"
@@ -116,8 +122,10 @@ def test_two_process_gloo_ddp_equals_one_process_with_the_same_global_batch(data
     root, body = data
     # PyTorch's default init (init="none"): the authors' gain-0.02 init leaves gradients of
     # ~1e-25 in the first step, pure round-off, which cannot be compared meaningfully.
-    base = tiny_config(root, body, init="none")
-    single = train(tiny_config(root, body, iterations=1, batch_size=2, init="none"), tmp_path / "single", progress=False)
+    # (ema_decay = 0.5 also checks the EMA of G: ema = init + 0.5 (G - init) after one window)
+    base = tiny_config(root, body, init="none", ema_decay=0.5)
+    single = train(tiny_config(root, body, iterations=1, batch_size=2, init="none", ema_decay=0.5),
+                   tmp_path / "single", progress=False)
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
@@ -148,11 +156,16 @@ def test_two_process_gloo_ddp_equals_one_process_with_the_same_global_batch(data
             diff = sum(float(((gb[k].double() - ga[k].double()) ** 2).sum()) for k in keys) ** 0.5
             norm = sum(float((ga[k].double() ** 2).sum()) for k in keys) ** 0.5
             assert norm > 0 and diff / norm < limit, f"{opt} {moment}: relative difference {diff / norm:.2e}"
+    start = build_networks(base)
     for key in ("G", "D", "D_V"):
-        start = build_networks(base)
         assert any(not torch.equal(v, getattr(start, key).state_dict()[k]) for k, v in b[key].items()), key
+    g0 = start.G.state_dict()
+    for k, v in a["G_ema"].items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, g0[k] + 0.5 * (a["G"][k] - g0[k]), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow  # 10 iterations: ~30 s alone on 2 cores, several minutes on a busy machine
 def test_overfitting_one_clip_lowers_the_l1_loss(tmp_path):
     body = make_body(tmp_path)
     # one 6-frame video: every iteration sees the same clip and the same source frame

@@ -324,3 +324,13 @@ def test_package_entry_is_the_installed_lpips_file():
     assert path.name == "alex.pth" and "lpips" in path.parts
     sd = torch.load(path, map_location="cpu", weights_only=True)
     assert sorted(sd) == [f"lin{i}.model.1.weight" for i in range(5)]
+
+
+def test_offline_flag_frozen_at_import_does_not_stick(hub, monkeypatch):
+    """huggingface_hub freezes HF_HUB_OFFLINE at import; bdmm follows the environment now."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # as if imported while offline
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    path = fetch("generator-tiny")
+    assert path.is_file()

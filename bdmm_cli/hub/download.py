@@ -133,7 +133,7 @@ def _fetch_hub(entry: WeightEntry, loc: Location, *, force: bool) -> Path:
         cached = try_to_load_from_cache(loc.repo, loc.filename, cache_dir=str(cache), revision=loc.revision)
         if isinstance(cached, str) and os.path.exists(cached):
             return Path(cached)
-    if hfenv.offline():
+    if hfenv.sync_hf_offline():
         raise MissingResourceError(
             f"{entry.name} ({loc}) is not in the Hugging Face cache {cache} and offline mode is on "
             f"(HF_HUB_OFFLINE); {_how_to_get(entry)}"

@@ -46,14 +46,26 @@ def offline() -> bool:
 
     It applies to every source (Hub and plain URLs): no network request is made at all.
     """
-    from huggingface_hub import constants
-
     return (
         _truthy(os.environ.get("HF_HUB_OFFLINE"))
         or _truthy(os.environ.get("TRANSFORMERS_OFFLINE"))
         or _truthy(os.environ.get("BDMM_OFFLINE"))
-        or ("HF_HUB_OFFLINE" not in os.environ and constants.HF_HUB_OFFLINE)
     )
+
+
+def sync_hf_offline() -> bool:
+    """Make huggingface_hub's import-time offline flag agree with `offline()` now; return it.
+
+    huggingface_hub blocks every HTTP request while `constants.HF_HUB_OFFLINE` is true, and
+    that flag is frozen when the library is first imported. Without this, a process that
+    imported it while `HF_HUB_OFFLINE=1` was set would stay offline after the variable is
+    cleared (and the reverse).
+    """
+    from huggingface_hub import constants
+
+    now = offline()
+    constants.HF_HUB_OFFLINE = now
+    return now
 
 
 def trust_unverified_env() -> bool:

@@ -23,13 +23,12 @@ import contextlib
 import copy
 import json
 import math
-import os
 import signal
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
