@@ -50,7 +50,7 @@ def test_missing_unexpected_and_misshaped_keys_are_named():
     msg = str(err.value)
     assert "1 missing: forconv1.offset_conv.bias" in msg
     assert "1 unexpected: extra.weight" in msg
-    assert "conv1up.bias (checkpoint (1, 5, 1, 1), model (1, 16, 1, 1))" in msg
+    assert "conv1up.bias (file (1, 5, 1, 1), expected (1, 16, 1, 1))" in msg
     assert "\n" not in msg
 
 

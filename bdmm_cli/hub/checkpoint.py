@@ -14,14 +14,10 @@ are the one exception, allow-listed explicitly: old checkpoints store them).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import pickle
-import re
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,19 +25,12 @@ from pathlib import Path
 import torch
 
 from bdmm_cli.errors import CheckpointError, InputError
+from bdmm_cli.state_dict import check_layout, few as _few, read_torch_file
 
 FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 NETWORK_KINDS = ("generator", "discriminator", "temporal_discriminator", "spin")
-
-_SHOW = 5
-
-
-def _few(items: list[str]) -> str:
-    head = ", ".join(items[:_SHOW])
-    return head + (f", ... ({len(items) - _SHOW} more)" if len(items) > _SHOW else "")
-
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -61,58 +50,6 @@ class Checkpoint:
 
     def config_json(self) -> dict:
         return {"bdmm_format": FORMAT_VERSION, "kind": self.kind, **self.config, "provenance": self.provenance}
-
-
-# --- reading pickled checkpoints safely --------------------------------------------------------
-
-_NUMPY_GLOBALS = ("numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype",
-                  "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct", "numpy.ndarray")
-
-
-def _numpy_safe_globals() -> list:
-    import numpy as np
-
-    found = [np.dtype, np.ndarray]
-    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        with contextlib.suppress(Exception):
-            import importlib
-
-            m = importlib.import_module(mod)
-            found += [m.scalar, m._reconstruct]
-    found += [type(np.dtype(t)) for t in ("float32", "float64", "int64", "int32", "bool", "uint8")]
-    return found
-
-
-def read_torch_file(path: Path) -> object:
-    """`torch.load(path, weights_only=True)` on CPU; CheckpointError with a one-line reason."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"checkpoint {path} not found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        unsafe: list[str] = []
-        with contextlib.suppress(Exception):  # zip-format files only
-            unsafe = list(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
-        if not unsafe:  # legacy (PyTorch < 1.6) files: the unpickler names the first global
-            unsafe = re.findall(r"GLOBAL ([\w.]+)", str(exc))[:1]
-        if unsafe and all(u in _NUMPY_GLOBALS or u.startswith("numpy.dtypes.") for u in unsafe):
-            if not hasattr(torch.serialization, "safe_globals"):  # torch < 2.5: process-wide allow-list
-                torch.serialization.add_safe_globals(_numpy_safe_globals())
-            ctx = getattr(torch.serialization, "safe_globals", lambda _: contextlib.nullcontext())
-            with ctx(_numpy_safe_globals()):
-                try:
-                    return torch.load(path, map_location="cpu", weights_only=True)
-                except Exception as exc2:  # noqa: BLE001 - reported as one line
-                    raise CheckpointError(f"{path} cannot be read safely: {str(exc2).splitlines()[0]}") from None
-        what = f" (it needs {_few(unsafe)})" if unsafe else ""
-        raise CheckpointError(
-            f"{path} contains pickled objects other than tensors{what}; bdmm only loads checkpoints with "
-            "torch.load(weights_only=True) and refuses to run arbitrary pickled code"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError) as exc:
-        detail = str(exc).splitlines()[0].split(". ")[0] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): {detail}") from None
 
 
 def unwrap_state_dict(obj: object, source: str = "checkpoint") -> dict[str, torch.Tensor]:
@@ -266,19 +203,7 @@ def check_spin_state_dict(sd: Mapping[str, torch.Tensor], source: str = "checkpo
 
 
 def _check_layout(sd: Mapping[str, torch.Tensor], want: Mapping[str, tuple[int, ...]], what: str, source: str) -> None:
-    missing = [k for k in want if k not in sd]
-    unexpected = [k for k in sd if k not in want]
-    misshaped = [f"{k} (file {tuple(sd[k].shape)}, expected {want[k]})"
-                 for k in want if k in sd and tuple(sd[k].shape) != tuple(want[k])]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing: {_few(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected: {_few(unexpected)}")
-    if misshaped:
-        problems.append(f"{len(misshaped)} misshaped: {_few(misshaped)}")
-    if problems:
-        raise CheckpointError(f"{source} does not fit {what}: " + "; ".join(problems))
+    check_layout(sd, want, f"{source} does not fit {what}")
 
 
 def check_network_state_dict(kind: str, sd: Mapping[str, torch.Tensor], config: dict, source: str) -> None:

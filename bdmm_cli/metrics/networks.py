@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from bdmm_cli.errors import CheckpointError, MissingResourceError
+from bdmm_cli.state_dict import check_layout, read_weights_file
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".pkl", ".bin", ".safetensors", ".ckpt")
 
@@ -46,15 +47,7 @@ def resolve_weights(name_or_path: str | Path) -> Path:
 def load_state_dict(path: Path) -> dict[str, Tensor]:
     """Tensors of a .safetensors or a torch file (weights_only), `module.` prefixes stripped."""
     path = Path(path)
-    try:
-        if path.suffix.lower() == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt, truncated, not a checkpoint, unsafe pickle
-        raise CheckpointError(f"cannot load weights from {path}: {' '.join(str(exc).split())[:200]}") from exc
+    state = read_weights_file(path)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
@@ -64,17 +57,5 @@ def load_state_dict(path: Path) -> dict[str, Tensor]:
 
 def load_into(module: torch.nn.Module, state: dict[str, Tensor], what: str) -> None:
     """Strict load with a one-line CheckpointError naming the first bad keys."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    misshaped = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or misshaped:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
-        if unexpected:
-            parts.append(f"unexpected {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}")
-        if misshaped:
-            parts.append(f"misshaped {', '.join(misshaped[:3])}{' ...' if len(misshaped) > 3 else ''}")
-        raise CheckpointError(f"these are not {what} weights: {'; '.join(parts)}")
+    check_layout(state, module.state_dict(), f"these are not {what} weights")
     module.load_state_dict(state, strict=True)

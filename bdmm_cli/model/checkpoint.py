@@ -9,16 +9,9 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
+from ..state_dict import check_layout, few as _few
 
 __all__ = ["load_official_state_dict", "normalize_state_dict"]
-
-_SHOW = 5
-
-
-def _few(items: list[str]) -> str:
-    head = ", ".join(items[:_SHOW])
-    return head + (f", ... ({len(items) - _SHOW} more)" if len(items) > _SHOW else "")
-
 
 def normalize_state_dict(state_dict: Mapping) -> dict[str, torch.Tensor]:
     """{key: tensor} from a mapping of numpy arrays or tensors, with a ``module.`` prefix
@@ -49,23 +42,7 @@ def load_official_state_dict(module: nn.Module, state_dict: Mapping) -> None:
     few of each and their count. Values are copied (and cast to the module's dtypes).
     """
     sd = normalize_state_dict(state_dict)
-    own = module.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    misshaped = [
-        f"{k} (checkpoint {tuple(sd[k].shape)}, model {tuple(own[k].shape)})"
-        for k in own
-        if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing: {_few(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected: {_few(unexpected)}")
-    if misshaped:
-        problems.append(f"{len(misshaped)} misshaped: {_few(misshaped)}")
-    if problems:
-        raise CheckpointError(f"checkpoint does not fit {type(module).__name__}: " + "; ".join(problems))
+    check_layout(sd, module.state_dict(), f"checkpoint does not fit {type(module).__name__}")
     nonfloat = [k for k, v in sd.items() if not (v.is_floating_point())]
     if nonfloat:
         raise CheckpointError(f"checkpoint has non-float tensors: {_few(nonfloat)}")

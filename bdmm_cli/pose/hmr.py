@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from bdmm_cli.errors import CheckpointError, InputError
 from bdmm_cli.pose.rotations import rot6d_to_rotmat, rotmat_to_axis_angle
+from bdmm_cli.state_dict import check_layout, read_weights_file
 
 NUM_JOINTS = 24
 NPOSE = NUM_JOINTS * 6
@@ -178,10 +179,6 @@ def extract_spin_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, Tensor]:
     return _strip_prefix(sd)
 
 
-def _short(keys: list[str], n: int = 5) -> str:
-    return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
-
-
 def load_spin_state_dict(module: HMR, checkpoint: Mapping[str, Any]) -> HMR:
     """Load SPIN weights into `module` with a strict key and shape check.
 
@@ -198,49 +195,15 @@ def load_spin_state_dict(module: HMR, checkpoint: Mapping[str, Any]) -> HMR:
     for k in expected:
         if k.endswith("num_batches_tracked") and k not in sd:
             sd[k] = expected[k]
-    missing = [k for k in expected if k not in sd]
-    unexpected = [k for k in sd if k not in expected]
-    misshaped = [
-        f"{k} {tuple(sd[k].shape)} != {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in sd and (not isinstance(sd[k], Tensor) or tuple(sd[k].shape) != tuple(v.shape))
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing keys: {_short(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys: {_short(unexpected)}")
-    if misshaped:
-        problems.append(f"misshaped: {_short(misshaped, 3)}")
-    if problems:
-        raise CheckpointError("not a SPIN HMR checkpoint: " + "; ".join(problems))
+    check_layout(sd, expected, "not a SPIN HMR checkpoint")
     module.load_state_dict(sd, strict=True)
     return module
-
-
-def read_checkpoint_file(path: str | Path) -> Mapping[str, Any]:
-    """Read a checkpoint safely: safetensors, or ``torch.load(weights_only=True)``."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"checkpoint not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(f"cannot read {path}: not a valid safetensors file") from exc
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors come in many types
-        raise CheckpointError(f"cannot read {path}: not a loadable PyTorch checkpoint ({type(exc).__name__})") from exc
 
 
 def load_hmr(path: str | Path, device: str | torch.device = "cpu") -> HMR:
     """Build an :class:`HMR` and load a local SPIN checkpoint (either layout, or safetensors)."""
     module = HMR()
-    load_spin_state_dict(module, read_checkpoint_file(path))
+    load_spin_state_dict(module, read_weights_file(path))
     return module.to(device).eval()
 
 
@@ -251,6 +214,5 @@ __all__ = [
     "extract_spin_state_dict",
     "load_hmr",
     "load_spin_state_dict",
-    "read_checkpoint_file",
     "spin_state_dict_keys",
 ]
