@@ -3,7 +3,7 @@
 `atomic_output(path)` yields a temporary path in the destination's directory; the file
 is renamed onto `path` only when the block finishes without an exception, and the
 temporary file is removed otherwise (error, Ctrl-C). An existing `path` is an error
-unless `force=True`.
+unless `force=True`. `atomic_output_dir(folder)` does the same for a whole folder.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -64,6 +65,40 @@ def atomic_output(path: Path, force: bool = False, suffix: str | None = None) ->
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_output_dir(folder: Path, force: bool = False) -> Iterator[Path]:
+    """Yield a new empty temporary folder beside `folder`; it becomes `folder` on success.
+
+    An existing non-empty `folder` is an error unless `force`, and even then it is replaced
+    only once the new one is complete. On error or Ctrl-C the temporary folder is removed
+    and `folder` is untouched.
+    """
+    folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"output {folder} exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not force:
+        raise InputError(f"output folder {folder} already exists and is not empty; use --force to replace it")
+    parent = folder.parent
+    if not parent.is_dir():
+        raise InputError(f"output directory {parent} does not exist")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=parent))
+    try:
+        yield tmp
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=parent))
+            os.replace(folder, old / "previous")
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise InputError(f"no space left on the device while writing {folder}") from exc
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

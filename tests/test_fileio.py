@@ -68,3 +68,28 @@ def test_sha256(tmp_path):
     p = tmp_path / "x"
     p.write_bytes(b"abc" * 1000)
     assert sha256_file(p, chunk=7) == hashlib.sha256(b"abc" * 1000).hexdigest()
+
+
+def test_atomic_output_dir(tmp_path):
+    from bdmm_cli.fileio import atomic_output_dir
+
+    out = tmp_path / "out"
+    with atomic_output_dir(out) as tmp:
+        (tmp / "a.txt").write_text("new")
+    assert (out / "a.txt").read_text() == "new"
+    with pytest.raises(InputError, match="not empty"):
+        with atomic_output_dir(out):
+            pass
+    with pytest.raises(RuntimeError):
+        with atomic_output_dir(out, force=True) as tmp:
+            (tmp / "b.txt").write_text("half")
+            raise RuntimeError("boom")
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt"]  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary left
+    with atomic_output_dir(out, force=True) as tmp:
+        (tmp / "b.txt").write_text("replaced")
+    assert sorted(p.name for p in out.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    with pytest.raises(InputError, match="does not exist"):
+        with atomic_output_dir(tmp_path / "no" / "out"):
+            pass

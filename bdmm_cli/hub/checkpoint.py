@@ -15,9 +15,6 @@ are the one exception, allow-listed explicitly: old checkpoints store them).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +22,7 @@ from pathlib import Path
 import torch
 
 from bdmm_cli.errors import CheckpointError, InputError
+from bdmm_cli.fileio import atomic_output_dir
 from bdmm_cli.state_dict import check_layout, few as _few, read_torch_file
 
 FORMAT_VERSION = 1
@@ -360,32 +358,9 @@ def write_folder(ckpt: Checkpoint, folder: str | Path, force: bool = False) -> P
     from safetensors.torch import save_file
 
     folder = Path(folder).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"output {folder} exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not force:
-        raise InputError(f"output folder {folder} already exists and is not empty; use --force to replace it")
-    parent = folder.parent
-    if not parent.is_dir():
-        raise InputError(f"output directory {parent} does not exist")
     config = ckpt.config_json()
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in ckpt.state_dict.items()}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=parent))
-    try:
+    with atomic_output_dir(folder, force) as tmp:
         save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"bdmm_config": json.dumps(config, sort_keys=True)})
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=parent))
-            os.replace(folder, old / "x")
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-    except OSError as exc:
-        import errno
-
-        if exc.errno == errno.ENOSPC:
-            raise InputError(f"no space left on the device while writing {folder}") from exc
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return folder

@@ -13,14 +13,11 @@ Upload with `hf upload <repo> OUT .`; then pin the commit in weights/registry.to
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from bdmm_cli.errors import InputError
-from bdmm_cli.fileio import sha256_file
+from bdmm_cli.fileio import atomic_output_dir, sha256_file
 from bdmm_cli.hub.checkpoint import CONFIG_NAME, WEIGHTS_NAME, Checkpoint, write_folder
 
 # The paper's Table 1 (FashionVideo, 256x256, test set): what the authors' weights reach.
@@ -128,12 +125,7 @@ def export_release(
     kinds = [c.kind for c in checkpoints]
     if len(set(kinds)) != len(kinds):
         raise InputError(f"export takes one checkpoint per kind, got {kinds}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise InputError(f"output {out} already exists; use --force to replace it")
-    if not out.parent.is_dir():
-        raise InputError(f"output directory {out.parent} does not exist")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
-    try:
+    with atomic_output_dir(out, force) as tmp:
         files = []
         for ckpt in checkpoints:
             rel = "spin" if ckpt.kind == "spin" else f"{dataset}/{ckpt.kind}"
@@ -154,15 +146,6 @@ def export_release(
             snippet += [f"[models.{f.name}]", f'filename = "{f.repo_path}"', f'sha256 = "{f.sha256}"',
                         f"size = {f.size}", "published = true", ""]
         (tmp / "registry-snippet.toml").write_text("\n".join(snippet), encoding="utf-8")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return files
 
 

@@ -37,6 +37,7 @@ import torch
 
 from bdmm_cli.dataset.kptsmpl import FramePose
 from bdmm_cli.errors import InputError
+from bdmm_cli.fileio import atomic_output_dir
 from bdmm_cli.pose.body25 import Body25
 from bdmm_cli.pose.crop import CropTracker, crop_to_square, map_keypoints
 from bdmm_cli.pose.detector import KeypointDetector
@@ -404,16 +405,7 @@ def write_pose_dir(frames: Iterator[PosedFrame], out_dir: str | Path, force: boo
     """
     from bdmm_cli.dataset.kptsmpl import dumps_kptsmpl
 
-    out_dir = Path(out_dir).expanduser()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"output {out_dir} exists and is not a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        raise InputError(f"output directory {out_dir} is not empty; use --force to replace it")
-    parent = out_dir.parent
-    if not parent.is_dir():
-        raise InputError(f"output directory {parent} does not exist")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=parent))
-    try:
+    with atomic_output_dir(Path(out_dir), force) as tmp:
         (tmp / "frames").mkdir()
         (tmp / "kptsmpls").mkdir()
         written, missing = 0, []
@@ -429,16 +421,7 @@ def write_pose_dir(frames: Iterator[PosedFrame], out_dir: str | Path, force: boo
             written += 1
         if written == 0:
             raise InputError("no person was found in any frame; nothing written")
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=parent))
-            os.replace(out_dir, old / "d")
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-        return written, missing
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return written, missing
 
 
 def read_pose_dir(pose_dir: str | Path) -> Iterator[PosedFrame]:
