@@ -43,7 +43,7 @@ def prepare_command(
 
       bdmm train --data data/mine --out runs/mine
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from bdmm_cli.progress import progress_bar
 
     from bdmm_cli.commands.pose import load_regressor
     from bdmm_cli.dataset.prepare import plan_splits, prepare_dataset
@@ -51,8 +51,7 @@ def prepare_command(
 
     plan_splits(videos_dir, test_fraction)  # fail fast on a bad folder before loading weights
     estimator = PoseEstimator(load_regressor(spin, device), device=device)
-    with Progress(TextColumn("[bold]prepare[/] {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err_console) as progress:
+    with progress_bar(unit="videos", field="name") as progress:
         task = progress.add_task("prepare", total=None, name="")
 
         def on_video(i: int, n: int, name: str) -> None:

@@ -85,7 +85,7 @@ def pose_command(
 
 @handle_errors
 def _run(source, output, spin, crop, missing_joints, smooth, refine, frames, device, cache, force) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from bdmm_cli.progress import progress_bar
 
     from bdmm_cli.commands._common import err_console
     from bdmm_cli.errors import InputError
@@ -130,8 +130,7 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, frames, dev
     info = probe_video(source)
     total = max(0, (stop if stop is not None else info.num_frames) - start) or None
     stream = estimate_video(source, estimator, start=start, stop=stop, use_cache=cache)
-    with Progress(TextColumn("pose"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err_console, transient=True) as progress:
+    with progress_bar(unit="frames", transient=True) as progress:
         task = progress.add_task("pose", total=total)
         written, missing = write_pose_dir(stream, output, force=force, on_frame=lambda f: progress.advance(task))
     note = " (from cache)" if stream.from_cache else ""

@@ -612,22 +612,9 @@ def _prune_runs(store: RunStore) -> None:
 
 
 def _progress(enabled: bool, info, config: AnimateConfig):
-    from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
-                               TextColumn, TimeRemainingColumn)
+    from bdmm_cli.progress import progress_bar
 
-    class _FpsColumn(TextColumn):
-        def render(self, task):  # frames per second
-            from rich.text import Text
-
-            speed = task.finished_speed or task.speed
-            return Text(f"{speed:.1f} frames/s" if speed else "-- frames/s")
-
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-        _FpsColumn(""), TextColumn("ETA"), TimeRemainingColumn(),
-        console=Console(stderr=True), disable=not enabled, transient=False,
-    )
+    return progress_bar(unit="frames", enabled=enabled)
 
 
 # ---------------------------------------------------------------------------------------

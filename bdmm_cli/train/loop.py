@@ -353,13 +353,9 @@ def export_release(nets: Networks, folder: Path, step: int) -> Path:
 
 
 def _progress(enabled: bool, total: int, start: int):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from bdmm_cli.progress import progress_bar
 
-    progress = Progress(
-        TextColumn("[bold]train[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not enabled, transient=False,
-    )
+    progress = progress_bar(unit="it", enabled=enabled, field="info")
     task = progress.add_task("train", total=total, completed=start, info="")
     return progress, task
 
