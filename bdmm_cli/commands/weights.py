@@ -60,8 +60,12 @@ def list_cmd(
 
     reg = load_registry()
     table = Table(title=f"weights registry ({reg.path})")
-    for col in ("name", "kind", "source", "checksum", "size", "cached"):
-        table.add_column(col)
+    # The name is what users type: never cut it; the source may be shortened.
+    table.add_column("name", no_wrap=True)
+    table.add_column("kind", overflow="fold")
+    table.add_column("source", overflow="ellipsis", max_width=48)
+    for col in ("checksum", "size", "cached"):
+        table.add_column(col, no_wrap=True)
     for name in reg.names():
         e = reg.entries[name]
         loc = resolve_location(e, reg, repo, revision)
