@@ -1,5 +1,9 @@
 """Throughput of the pose stages: detector (MediaPipe), crop, SPIN crop, HMR, whole stage.
 
+Two detectors are timed on the same frames: MediaPipe's legacy single-person tracker and
+the default largest-person detector (``bdmm_cli.pose.largest``: multi-person landmarker +
+selection, legacy tracker as fallback); the ratio of the two is printed.
+
 Run:  OMP_NUM_THREADS=2 python benchmarks/bench_pose.py [--frames 32] [--device cuda] [--batch 8]
 
 Frames are the test photo (tests/data/astronaut_256.jpg, public domain) placed on a
@@ -20,6 +24,7 @@ import torch
 from bdmm_cli.pose import HMR, PoseConfig, PoseEstimator
 from bdmm_cli.pose.crop import CropTracker, crop_to_square, map_keypoints
 from bdmm_cli.pose.detector import MediaPipePoseDetector
+from bdmm_cli.pose.largest import LargestPersonDetector
 from bdmm_cli.pose.spin_crop import spin_crop
 from bdmm_cli.video import read_image
 
@@ -56,9 +61,14 @@ def main() -> None:
 
     with MediaPipePoseDetector(video=True) as det:
         det(frames[0])  # warm-up (graph start)
+        legacy = []
+        t_legacy = timed(lambda: legacy.extend(det(f) for f in frames))
+    with LargestPersonDetector(video=True) as det:
+        det(frames[0])
         bodies = []
-        t = timed(lambda: bodies.extend(det(f) for f in frames))
-    rows.append(("detector (MediaPipe full, tracking)", n / t))
+        t_largest = timed(lambda: bodies.extend(det(f) for f in frames))
+    rows.append(("detector (largest person, default)", n / t_largest))
+    detector_ratio = t_largest / t_legacy
 
     def crop_all():
         tracker = CropTracker("union")
@@ -91,6 +101,8 @@ def main() -> None:
     reps = max(1, n // args.batch)
     rows.append((f"HMR batch {args.batch} ({device.type})", args.batch / timed(run_hmr, reps)))
 
+    est = PoseEstimator(hmr, config=PoseConfig(batch_size=args.batch, largest_person=False), device=device)
+    t_stage_legacy = timed(lambda: list(est.process(iter(frames), video=True)))
     est = PoseEstimator(hmr, config=PoseConfig(batch_size=args.batch), device=device)
     t = timed(lambda: list(est.process(iter(frames), video=True)))
     rows.append((f"whole stage ({device.type}, smoothing on)", n / t))
@@ -104,6 +116,10 @@ def main() -> None:
         share = f"{100 * ms / sum(stage_ms):6.1f}%" if ms is not None else ""
         print(f"{name:45s} {fps:10.2f} {1000.0 / fps:10.2f} {share:>7s}")
     print(f"whole stage / sum of stages: {(1000.0 / rows[-1][1]) / sum(stage_ms):.2f}x")
+    print(f"detector: legacy single-person tracker {n / t_legacy:.2f} frames/s ({1000 * t_legacy / n:.2f} ms/frame); "
+          f"largest-person / legacy time: {detector_ratio:.2f}x")
+    print(f"whole stage with the legacy detector: {n / t_stage_legacy:.2f} frames/s; "
+          f"default (largest person) / legacy time: {t / t_stage_legacy:.2f}x")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,10 @@ def pose_command(
     ),
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro keypoint and SMPL rotation smoothing."),
     refine: bool = typer.Option(False, "--refine", help="SMPLify-style refinement to the keypoints (needs `bdmm body install`)."),
+    largest: bool = typer.Option(
+        True, "--largest-person/--first-person",
+        help="Keep the largest person in each frame (default), or MediaPipe's legacy tracker alone (first person it finds).",
+    ),
     frames: Optional[str] = typer.Option(None, "--frames", help="Frame range A:B of a video (B exclusive)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse results of an earlier identical run."),
@@ -79,12 +83,14 @@ def pose_command(
       bdmm pose person.jpg -o person_pose/ --spin ~/models/model_checkpoint.pt
 
       bdmm pose dance.mp4 -o dance_poses/ --frames 0:300 --crop smoothed --refine
+
+      bdmm pose street.mp4 -o poses/ --first-person   # MediaPipe's legacy single-person tracker
     """
-    _run(source, output, spin, crop, missing_joints, smooth, refine, frames, device, cache, force)
+    _run(source, output, spin, crop, missing_joints, smooth, refine, largest, frames, device, cache, force)
 
 
 @handle_errors
-def _run(source, output, spin, crop, missing_joints, smooth, refine, frames, device, cache, force) -> None:
+def _run(source, output, spin, crop, missing_joints, smooth, refine, largest, frames, device, cache, force) -> None:
     from bdmm_cli.progress import progress_bar
 
     from bdmm_cli.commands._common import err_console
@@ -99,7 +105,7 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, frames, dev
         raise InputError(f"output directory {output} is not empty; use --force to replace it")
     try:
         config = PoseConfig(crop_mode=crop, missing_joints=missing_joints, smooth_keypoints=smooth,
-                            smooth_smpl=smooth, refine=refine)
+                            smooth_smpl=smooth, refine=refine, largest_person=largest)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     start, stop = 0, None

@@ -28,6 +28,9 @@ _EXPORTS = {
     "body25_from_mediapipe": "bdmm_cli.pose.body25",
     "KeypointDetector": "bdmm_cli.pose.detector",
     "MediaPipePoseDetector": "bdmm_cli.pose.detector",
+    "LargestPersonDetector": "bdmm_cli.pose.largest",
+    "MultiPoseDetector": "bdmm_cli.pose.largest",
+    "select_person": "bdmm_cli.pose.largest",
     # crop
     "CropTracker": "bdmm_cli.pose.crop",
     "CropTransform": "bdmm_cli.pose.crop",

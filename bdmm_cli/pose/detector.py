@@ -2,7 +2,8 @@
 
 A detector is any callable ``detector(image) -> Body25 | None`` taking an (H, W, 3) uint8
 RGB image and returning the BODY_25 keypoints of one person (None when nobody is found),
-with a ``name`` string that goes into cache keys. The default is MediaPipe Pose.
+with a ``name`` string that goes into cache keys. The stage's default is MediaPipe Pose
+keeping the largest person (``bdmm_cli.pose.largest.LargestPersonDetector``).
 
 MediaPipe version: ``mediapipe==0.10.14`` (pinned in pyproject.toml). It is the last
 release that (a) still ships the legacy ``mediapipe.solutions.pose`` API *and* the
@@ -46,9 +47,11 @@ class MediaPipePoseDetector:
         model_complexity: 0 lite, 1 full (default; bundled), 2 heavy (NOT bundled: it
             would be downloaded, so it is refused offline).
 
-    MediaPipe's legacy pipeline follows a single person: the most confident detection
-    when tracking starts (in practice the most prominent, usually largest, person). Its
-    own landmark smoothing is off: the authors' One-Euro filter is applied afterwards.
+    MediaPipe's legacy pipeline follows a single person: whichever its detector reports
+    first when tracking starts, not necessarily the largest (the stage's default,
+    ``largest.LargestPersonDetector``, keeps the largest and uses this one only as a
+    fallback). Its own landmark smoothing is off: the authors' One-Euro filter is applied
+    afterwards.
     Use as a context manager or call :meth:`close`.
     """
 

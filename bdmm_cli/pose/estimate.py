@@ -6,8 +6,8 @@
 
 Per frame (``official_data_path.md`` sections 5 and 6):
 
-1. BODY_25 keypoints in the frame (the detector; MediaPipe Pose by default); the
-   per-frame box is the min/max of the detected joints.
+1. BODY_25 keypoints in the frame (the detector; by default MediaPipe Pose keeping the
+   largest person, ``largest.py``); the per-frame box is the min/max of the detected joints.
 2. One-Euro smoothing of the keypoints (authors' constants).
 3. The crop window (running union of boxes, or smoothed per-frame box), edge pad,
    resize to 256; keypoints and box mapped into the crop.
@@ -65,6 +65,10 @@ class PoseConfig:
         min_visibility: detector joints below this confidence are missing.
         batch_size: frames per HMR batch (bounds the memory of the stream).
         filter_freq: One-Euro sampling frequency (the authors use 15 for every video).
+        largest_person: keep the largest person in each frame (``largest.LargestPersonDetector``:
+            MediaPipe's multi-person landmarker, sticky across frames, legacy tracker as
+            fallback); False: MediaPipe's legacy single-person tracker alone, which follows
+            whoever its detector reports first.
     """
 
     crop_mode: str = "union"
@@ -76,6 +80,7 @@ class PoseConfig:
     min_visibility: float = 0.5
     batch_size: int = 8
     filter_freq: float = ONE_EURO_FREQ
+    largest_person: bool = True
 
     def __post_init__(self) -> None:
         if self.crop_mode not in ("union", "smoothed"):
@@ -133,6 +138,10 @@ class PoseEstimator:
     def make_detector(self, video: bool) -> KeypointDetector:
         if self.detector is not None:
             return self.detector
+        if self.config.largest_person:
+            from bdmm_cli.pose.largest import LargestPersonDetector
+
+            return LargestPersonDetector(video=video, min_visibility=self.config.min_visibility)
         from bdmm_cli.pose.detector import MediaPipePoseDetector
 
         return MediaPipePoseDetector(video=video, min_visibility=self.config.min_visibility)
@@ -142,7 +151,12 @@ class PoseEstimator:
             return str(getattr(self.detector, "name", type(self.detector).__name__))
         from bdmm_cli.pose.detector import _mp_version
 
-        return f"mediapipe-{_mp_version()}-c1-v{self.config.min_visibility:g}"
+        kind = ""
+        if self.config.largest_person:
+            from bdmm_cli.pose.largest import MAX_PEOPLE, SWITCH_RATIO
+
+            kind = f"largest{MAX_PEOPLE}-s{SWITCH_RATIO:g}-fb-"
+        return f"mediapipe-{_mp_version()}-{kind}c1-v{self.config.min_visibility:g}"
 
     def fingerprint(self) -> str:
         """Hash of everything that determines the output besides the input itself."""
