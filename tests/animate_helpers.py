@@ -123,6 +123,23 @@ def make_source(root: Path) -> tuple[Path, Path]:
     return photo, pose
 
 
+def make_env(root: Path, num_frames: int, fps: float) -> dict:
+    """Everything an animate run needs: tiny generator weights, the synthetic body, a source
+    photo and its pose, a pose folder and a driving video (with audio) of `num_frames` frames."""
+    from media import make_test_video
+
+    photo, source_pose = make_source(root)
+    return {
+        "root": root,
+        "weights": tiny_generator_dir(root),
+        "smpl": synthetic_body(root),
+        "poses": make_pose_dir(root, num_frames),
+        "photo": photo,
+        "source_pose": source_pose,
+        "video": make_test_video(root / "drive.mp4", frames=num_frames, fps=fps, size=(64, 48), audio=True),
+    }
+
+
 def animate_args(tmp: Path, env: dict, out: Path, *extra: str) -> list[str]:
     """CLI arguments of a tiny run: `bdmm animate PHOTO VIDEO -o OUT ...`."""
     return [

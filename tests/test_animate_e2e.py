@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from animate_helpers import MODEL_SIZE, animate_args, make_pose_dir, make_source, synthetic_body, tiny_generator_dir
+from animate_helpers import MODEL_SIZE, animate_args, make_env, make_pose_dir
 from bdmm_cli.cli import app
 from bdmm_cli.pipeline import AnimateConfig, AnimatePipeline, RunStore, WindowSchedule, animate
 from bdmm_cli.pipeline.windows import blend_overlap
@@ -24,17 +24,7 @@ FPS = 12.5
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("animate_env")
-    photo, source_pose = make_source(root)
-    return {
-        "root": root,
-        "weights": tiny_generator_dir(root),
-        "smpl": synthetic_body(root),
-        "poses": make_pose_dir(root, N),
-        "photo": photo,
-        "source_pose": source_pose,
-        "video": make_test_video(root / "drive.mp4", frames=N, fps=FPS, size=(64, 48), audio=True),
-    }
+    return make_env(tmp_path_factory.mktemp("animate_env"), N, FPS)
 
 
 @pytest.fixture(scope="module")

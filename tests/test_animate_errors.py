@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from animate_helpers import animate_args, make_pose_dir, make_source, synthetic_body, tiny_generator_dir
+from animate_helpers import animate_args, make_env, make_pose_dir
 from bdmm_cli.cli import app
 from media import ffmpeg_exe, make_test_video
 
@@ -20,17 +20,7 @@ N = 7
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("animate_bad")
-    photo, source_pose = make_source(root)
-    return {
-        "root": root,
-        "weights": tiny_generator_dir(root),
-        "smpl": synthetic_body(root),
-        "poses": make_pose_dir(root, N),
-        "photo": photo,
-        "source_pose": source_pose,
-        "video": make_test_video(root / "drive.mp4", frames=N, fps=10, size=(64, 48), audio=True),
-    }
+    return make_env(tmp_path_factory.mktemp("animate_bad"), N, 10)
 
 
 def _run(env, out: Path, *extra: str, **replace):
