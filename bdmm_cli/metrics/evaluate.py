@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bdmm_cli.device import resolve_device
 from bdmm_cli.errors import InputError
 from bdmm_cli.metrics import feature_cache
 from bdmm_cli.metrics.frechet import GaussianStats, frechet_distance, stats_from_features
@@ -81,18 +82,6 @@ def parse_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
     if unknown:
         raise InputError(f"unknown metric {unknown[0]!r}; choose from {', '.join(ALL_METRICS)} or all")
     return tuple(n for n in ALL_METRICS if n in names)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise InputError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but no CUDA device is available")
-    return dev
 
 
 class _Progress:

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from bdmm_cli.errors import InputError
-from bdmm_cli.metrics.evaluate import ALL_METRICS, FeatureNetworks, _Progress, evaluate, resolve_device
+from bdmm_cli.device import resolve_device
+from bdmm_cli.metrics.evaluate import ALL_METRICS, FeatureNetworks, _Progress, evaluate
 from bdmm_cli.metrics.protocol import Protocol
 
 WINDOW = 6

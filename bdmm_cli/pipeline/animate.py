@@ -43,6 +43,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
+from bdmm_cli.device import resolve_device
 from bdmm_cli.errors import InputError
 from bdmm_cli.fileio import check_output_path
 from bdmm_cli.pipeline.cache import RunStore, hash_path
@@ -107,24 +108,6 @@ class Source:
 # ---------------------------------------------------------------------------------------
 # step 1: check inputs
 # ---------------------------------------------------------------------------------------
-def resolve_device(name: str) -> torch.device:
-    """"auto" -> CUDA when available, else CPU; InputError for a device that is not there."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError) as exc:
-        raise InputError(f"--device {name!r} is not a device (use auto, cpu, cuda or cuda:N)") from exc
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError("--device cuda: no CUDA GPU is available (use --device cpu)")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise InputError(f"--device {name}: only {torch.cuda.device_count()} GPU(s) present")
-    elif device.type != "cpu":
-        raise InputError(f"--device {name!r} is not supported (use auto, cpu, cuda or cuda:N)")
-    return device
-
-
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
     if dtype != torch.float32 and device.type != "cuda":

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from bdmm_cli.errors import InputError
+from bdmm_cli.device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -36,17 +36,6 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_device(device: str, local_rank: int = 0) -> str:
-    """"auto" -> "cuda:<local_rank>" when CUDA is available, else "cpu"."""
-    if device == "auto":
-        return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError("device cuda was asked for but no CUDA device is available")
-        return f"cuda:{local_rank}"
-    return device
-
-
 def env_world() -> tuple[int, int, int]:
     """(rank, world_size, local_rank) from torchrun's environment (0, 1, 0 without it)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -58,7 +47,7 @@ def env_world() -> tuple[int, int, int]:
 def setup(device: str = "auto") -> DistInfo:
     """Initialise the process group when launched by torchrun; returns this process's info."""
     rank, world, local = env_world()
-    dev = resolve_device(device, local)
+    dev = str(resolve_device(device, local))
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if dev.startswith("cuda") else "gloo"
         if dev.startswith("cuda"):
