@@ -8,6 +8,7 @@ import torch
 
 from bdmm_cli.errors import InputError
 from bdmm_cli.pipeline.cache import RunStore, hash_path, run_key
+from bdmm_cli.pipeline.stream import batched, windowed
 from bdmm_cli.pipeline.windows import (
     WindowSchedule,
     blend_overlap,
@@ -55,6 +56,49 @@ def test_streaming_window_equals_full_knowledge_window():
     for w in sched.windows(n):
         if w.start + 6 <= n - 1:  # the streaming pipeline builds these before the end is known
             assert sched.window_at(w.index, None) == w
+
+
+class _CountingFrames:
+    """A stream of integer "frames" that records how many are alive (yielded, not yet freed)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.alive = 0
+        self.peak = 0
+
+    def __iter__(self):
+        for i in range(self.n):
+            self.alive += 1
+            self.peak = max(self.peak, self.alive)
+            yield _Frame(i, self)
+
+
+class _Frame:
+    def __init__(self, index: int, owner: _CountingFrames) -> None:
+        self.index = index
+        self.owner = owner
+
+    def __del__(self) -> None:
+        self.owner.alive -= 1
+
+
+@pytest.mark.parametrize("n,T,K", [(1, 6, 0), (13, 6, 0), (37, 6, 0), (23, 6, 2), (31, 5, 2)])
+def test_windowed_stream_equals_the_schedule_and_holds_t_plus_2_frames(n, T, K):
+    sched = WindowSchedule(T, overlap=K)
+    frames = _CountingFrames(n)
+    got = []
+    for w, items, pre, post in windowed(frames, sched):
+        got.append((w, tuple(f.index for f in items), pre.index, post.index))
+        del items, pre, post
+    expected = [(w, w.frames, w.pre, w.post) for w in sched.windows(n)]
+    assert got == expected
+    assert frames.peak <= T + 2  # constant memory, whatever the video length
+
+
+def test_windowed_empty_stream_and_batched():
+    assert list(windowed(iter([]), WindowSchedule(6))) == []
+    assert list(batched(range(7), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert list(batched([], 3)) == []
 
 
 @pytest.mark.parametrize("n,T,K", [(13, 6, 2), (20, 6, 3), (6, 6, 1), (7, 4, 2), (30, 6, 1), (31, 5, 2)])
@@ -142,3 +186,31 @@ def test_run_key_depends_on_every_setting(tmp_path):
     h1 = hash_path(tmp_path / "d")
     (tmp_path / "d" / "x.json").write_text("2")
     assert hash_path(tmp_path / "d") != h1
+
+
+def test_run_store_prune_keeps_the_newest_runs_and_this_one(tmp_path):
+    import os
+
+    frames = np.zeros((1, 4, 4, 3), np.uint8)
+    stores = [RunStore({"run": i}, root=tmp_path) for i in range(6)]
+    for age, store in enumerate(stores):
+        store.save_window(0, frames, None)
+        t = 1_000_000 + age * 10  # stores[5] is the newest
+        os.utime(store.dir, (t, t))
+    old = stores[0]  # the oldest run prunes the others but never itself
+    old.prune(keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([stores[5].key, stores[4].key, old.key])
+
+
+def test_run_store_resume_reports_and_deletes_damaged_data(tmp_path):
+    store = RunStore({"run": 1}, root=tmp_path)
+    store.save_window(0, np.zeros((2, 4, 4, 3), np.uint8), {"last_frame": torch.ones(1, 3, 4, 4)})
+    torch.testing.assert_close(store.resume_state(0)["last_frame"], torch.ones(1, 3, 4, 4))
+    with pytest.raises(InputError, match="incomplete"):
+        store.resume_state(1)  # the stored state is window 0's
+    assert not store.dir.exists()
+    store.save_window(0, np.zeros((2, 4, 4, 3), np.uint8), None)
+    (store.dir / "window_00000.npz").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="damaged"):
+        store.resume_frames(0)
+    assert not store.dir.exists()

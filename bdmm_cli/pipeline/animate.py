@@ -31,58 +31,23 @@ run resumes from the first unfinished window.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
-import zipfile
-from collections import defaultdict
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
 from bdmm_cli.device import resolve_device
 from bdmm_cli.errors import InputError
-from bdmm_cli.fileio import check_output_path
 from bdmm_cli.pipeline.cache import RunStore, hash_path
+from bdmm_cli.pipeline.checks import check_inputs, resolve_dtype
 from bdmm_cli.pipeline.config import CROP_SIZE, AnimateConfig
-from bdmm_cli.pipeline.frames import fill_gaps, pose_dir_stream
+from bdmm_cli.pipeline.frames import estimate_driving, fill_gaps, make_pose_estimator, pose_dir_stream
 from bdmm_cli.pipeline.render import mesh_overlay, resize, side_by_side, to_tensor, to_uint8
+from bdmm_cli.pipeline.stream import AnimateStats, StageTimer, batched, windowed
 from bdmm_cli.pipeline.windows import Window, WindowSchedule, blend_overlap
-
-#: Free space below which the output directory counts as full before anything runs.
-MIN_FREE_BYTES = 256 * 1024
-#: Completed runs kept in the run store (older ones are pruned).
-KEEP_RUNS = 4
-OUTPUT_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv")
-STAGES = ("decode+pose", "flow", "generator", "encode")
-
-
-@dataclass
-class AnimateStats:
-    """Counters and per-stage wall time of one run (observable by tests and benchmarks).
-
-    Attributes:
-        frames: output frames written.
-        windows: windows of the run.
-        windows_generated: windows computed in this run (flows + generator).
-        windows_cached: windows reloaded from the run store (a resumed or repeated run).
-        frames_posed: frames that went through the pose network in this run (0 when the
-            poses came from a pose folder or the pose cache).
-        pose_from_cache: the driving video's poses were replayed from the pose cache.
-        seconds: wall time per stage (``STAGES``); "decode+pose" is the time spent waiting
-            for the next posed frame (decoding, pose estimation or reading pose files).
-    """
-
-    frames: int = 0
-    windows: int = 0
-    windows_generated: int = 0
-    windows_cached: int = 0
-    frames_posed: int = 0
-    pose_from_cache: bool = False
-    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
 @dataclass(frozen=True)
@@ -105,66 +70,6 @@ class Source:
     pose: object
 
 
-# ---------------------------------------------------------------------------------------
-# step 1: check inputs
-# ---------------------------------------------------------------------------------------
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
-    if dtype != torch.float32 and device.type != "cuda":
-        raise InputError(f"--dtype {name} needs a CUDA GPU; use --dtype fp32 on the CPU")
-    return dtype
-
-
-def _looks_like_path(name: str) -> bool:
-    return "/" in name or "\\" in name or name.endswith((".pth", ".pt", ".safetensors", ".ckpt")) or Path(name).exists()
-
-
-def check_inputs(photo: Path, video: Path, output: Path, config: AnimateConfig):
-    """Step 1: validate everything cheap to validate; returns the driving video's VideoInfo.
-
-    Raises InputError (one line) for a missing or unreadable photo, a missing file or one
-    that is not a video, a video without a frame rate, an output that exists (without
-    ``force``), is an input, sits in a missing / read-only / full directory, a missing pose
-    folder, pose file, SMPL file or weights file, or an unavailable device / dtype.
-    """
-    from bdmm_cli.video import probe_video, read_image
-
-    config.validate()
-    photo, video, output = Path(photo), Path(video), Path(output)
-    read_image(photo)
-    info = probe_video(video)
-    if not info.fps or info.fps <= 0:
-        raise InputError(f"cannot tell the frame rate of {video}")
-    if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise InputError(f"output {output} must be an .mp4 file (or {', '.join(OUTPUT_SUFFIXES[1:])})")
-    check_output_path(output, config.force)
-    out_resolved = output.expanduser().resolve()
-    for name, path in (("photo", photo), ("driving video", video)):
-        if out_resolved == path.resolve():
-            raise InputError(f"output {output} is the {name}; choose another output file")
-    parent = output.expanduser().parent if str(output.parent) else Path(".")
-    if shutil.disk_usage(parent).free < MIN_FREE_BYTES:
-        raise InputError(f"no space left on the device for {output} (less than {MIN_FREE_BYTES // 1024} KiB free)")
-    if config.poses is not None:
-        poses = Path(config.poses)
-        if not poses.is_dir() or not (poses / "kptsmpls").is_dir():
-            raise InputError(f"pose folder {poses} not found (expected frames/ and kptsmpls/ written by `bdmm pose`)")
-    if config.source_pose is not None and not Path(config.source_pose).exists():
-        raise InputError(f"source pose {config.source_pose} not found")
-    if config.smpl is not None and not Path(config.smpl).is_file():
-        raise InputError(f"SMPL model file {config.smpl} not found")
-    if _looks_like_path(config.weights) and not Path(config.weights).exists():
-        raise InputError(f"weights {config.weights} not found")
-    device = resolve_device(config.device)
-    resolve_dtype(config.dtype, device)
-    if config.start > 0 and info.num_frames and config.start >= info.num_frames + 1:
-        raise InputError(f"--frames starts at {config.start} but {video} has about {info.num_frames} frames")
-    return info
-
-
-# ---------------------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------------------
 def module_identity(module: torch.nn.Module) -> str:
     """sha256 over a module's parameters and buffers (names, shapes, dtypes, bytes)."""
     h = hashlib.sha256()
@@ -176,72 +81,6 @@ def module_identity(module: torch.nn.Module) -> str:
         h.update(f"{name}|{tuple(t.shape)}|{t.dtype}".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
-
-
-class _Timer:
-    def __init__(self, stats: AnimateStats, device: torch.device) -> None:
-        self.stats = stats
-        self.sync = device.type == "cuda"
-
-    @contextmanager
-    def __call__(self, stage: str):
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            if self.sync:
-                torch.cuda.synchronize()
-            self.stats.seconds[stage] += time.perf_counter() - t0
-
-    def iterate(self, stage: str, items: Iterable) -> Iterator:
-        it = iter(items)
-        while True:
-            t0 = time.perf_counter()
-            try:
-                item = next(it)
-            except StopIteration:
-                self.stats.seconds[stage] += time.perf_counter() - t0
-                return
-            self.stats.seconds[stage] += time.perf_counter() - t0
-            yield item
-
-
-def _windowed(frames: Iterable, schedule: WindowSchedule) -> Iterator[tuple[Window, list, object, object]]:
-    """Group a frame stream into windows: (window, its T frames, pre frame, post frame).
-
-    Holds the frames from the current window's ``pre`` to its ``post`` (T + 2 at most).
-    """
-    buffer: dict[int, object] = {}
-    nxt = 0
-    count = 0
-    for rel, frame in enumerate(frames):
-        buffer[rel] = frame
-        count = rel + 1
-        while True:
-            w = schedule.window_at(nxt, None)
-            if w.post > rel:
-                break
-            yield w, [buffer[i] for i in w.frames], buffer[w.pre], buffer[w.post]
-            nxt += 1
-            keep_from = max(schedule.window_at(nxt, None).pre, 0)
-            for key in [k for k in buffer if k < keep_from]:
-                del buffer[key]
-    if count == 0:
-        return
-    for i in range(nxt, schedule.num_windows(count)):
-        w = schedule.window_at(i, count)
-        yield w, [buffer[j] for j in w.frames], buffer[w.pre], buffer[w.post]
-
-
-def _batched(items: Iterable, size: int) -> Iterator[list]:
-    batch: list = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 # ---------------------------------------------------------------------------------------
@@ -341,7 +180,7 @@ class AnimatePipeline:
             frames = pose_dir_stream(Path(config.poses), iter_frames(video, config.start, config.stop),
                                      config.start, config.stop)
         else:
-            frames = estimate_driving(video, self.pose_estimator, config, stats)
+            frames = estimate_driving(video, self.pose_estimator, config.start, config.stop, config.cache, stats)
         return fill_gaps(frames, video, config.skip_missing, config.max_gap)
 
     # step 5 -------------------------------------------------------------------------
@@ -409,6 +248,21 @@ class AnimatePipeline:
         warped = to_uint8(warp(src_tensor.expand(m, -1, -1, -1), f))
         return side_by_side(mesh_overlay(crops, f.float().cpu()), warped)
 
+    def compute(self, todo: list, source: Source, src_tensor: torch.Tensor, state, config: AnimateConfig,
+                timer: StageTimer):
+        """Steps 5 and 6 for a batch of ``n`` windows -> (outputs (n, T, S, W, 3) uint8, state after).
+
+        ``todo`` holds ``windowed`` items; ``state`` is the carried WindowState or None.
+        """
+        with timer("flow"):
+            flows, flow_pre, flow_post, heat = self.window_inputs(source, src_tensor, todo, config.model_size)
+        with timer("generator"):
+            if config.preview:
+                crops = resize(np.stack([f.image for _, frames, _, _ in todo for f in frames]), config.model_size)
+                out = self.preview(src_tensor, flows, crops)
+                return out.reshape(len(todo), -1, *out.shape[1:]), None
+            return self.generate(src_tensor, flows, flow_pre, flow_post, heat, state)
+
     # the call -----------------------------------------------------------------------
     def __call__(
         self,
@@ -425,6 +279,7 @@ class AnimatePipeline:
         progress reporting and tests; an exception raised there aborts the run like Ctrl-C,
         leaving no output file and a resumable run store).
         """
+        from bdmm_cli.progress import progress_bar
         from bdmm_cli.video import VideoWriter
 
         photo, video, output = Path(photo), Path(video), Path(output)
@@ -432,65 +287,47 @@ class AnimatePipeline:
         if config.preview is False and self.generator is None:
             raise InputError("this pipeline was built for --preview (no generator loaded)")
         stats = AnimateStats()
-        timer = _Timer(stats, self.device)
-        S = config.model_size
+        timer = StageTimer(stats, self.device)
         schedule = WindowSchedule(config.window, config.overlap)
+        # windows are independent (batched, no carried state) in overlap mode and for previews
+        independent = config.preview or config.overlap > 0
 
-        store = None
-        if config.cache and not config.preview:
-            store = RunStore(self._key_doc(photo, video, config))
-        done = store.windows_done() if store is not None else 0
+        store = RunStore(self._key_doc(photo, video, config)) if config.cache and not config.preview else None
+        done = store.windows_done() if store is not None else 0  # finished by an interrupted run
 
         source = self.source_pose(photo, config)  # step 3
-        src_tensor = to_tensor(source.image, S, self.device)
+        src_tensor = to_tensor(source.image, config.model_size, self.device)
         posed = timer.iterate("decode+pose", self.driving_frames(video, config, stats))  # step 4
 
-        out_side = config.size
-        width = out_side * (2 if (config.side_by_side or config.preview) else 1)
-        audio = video if info.has_audio else None
+        width = config.size * (2 if (config.side_by_side or config.preview) else 1)
         state = None
         held: np.ndarray | None = None
-        bar = _progress(progress, info, config)
-        writer = VideoWriter(output, info.fps, (width, out_side), audio_from=audio,
+        bar = progress_bar(unit="frames", enabled=progress)
+        writer = VideoWriter(output, info.fps, (width, config.size), audio_from=video if info.has_audio else None,
                              audio_start=config.start / info.fps, force=config.force)
-        independent = config.preview or config.overlap > 0
         with bar, writer:
             task = bar.add_task("animating", total=_expected_frames(info, config))
-            for batch in _batched(_windowed(posed, schedule), config.batch if independent else 1):
-                todo = [b for b in batch if b[0].index >= done]
+            for batch in batched(windowed(posed, schedule), 1 if not independent else config.batch):
                 results: dict[int, np.ndarray] = {}
                 for w, *_ in batch:
-                    if w.index < done:  # finished in an earlier, interrupted run
-                        results[w.index] = self._load_frames(store, w.index)
+                    if w.index < done:
+                        results[w.index] = store.resume_frames(w.index)
                         stats.windows_cached += 1
+                todo = [item for item in batch if item[0].index >= done]
                 if todo:
-                    if not independent and todo[0][0].carry_state and state is None and done:
-                        state = self._load_state(store, done - 1)
-                    with timer("flow"):
-                        flows, flow_pre, flow_post, heat = self.window_inputs(source, src_tensor, todo, S)
-                    with timer("generator"):
-                        if config.preview:
-                            crops = resize(np.stack([f.image for _, fr, _, _ in todo for f in fr]), S)
-                            out = self.preview(src_tensor, flows, crops)
-                            out = out.reshape(len(todo), -1, *out.shape[1:])
-                        else:
-                            use_state = state if (not independent and todo[0][0].carry_state) else None
-                            out, new_state = self.generate(src_tensor, flows, flow_pre, flow_post, heat, use_state)
-                            state = None if independent else new_state
+                    carry = not independent and todo[0][0].carry_state
+                    if carry and state is None and done:
+                        state = self._resume_state(store, done - 1)
+                    out, new_state = self.compute(todo, source, src_tensor, state if carry else None, config, timer)
+                    state = None if independent else new_state
                     for k, (w, *_) in enumerate(todo):
                         results[w.index] = out[k, : w.valid]
                         stats.windows_generated += 1
-                        if store is not None:
-                            store_state = None if independent else _state_dict(state)
-                            try:
-                                store.save_window(w.index, results[w.index], store_state)
-                            except OSError:
-                                store = None  # cache disk full or read-only: go on without resume data
+                        store = _save_window(store, w.index, results[w.index], state)
                 for w, frames, _, _ in batch:
                     stats.windows += 1
-                    res = results[w.index]
                     with timer("encode"):
-                        held = self._emit(writer, w, frames, res, held, config)
+                        held = self._emit(writer, w, frames, results[w.index], held, config)
                     stats.frames += w.valid - w.hold
                     bar.update(task, advance=w.valid - w.hold)
                     if on_window is not None:
@@ -500,9 +337,9 @@ class AnimatePipeline:
             closing = time.perf_counter()
         stats.seconds["encode"] += time.perf_counter() - closing  # flush, audio mux, rename
         if store is not None:
-            _prune_runs(store)
+            store.prune()
         return AnimateResult(output=output, num_frames=stats.frames, fps=info.fps,
-                             size=(width, out_side), stats=stats, run_key=None if store is None else store.key)
+                             size=(width, config.size), stats=stats, run_key=None if store is None else store.key)
 
     # step 7 -------------------------------------------------------------------------
     def _emit(self, writer, w: Window, frames: list, res: np.ndarray, held, config: AnimateConfig):
@@ -546,34 +383,24 @@ class AnimatePipeline:
             "dtype": str(self.dtype),
         }
 
-    @staticmethod
-    def _load_frames(store: RunStore, index: int) -> np.ndarray:
-        try:
-            return store.load_frames(index)
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            store.clear()  # the next run starts afresh
-            raise InputError(f"the resume data of this run was damaged ({exc.__class__.__name__}); "
-                             "it was deleted, run the command again") from exc
-
-    def _load_state(self, store: RunStore, index: int):
+    def _resume_state(self, store: RunStore, index: int):
         from bdmm_cli.model import WindowState
 
-        try:
-            tensors = store.load_state(index)
-        except (OSError, ValueError):
-            tensors = None
-        if tensors is None:
-            store.clear()
-            raise InputError("the resume data of this run was incomplete; it was deleted, run the command again")
+        tensors = store.resume_state(index)
         return WindowState(**{k: v.to(self.device, self.dtype) for k, v in tensors.items()})
 
 
-def _state_dict(state) -> dict[str, torch.Tensor] | None:
-    if state is None:
+def _save_window(store: RunStore | None, index: int, frames: np.ndarray, state) -> RunStore | None:
+    """Store a finished window and the state after it; returns the store, or None when the
+    cache disk is full or read-only (the run goes on without resume data)."""
+    if store is None:
         return None
-    from dataclasses import fields
-
-    return {f.name: getattr(state, f.name) for f in fields(state)}
+    tensors = None if state is None else {f.name: getattr(state, f.name) for f in fields(state)}
+    try:
+        store.save_window(index, frames, tensors)
+    except OSError:
+        return None
+    return store
 
 
 def _expected_frames(info, config: AnimateConfig) -> int | None:
@@ -583,49 +410,6 @@ def _expected_frames(info, config: AnimateConfig) -> int | None:
     if total is None:
         return None
     return max(total - config.start, 0)
-
-
-def _prune_runs(store: RunStore) -> None:
-    if not store.root.is_dir():
-        return
-    runs = sorted((p for p in store.root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in runs[KEEP_RUNS:]:
-        if old != store.dir:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def _progress(enabled: bool, info, config: AnimateConfig):
-    from bdmm_cli.progress import progress_bar
-
-    return progress_bar(unit="frames", enabled=enabled)
-
-
-# ---------------------------------------------------------------------------------------
-# pose front-end glue
-# ---------------------------------------------------------------------------------------
-def make_pose_estimator(pose_weights: str | None, device: torch.device):
-    """The pose front-end: MediaPipe keypoints + the SPIN/HMR regressor (``hub.load_pose_regressor``)."""
-    from bdmm_cli.hub import load_pose_regressor
-    from bdmm_cli.pose.estimate import PoseEstimator
-
-    hmr = load_pose_regressor(pose_weights or "spin", device=device)
-    return PoseEstimator(hmr, device=device)
-
-
-def estimate_driving(video: Path, estimator, config: AnimateConfig, stats: AnimateStats) -> Iterator:
-    """The driving video through the pose front-end, replayed from the pose cache
-    (``cache_dir()/pose``, keyed by content hash + settings) when an earlier run finished it."""
-    from bdmm_cli.pose.estimate import estimate_video
-
-    stream = estimate_video(video, estimator, start=config.start, stop=config.stop, use_cache=config.cache)
-    stats.pose_from_cache = stream.from_cache
-    try:
-        for frame in stream:
-            if not stream.from_cache:
-                stats.frames_posed += 1
-            yield frame
-    finally:
-        stream.close()
 
 
 def animate(
@@ -645,11 +429,7 @@ def animate(
 __all__ = [
     "AnimatePipeline",
     "AnimateResult",
-    "AnimateStats",
     "Source",
     "animate",
-    "check_inputs",
     "module_identity",
-    "resolve_device",
-    "resolve_dtype",
 ]

@@ -18,7 +18,7 @@ Every file is written to a temporary name and renamed, and the manifest is updat
 so a run killed at any point leaves a store whose manifest counts only complete windows.
 A resumed run reloads windows ``0..k-1`` and continues with window ``k``.
 
-Finished runs are kept too (the newest few, see ``pipeline.animate.KEEP_RUNS``), so the same
+Finished runs are kept too (the newest ``KEEP_RUNS``, see ``RunStore.prune``), so the same
 run with another ``--size`` / ``--side-by-side`` / output file only re-encodes; ``--no-cache``
 neither reads nor writes this store. A full cache disk is not an error: the run goes on
 without resume data.
@@ -31,16 +31,20 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 
+from bdmm_cli.errors import InputError
 from bdmm_cli.fileio import sha256_file
 from bdmm_cli.paths import cache_dir
 
 FORMAT = 1
+#: Completed runs kept in the run store (older ones are pruned).
+KEEP_RUNS = 4
 
 
 def hash_path(path: Path) -> str:
@@ -154,8 +158,38 @@ class RunStore:
         """Delete the run's folder (after a successful run, or to start over)."""
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def prune(self, keep: int = KEEP_RUNS) -> None:
+        """Delete all but the ``keep`` most recently written runs under ``root`` (never this one)."""
+        if not self.root.is_dir():
+            return
+        runs = sorted((p for p in self.root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in runs[keep:]:
+            if old != self.dir:
+                shutil.rmtree(old, ignore_errors=True)
+
+    # -- resuming ------------------------------------------------------------------
+    def resume_frames(self, index: int) -> np.ndarray:
+        """``load_frames`` for a resumed run: damaged data is deleted and reported (InputError)."""
+        try:
+            return self.load_frames(index)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            self.clear()  # the next run starts afresh
+            raise InputError(f"the resume data of this run was damaged ({exc.__class__.__name__}); "
+                             "it was deleted, run the command again") from exc
+
+    def resume_state(self, index: int) -> dict[str, torch.Tensor]:
+        """``load_state`` for a resumed run: missing or damaged state is deleted and reported."""
+        try:
+            tensors = self.load_state(index)
+        except (OSError, ValueError):
+            tensors = None
+        if tensors is None:
+            self.clear()
+            raise InputError("the resume data of this run was incomplete; it was deleted, run the command again")
+        return tensors
+
     def _window_path(self, index: int) -> Path:
         return self.dir / f"window_{index:05d}.npz"
 
 
-__all__ = ["RunStore", "hash_path", "run_key"]
+__all__ = ["KEEP_RUNS", "RunStore", "hash_path", "run_key"]

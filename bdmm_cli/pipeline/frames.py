@@ -6,6 +6,8 @@ driving video streams through in constant memory:
 
 - :func:`pose_dir_stream`: a pose folder written by ``bdmm pose`` merged with the video's
   frame indices (the folder has no file for frames without a person).
+- :func:`estimate_driving`: the video through the pose front-end (``make_pose_estimator``),
+  or replayed from the pose cache.
 - :func:`fill_gaps`: frames without a pose either stop the run with a one-line error that
   names them, or (``skip_missing``) get a pose interpolated between the nearest posed
   frames on both sides (held from one side at the start or end of the video); a gap
@@ -142,4 +144,31 @@ def pose_dir_stream(pose_dir: Path, video_frames: Iterable[np.ndarray], start: i
         )
 
 
-__all__ = ["fill_gaps", "interpolate_pose", "pose_dir_stream"]
+def make_pose_estimator(pose_weights: str | None, device):
+    """The pose front-end: MediaPipe keypoints + the SPIN/HMR regressor (``hub.load_pose_regressor``)."""
+    from bdmm_cli.hub import load_pose_regressor
+    from bdmm_cli.pose.estimate import PoseEstimator
+
+    hmr = load_pose_regressor(pose_weights or "spin", device=device)
+    return PoseEstimator(hmr, device=device)
+
+
+def estimate_driving(video: Path, estimator, start: int, stop: int | None, use_cache: bool, stats) -> Iterator:
+    """The driving video's frames ``start..stop`` through the pose front-end, replayed from
+    the pose cache (``cache_dir()/pose``, keyed by content hash + settings) when an earlier
+    run finished it. Updates ``stats.pose_from_cache`` and ``stats.frames_posed``
+    (an ``AnimateStats``)."""
+    from bdmm_cli.pose.estimate import estimate_video
+
+    stream = estimate_video(video, estimator, start=start, stop=stop, use_cache=use_cache)
+    stats.pose_from_cache = stream.from_cache
+    try:
+        for frame in stream:
+            if not stream.from_cache:
+                stats.frames_posed += 1
+            yield frame
+    finally:
+        stream.close()
+
+
+__all__ = ["estimate_driving", "fill_gaps", "interpolate_pose", "make_pose_estimator", "pose_dir_stream"]
