@@ -46,6 +46,7 @@ def test_checkpoint_mode_generates_and_scores(tmp_path):
     pytest.importorskip("bdmm_cli.model")
     from bdmm_cli.body import write_synthetic_body_model
     from bdmm_cli.hub import save_generator
+    from bdmm_cli.metrics.evaluate import EvalConfig
     from bdmm_cli.metrics.testsplit import evaluate_checkpoint
     from bdmm_cli.model import BDMMGenerator, GeneratorConfig
 
@@ -54,8 +55,8 @@ def test_checkpoint_mode_generates_and_scores(tmp_path):
     body = write_synthetic_body_model(tmp_path / "body.npz")
     _dataset(tmp_path / "data", np.random.default_rng(0))
 
-    result = evaluate_checkpoint(tmp_path / "G", tmp_path / "data", "ssim,psnr,l1", body_model=body,
-                                 keep=tmp_path / "keep")
+    result = evaluate_checkpoint(tmp_path / "G", tmp_path / "data", EvalConfig(metrics="ssim,psnr,l1"),
+                                 body_model=body, keep=tmp_path / "keep")
     meta = result["meta"]
     assert list(result) == ["ssim", "psnr", "l1", "meta"]
     assert meta["test_sequences"] == 2 and meta["generated_frames"] == 14
@@ -70,12 +71,13 @@ def test_checkpoint_mode_generates_and_scores(tmp_path):
 
 def test_checkpoint_mode_errors(tmp_path):
     from bdmm_cli.errors import InputError
+    from bdmm_cli.metrics.evaluate import EvalConfig
     from bdmm_cli.metrics.testsplit import evaluate_checkpoint
 
     with pytest.raises(InputError, match="does not exist"):
-        evaluate_checkpoint("G", tmp_path / "missing", "ssim")
+        evaluate_checkpoint("G", tmp_path / "missing", EvalConfig(metrics="ssim"))
     (tmp_path / "data").mkdir()
     with pytest.raises(InputError, match="test_list.csv"):
-        evaluate_checkpoint("G", tmp_path / "data", "ssim")
+        evaluate_checkpoint("G", tmp_path / "data", EvalConfig(metrics="ssim"))
     with pytest.raises(InputError, match="not found"):
-        evaluate_checkpoint("G", "fashionvideo", "ssim")
+        evaluate_checkpoint("G", "fashionvideo", EvalConfig(metrics="ssim"))

@@ -11,7 +11,7 @@ from torchvision.models import AlexNet
 from typer.testing import CliRunner
 
 from bdmm_cli.cli import app
-from bdmm_cli.metrics.evaluate import FeatureNetworks, evaluate
+from bdmm_cli.metrics.evaluate import EvalConfig, FeatureNetworks, evaluate
 from tests.metrics_helpers import random_inception, save_state, save_tiny_i3d, smooth_video, write_frames
 
 runner = CliRunner()
@@ -57,7 +57,7 @@ def test_eval_all_metrics_writes_json(tmp_path, weights):
     for key in ("ssim", "psnr", "l1", "lpips", "fid", "fvd_16f"):
         assert key in res.output
     # the same numbers as the Python API
-    api = evaluate(pred, gt, "ssim,psnr,l1", protocol="bdmm")
+    api = evaluate(pred, gt, EvalConfig(metrics="ssim,psnr,l1", protocol="bdmm"))
     assert data["ssim"] == pytest.approx(api["ssim"]) and data["psnr"] == pytest.approx(api["psnr"])
 
     # an existing --json is not overwritten without --force
@@ -84,7 +84,7 @@ def test_eval_fvd_standard_protocol(tmp_path):
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert list(data) == ["fvd_16f", "meta"]
-    api = evaluate(pred, gt, "fvd", protocol="standard", networks=FeatureNetworks(i3d=weights["--i3d"]))
+    api = evaluate(pred, gt, EvalConfig(metrics="fvd", protocol="standard"), FeatureNetworks(i3d=weights["--i3d"]))
     assert data["fvd_16f"]["mean"] == pytest.approx(api["fvd_16f"]["mean"])
     assert data["fvd_16f"]["std"] == 0.0
 

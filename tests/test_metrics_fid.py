@@ -18,7 +18,7 @@ from torch import nn
 from torchvision.models.inception import Inception3
 
 from bdmm_cli.errors import CheckpointError, InputError
-from bdmm_cli.metrics.evaluate import FeatureNetworks, evaluate
+from bdmm_cli.metrics.evaluate import EvalConfig, FeatureNetworks, evaluate
 from bdmm_cli.metrics.frechet import GaussianStats, stats_from_features
 from bdmm_cli.metrics.inception import load_inception
 from tests.metrics_helpers import random_inception, read_frames, save_state, write_frames
@@ -97,24 +97,24 @@ def test_fid_pipeline_cache_and_fid_stats(tmp_path):
     real = stats_from_features(f_real)
     expected = fid_low_rank(f_fake, f_real)
 
-    first = evaluate(tmp_path / "pred", tmp_path / "gt", "fid", batch_size=3, networks=nets)
+    first = evaluate(tmp_path / "pred", tmp_path / "gt", EvalConfig(metrics="fid", batch_size=3), nets)
     assert first["fid"] == pytest.approx(expected, rel=1e-4)
     assert first["meta"]["counts"]["fid_fake_images"] == 3
     assert first["meta"]["counts"]["fid_real_images"] == 3
     assert first["meta"]["cache_hits"] == []
 
     # second run: real statistics come from the cache (keyed by data + detector + protocol)
-    second = evaluate(tmp_path / "pred", tmp_path / "gt", "fid", batch_size=2, networks=nets)
+    second = evaluate(tmp_path / "pred", tmp_path / "gt", EvalConfig(metrics="fid", batch_size=2), nets)
     assert second["meta"]["cache_hits"] == ["fid"]
     assert second["fid"] == pytest.approx(first["fid"], rel=1e-6)
 
     # the authors' fid_stat.npz (mu, sigma) replaces the ground-truth statistics
     other = GaussianStats(real.mu + 0.01, real.sigma * 1.5)
     np.savez(tmp_path / "fid_stat.npz", mu=other.mu, sigma=other.sigma)
-    third = evaluate(tmp_path / "pred", tmp_path / "gt", "fid", networks=nets, fid_stats=tmp_path / "fid_stat.npz")
+    third = evaluate(tmp_path / "pred", tmp_path / "gt", EvalConfig(metrics="fid", fid_stats=tmp_path / "fid_stat.npz"), nets)
     assert third["fid"] == pytest.approx(fid_low_rank(f_fake, f_real, scale2=1.5, shift2=0.01), rel=1e-4)
     assert third["meta"]["fid_real"].endswith("fid_stat.npz")
 
     np.savez(tmp_path / "small.npz", mu=np.zeros(8), sigma=np.eye(8))
     with pytest.raises(InputError, match="different sizes"):
-        evaluate(tmp_path / "pred", tmp_path / "gt", "fid", networks=nets, fid_stats=tmp_path / "small.npz")
+        evaluate(tmp_path / "pred", tmp_path / "gt", EvalConfig(metrics="fid", fid_stats=tmp_path / "small.npz"), nets)

@@ -9,7 +9,7 @@ import scipy.linalg
 import torch
 
 from bdmm_cli.errors import CheckpointError
-from bdmm_cli.metrics.evaluate import FeatureNetworks, evaluate
+from bdmm_cli.metrics.evaluate import EvalConfig, FeatureNetworks, evaluate
 from bdmm_cli.metrics.fvd import clip_indices, load_i3d, random_start, run_rng, usable_videos
 from bdmm_cli.metrics.inputs import load_videos
 from bdmm_cli.metrics.protocol import BDMM, STANDARD, FVDVariant
@@ -74,8 +74,8 @@ def test_fvd_equals_direct_computation(tmp_path, detector_file):
     value equals the FVD computed here; 128-frame variants have no usable video."""
     fake = _make(tmp_path, [16] * 5, 1, "pred")
     real = _make(tmp_path, [16] * 5, 2, "gt")
-    result = evaluate(tmp_path / "pred", tmp_path / "gt", "fvd", seed=3, fvd_runs=3,
-                      networks=FeatureNetworks(i3d=detector_file))
+    result = evaluate(tmp_path / "pred", tmp_path / "gt", EvalConfig(metrics="fvd", seed=3, fvd_runs=3),
+                      FeatureNetworks(i3d=detector_file))
     detector = load_i3d(detector_file)
     expected = _direct_fvd(detector, list(fake.values()), list(real.values()))
     assert list(result) == ["fvd_16f", "fvd_128f", "fvd_128f_subsample8f", "meta"]
@@ -91,9 +91,9 @@ def test_fvd_random_real_clips_deterministic_with_seed(tmp_path, detector_file):
     fake = _make(tmp_path, [140, 135, 20], 3, "pred")
     real = _make(tmp_path, [140, 135, 20], 4, "gt")
     nets = FeatureNetworks(i3d=detector_file)
-    a = evaluate(tmp_path / "pred", tmp_path / "gt", "fvd", seed=7, fvd_runs=2, networks=nets, use_cache=False)
-    b = evaluate(tmp_path / "pred", tmp_path / "gt", "fvd", seed=7, fvd_runs=2, networks=nets)
-    c = evaluate(tmp_path / "pred", tmp_path / "gt", "fvd", seed=8, fvd_runs=2, networks=nets)
+    a = evaluate(tmp_path / "pred", tmp_path / "gt", EvalConfig(metrics="fvd", seed=7, fvd_runs=2, use_cache=False), nets)
+    b = evaluate(tmp_path / "pred", tmp_path / "gt", EvalConfig(metrics="fvd", seed=7, fvd_runs=2), nets)
+    c = evaluate(tmp_path / "pred", tmp_path / "gt", EvalConfig(metrics="fvd", seed=8, fvd_runs=2), nets)
     for key in ("fvd_16f", "fvd_128f", "fvd_128f_subsample8f"):
         assert a[key] == b[key]
         assert a[key]["std"] > 0  # the two runs drew different real clips
@@ -101,7 +101,7 @@ def test_fvd_random_real_clips_deterministic_with_seed(tmp_path, detector_file):
     assert a["meta"]["fvd"]["fvd_16f"]["videos_fake"] == 3
     assert a["meta"]["fvd"]["fvd_128f"]["videos_fake"] == 2  # the 20-frame video is dropped
     # a second identical call reads every run's real statistics from the cache
-    d = evaluate(tmp_path / "pred", tmp_path / "gt", "fvd", seed=7, fvd_runs=2, networks=nets)
+    d = evaluate(tmp_path / "pred", tmp_path / "gt", EvalConfig(metrics="fvd", seed=7, fvd_runs=2), nets)
     assert d["fvd_128f"] == a["fvd_128f"]
     assert any(h.startswith("fvd_128f_subsample8f (2/2") for h in d["meta"]["cache_hits"])
 
@@ -125,8 +125,8 @@ def test_fvd_random_real_clips_deterministic_with_seed(tmp_path, detector_file):
 def test_fvd_standard_protocol_uses_first_frames(tmp_path, detector_file):
     fake = _make(tmp_path, [20, 24], 5, "pred")
     real = _make(tmp_path, [30, 18], 6, "gt")
-    result = evaluate(tmp_path / "pred", tmp_path / "gt", "fvd", protocol="standard", seed=1,
-                      networks=FeatureNetworks(i3d=detector_file))
+    result = evaluate(tmp_path / "pred", tmp_path / "gt", EvalConfig(metrics="fvd", protocol="standard", seed=1),
+                      FeatureNetworks(i3d=detector_file))
     assert list(result) == ["fvd_16f", "meta"]
     assert result["meta"]["fvd"]["fvd_16f"]["runs"] == 1
     v = STANDARD.fvd_variants[0]

@@ -10,7 +10,7 @@ from skimage.data import astronaut, chelsea
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from bdmm_cli.errors import InputError
-from bdmm_cli.metrics.evaluate import evaluate
+from bdmm_cli.metrics.evaluate import EvalConfig, evaluate
 from bdmm_cli.metrics.l1 import L1, l1
 from bdmm_cli.metrics.psnr import PSNR, psnr
 from bdmm_cli.metrics.ssim import SSIM, data_range_for, ssim
@@ -111,7 +111,7 @@ def test_evaluate_frames_folders_match_skimage(tmp_path, protocol):
     gts = [np.asarray(Image.fromarray(g).resize((48, 40))) for g in g2] + g1
     write_frames(tmp_path / "pred", preds)
     write_frames(tmp_path / "gt", gts)
-    result = evaluate(tmp_path / "pred", tmp_path / "gt", "ssim,psnr,l1", protocol=protocol, batch_size=3)
+    result = evaluate(tmp_path / "pred", tmp_path / "gt", EvalConfig(metrics="ssim,psnr,l1", protocol=protocol, batch_size=3))
     assert list(result) == ["ssim", "psnr", "l1", "meta"]
     assert result["ssim"] == pytest.approx(np.mean([_skimage_ssim(p, g, protocol) for p, g in zip(preds, gts)]), abs=1e-10)
     assert result["psnr"] == pytest.approx(np.mean([peak_signal_noise_ratio(g, p, data_range=255) for p, g in zip(preds, gts)]))

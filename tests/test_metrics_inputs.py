@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bdmm_cli.errors import InputError
-from bdmm_cli.metrics.evaluate import evaluate, parse_metrics
+from bdmm_cli.metrics.evaluate import EvalConfig, evaluate, parse_metrics
 from bdmm_cli.metrics.inputs import load_videos, pair_inputs
 from tests.metrics_helpers import write_frames
 
@@ -61,7 +61,7 @@ def test_size_change_inside_a_folder_is_caught_while_reading(tmp_path):
     write_frames(tmp_path / "p", _frames(1, 16, 16) + _frames(1, 20, 20))
     write_frames(tmp_path / "g", _frames(1, 16, 16) + _frames(1, 16, 16))
     with pytest.raises(InputError, match="frame size"):
-        evaluate(tmp_path / "p", tmp_path / "g", "psnr")
+        evaluate(tmp_path / "p", tmp_path / "g", EvalConfig(metrics="psnr"))
 
 
 def test_video_folders_pair_by_name(tmp_path):
@@ -92,7 +92,7 @@ def test_video_files(tmp_path):
     # only FID/FVD: frame counts need not match
     assert pair_inputs(tmp_path / "pred.mp4", tmp_path / "short.mp4", paired_frames=False).layout == "video"
     # same decoded frames on both sides: L1 is exactly 0
-    assert evaluate(tmp_path / "pred.mp4", tmp_path / "gt.mp4", "l1")["l1"] == 0.0
+    assert evaluate(tmp_path / "pred.mp4", tmp_path / "gt.mp4", EvalConfig(metrics="l1"))["l1"] == 0.0
 
 
 def test_layout_errors(tmp_path):
@@ -127,4 +127,4 @@ def test_metric_names():
     with pytest.raises(InputError, match="unknown metric 'ms-ssim'"):
         parse_metrics("ssim,ms-ssim")
     with pytest.raises(InputError, match="unknown protocol"):
-        evaluate(".", ".", "ssim", protocol="tf")
+        evaluate(".", ".", EvalConfig(metrics="ssim", protocol="tf"))

@@ -121,7 +121,7 @@ def eval_command(
     from bdmm_cli.errors import InputError
     from bdmm_cli.fileio import atomic_output, check_output_path
 
-    from bdmm_cli.metrics.evaluate import FeatureNetworks
+    from bdmm_cli.metrics.evaluate import EvalConfig, FeatureNetworks
 
     if json_out is not None:
         check_output_path(json_out, force)
@@ -131,6 +131,10 @@ def eval_command(
         lpips_backbone=alexnet if alexnet is not None else defaults.lpips_backbone,
         i3d=i3d if i3d is not None else defaults.i3d,
     )
+    config = EvalConfig(
+        metrics=metric, protocol=protocol, seed=seed, device=device, batch_size=batch,
+        fid_stats=fid_stats, fvd_runs=fvd_runs, use_cache=not no_cache,
+    )
     if checkpoint is not None or data is not None:
         if pred is not None or gt is not None:
             raise InputError("give either --pred/--gt or --checkpoint/--data, not both")
@@ -139,9 +143,7 @@ def eval_command(
         from bdmm_cli.metrics.testsplit import evaluate_checkpoint
 
         result = evaluate_checkpoint(
-            checkpoint, data, metrics=metric, protocol=protocol, seed=seed, device=device,
-            batch_size=batch, networks=networks, fid_stats=fid_stats, fvd_runs=fvd_runs,
-            use_cache=not no_cache, progress=True, body_model=body_model, keep=keep,
+            checkpoint, data, config, networks, progress=True, body_model=body_model, keep=keep
         )
     else:
         if keep is not None or body_model is not None:
@@ -150,10 +152,7 @@ def eval_command(
             raise InputError("give --pred and --gt (or --checkpoint and --data)")
         from bdmm_cli.metrics.evaluate import evaluate
 
-        result = evaluate(
-            pred, gt, metrics=metric, protocol=protocol, seed=seed, device=device, batch_size=batch,
-            networks=networks, fid_stats=fid_stats, fvd_runs=fvd_runs, use_cache=not no_cache, progress=True,
-        )
+        result = evaluate(pred, gt, config, networks, progress=True)
     print_table(result)
     if json_out is not None:
         with atomic_output(json_out, force=force) as tmp:

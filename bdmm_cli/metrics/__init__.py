@@ -1,6 +1,6 @@
 """The paper's metrics (SSIM, PSNR, L1, LPIPS, FID, FVD), one module per metric.
 
-`evaluate(pred, gt, metrics, protocol, seed, ...)` is the API behind `bdmm eval`; the
+`evaluate(pred, gt, EvalConfig(metrics=..., protocol=..., seed=...))` is the API behind `bdmm eval`; the
 protocols (`bdmm`, `standard`) and every difference between them are in README.md here.
 Heavy modules (torch, torchvision) are imported on first use of these names.
 """
@@ -11,6 +11,7 @@ import importlib
 
 _EXPORTS = {
     "evaluate": "bdmm_cli.metrics.evaluate",
+    "EvalConfig": "bdmm_cli.metrics.evaluate",
     "FeatureNetworks": "bdmm_cli.metrics.evaluate",
     "ALL_METRICS": "bdmm_cli.metrics.evaluate",
     "parse_metrics": "bdmm_cli.metrics.evaluate",

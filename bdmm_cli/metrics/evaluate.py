@@ -1,6 +1,6 @@
-"""`evaluate(pred, gt, ...)`: the Python API behind `bdmm eval`.
+"""`evaluate(pred, gt, config)`: the Python API behind `bdmm eval`.
 
-    result = evaluate("results/", "test_frames/", metrics="all", protocol="bdmm", seed=0)
+    result = evaluate("results/", "test_frames/", EvalConfig(metrics="all", protocol="bdmm", seed=0))
     result["ssim"], result["fid"], result["fvd_16f"]["mean"], result["meta"]["counts"]
 
 Steps:
@@ -19,7 +19,7 @@ from __future__ import annotations
 import platform
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -68,6 +68,45 @@ class FeatureNetworks:
     lpips_backbone: str | Path | nn.Module = "alexnet"
     lpips_linear: str | Path | dict | None = "lpips-alex"
     i3d: str | Path | nn.Module = "i3d"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Settings of one `bdmm eval` run (the CLI options, one field each).
+
+    Attributes:
+        metrics: names or a comma list from ssim, psnr, l1, lpips, fid, fvd; or "all".
+        protocol: "bdmm" (the authors') or "standard"; see metrics/README.md.
+        seed: FVD real-clip sampling seed (results are deterministic given it).
+        device: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
+        batch_size: images per batch for the image networks.
+        fid_stats: real FID statistics (.npz with mu, sigma, e.g. the data set's
+            fid_stat.npz); None = computed from the ground truth and cached.
+        fvd_runs: override the protocol's number of FVD runs per variant.
+        use_cache: read and write real-data statistics in the feature cache.
+    """
+
+    metrics: str | tuple[str, ...] = "all"
+    protocol: str = "bdmm"
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 16
+    fid_stats: Path | None = None
+    fvd_runs: int | None = None
+    use_cache: bool = True
+
+
+@dataclass
+class _Scoring:
+    """One evaluate() call: its resolved settings, progress bars and the growing result."""
+
+    config: EvalConfig
+    names: tuple[str, ...]
+    proto: Protocol
+    device: torch.device
+    bars: "_Progress"
+    result: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
 
 
 def parse_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
@@ -162,26 +201,16 @@ def _describe_network(source, module: nn.Module) -> dict:
 def evaluate(
     pred: str | Path,
     gt: str | Path,
-    metrics: str | Sequence[str] = ALL_METRICS,
-    protocol: str | Protocol = "bdmm",
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    batch_size: int = 16,
+    config: EvalConfig = EvalConfig(),
     networks: FeatureNetworks | None = None,
-    fid_stats: str | Path | None = None,
-    fvd_runs: int | None = None,
-    use_cache: bool = True,
     progress: bool = False,
 ) -> dict:
     """Score generated frames/videos `pred` against ground truth `gt`.
 
     pred, gt:   two folders of frames, two folders of videos, or two video files
-    metrics:    names or a comma list from ssim, psnr, l1, lpips, fid, fvd; or "all"
-    protocol:   "bdmm" (authors) or "standard"; see metrics/README.md
-    seed:       FVD real-clip sampling seed (results are deterministic given it)
-    fid_stats:  real FID statistics (.npz with mu, sigma, e.g. the data set's fid_stat.npz);
-                default: computed from `gt` and cached
-    fvd_runs:   override the protocol's number of FVD runs per variant
+    config:     metrics, protocol, seed, device, ... (EvalConfig)
+    networks:   where the feature networks come from (FeatureNetworks)
+    progress:   show rich progress bars
     returns:    {"ssim": float, "psnr": float, "l1": float, "lpips": float, "fid": float,
                  "fvd_16f": {"mean": float, "std": float}, ..., "meta": {...}}
                 with only the requested metrics; an FVD variant no video is long enough
@@ -189,18 +218,18 @@ def evaluate(
     """
     t0 = time.time()
     # 1. check inputs
-    names = parse_metrics(metrics)
-    proto = get_protocol(protocol)
-    dev = resolve_device(device)
-    if batch_size < 1:
+    names = parse_metrics(config.metrics)
+    proto = get_protocol(config.protocol)
+    dev = resolve_device(config.device)
+    if config.batch_size < 1:
         raise InputError("--batch must be at least 1")
-    if fvd_runs is not None and fvd_runs < 1:
+    if config.fvd_runs is not None and config.fvd_runs < 1:
         raise InputError("the number of FVD runs must be at least 1")
     nets = networks or FeatureNetworks()
     paired = pair_inputs(pred, gt, paired_frames=bool(PAIRED_METRICS & set(names)))
     fid_real_file = None
-    if "fid" in names and fid_stats is not None:
-        fid_real_file = Path(fid_stats).expanduser()
+    if "fid" in names and config.fid_stats is not None:
+        fid_real_file = Path(config.fid_stats).expanduser()
         if not fid_real_file.is_file():
             raise InputError(f"FID statistics file {fid_real_file} does not exist")
 
@@ -218,9 +247,8 @@ def evaluate(
         i3d = load_i3d(nets.i3d, dev)
         meta_networks["i3d"] = _describe_network(nets.i3d, i3d)
 
-    result: dict = {}
     meta: dict = {
-        "protocol": proto.name, "metrics": list(names), "seed": seed, "device": str(dev),
+        "protocol": proto.name, "metrics": list(names), "seed": config.seed, "device": str(dev),
         "pred": str(pred), "gt": str(gt), "layout": paired.layout,
         "counts": {"videos": len(paired.pred), "videos_gt": len(paired.gt), "frames_pred": paired.num_frames,
                    "frames_gt": sum(v.num_frames for v in paired.gt)},
@@ -228,18 +256,18 @@ def evaluate(
     }
 
     with _Progress(progress) as bars:
+        job = _Scoring(config, names, proto, dev, bars, meta=meta)
         # 3 + 4. per-image metrics and FID
         if PAIRED_METRICS & set(names) or "fid" in names:
-            _image_metrics(paired, names, proto, dev, batch_size, lpips_net, inception,
-                           fid_real_file, use_cache, bars, result, meta)
+            _image_metrics(job, paired, lpips_net, inception, fid_real_file)
         # 5. FVD
         if "fvd" in names:
-            _fvd_metrics(paired, proto, i3d, seed, dev, fvd_runs, use_cache, bars, result, meta)
+            _fvd_metrics(job, paired, i3d)
 
     # 6. result
     meta["versions"] = _versions()
     meta["seconds"] = round(time.time() - t0, 3)
-    ordered = {k: result[k] for k in _result_order(names, proto) if k in result}
+    ordered = {k: job.result[k] for k in _result_order(names, proto) if k in job.result}
     ordered["meta"] = meta
     return ordered
 
@@ -251,9 +279,11 @@ def _result_order(names: Sequence[str], proto: Protocol) -> list[str]:
     return keys
 
 
-def _image_metrics(paired: PairedVideos, names, proto: Protocol, dev, batch_size, lpips_net, inception,
-                   fid_real_file, use_cache, bars: _Progress, result: dict, meta: dict) -> None:
-    wanted = set(names)
+def _image_metrics(job: _Scoring, paired: PairedVideos, lpips_net, inception, fid_real_file) -> None:
+    """Steps 3 and 4: SSIM, PSNR, L1, LPIPS per frame pair and FID, into ``job.result``."""
+    proto, dev, meta, result, bars = job.proto, job.device, job.meta, job.result, job.bars
+    batch_size, use_cache = job.config.batch_size, job.config.use_cache
+    wanted = set(job.names)
     per_image: dict[str, list[np.ndarray]] = {n: [] for n in PAIRED_METRICS & wanted}
     fake_feats: list[np.ndarray] = []
     real_feats: list[np.ndarray] = []
@@ -324,8 +354,10 @@ def _image_metrics(paired: PairedVideos, names, proto: Protocol, dev, batch_size
         meta["counts"]["fid_real_images"] = real_stats.count
 
 
-def _fvd_metrics(paired: PairedVideos, proto: Protocol, i3d, seed: int, dev, fvd_runs, use_cache,
-                 bars: _Progress, result: dict, meta: dict) -> None:
+def _fvd_metrics(job: _Scoring, paired: PairedVideos, i3d) -> None:
+    """Step 5: every FVD variant of the protocol, into ``job.result``."""
+    proto, dev, meta, result, bars = job.proto, job.device, job.meta, job.result, job.bars
+    seed, fvd_runs, use_cache = job.config.seed, job.config.fvd_runs, job.config.use_cache
     detector_sha = meta["networks"]["i3d"]["sha256"]
     meta["fvd"] = {}
     for variant in proto.fvd_variants:

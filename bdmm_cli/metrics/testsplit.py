@@ -17,6 +17,7 @@ Steps:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -27,8 +28,7 @@ import torch
 
 from bdmm_cli.errors import InputError
 from bdmm_cli.device import resolve_device
-from bdmm_cli.metrics.evaluate import ALL_METRICS, FeatureNetworks, _Progress, evaluate
-from bdmm_cli.metrics.protocol import Protocol
+from bdmm_cli.metrics.evaluate import EvalConfig, FeatureNetworks, _Progress, evaluate
 
 WINDOW = 6
 
@@ -116,15 +116,8 @@ def generate_test_split(generator, body, sequences: Sequence, out_pred: Path, ou
 def evaluate_checkpoint(
     checkpoint: str | Path,
     data: str | Path,
-    metrics: str | Sequence[str] = ALL_METRICS,
-    protocol: str | Protocol = "bdmm",
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    batch_size: int = 16,
+    config: EvalConfig = EvalConfig(),
     networks: FeatureNetworks | None = None,
-    fid_stats: str | Path | None = None,
-    fvd_runs: int | None = None,
-    use_cache: bool = True,
     progress: bool = False,
     body_model: Path | None = None,
     keep: Path | None = None,
@@ -143,12 +136,12 @@ def evaluate_checkpoint(
     sequences = read_test_list(root / TEST_LIST, root)
     if not sequences:
         raise InputError(f"{root / TEST_LIST} lists no test sequence")
-    dev = resolve_device(device)
+    dev = resolve_device(config.device)
     image_size = read_image(sequences[0].ref_frame).shape[0]
     generator = load_generator(checkpoint, dev).eval()
     body = load_body_model(body_model, dev)
-    if fid_stats is None and (root / "fid_stat.npz").is_file():
-        fid_stats = root / "fid_stat.npz"
+    if config.fid_stats is None and (root / "fid_stat.npz").is_file():
+        config = dataclasses.replace(config, fid_stats=root / "fid_stat.npz")
 
     if keep is not None:
         keep = Path(keep).expanduser()
@@ -162,8 +155,8 @@ def evaluate_checkpoint(
     try:
         frames = generate_test_split(generator, body, sequences, work / "generated", work / "ground_truth",
                                      image_size, dev, progress)
-        result = evaluate(work / "generated", work / "ground_truth", metrics, protocol, seed, dev, batch_size,
-                          networks, fid_stats, fvd_runs, use_cache, progress)
+        result = evaluate(work / "generated", work / "ground_truth", dataclasses.replace(config, device=str(dev)),
+                          networks, progress)
     finally:
         if cleanup is not None:
             cleanup.cleanup()
