@@ -166,6 +166,12 @@ def test_cli_rejects_bad_options(spin_file, tmp_path):
     assert result.exit_code != 0 and "crop_mode" in result.output
     result = runner.invoke(app, ["pose", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "o")])
     assert result.exit_code != 0 and "not found" in result.output
+    for frames, words in (("7:2", "is empty"), ("a:b", "whole numbers"), ("1:2:3", "A:B")):
+        result = runner.invoke(app, ["pose", str(ASTRONAUT), "-o", str(tmp_path / "o"), "--frames", frames])
+        assert result.exit_code != 0 and words in result.output, result.output
+    result = runner.invoke(app, ["pose", str(ASTRONAUT), "-o", str(tmp_path / "o"), "--device", "tpu"])
+    assert result.exit_code != 0 and "is not a device" in result.output
+    assert not (tmp_path / "o").exists()
 
 
 class FixedDetector:

@@ -32,7 +32,7 @@ def animate_command(
         False, "--preview", help="Alignment check without the generator: driving crop + mesh | source warped by the mesh flow."
     ),
     frames: Optional[str] = typer.Option(None, "--frames", help="Frame range A:B of the driving video (B exclusive)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N."),
     dtype: str = typer.Option("fp32", "--dtype", help="fp32, or fp16 / bf16 on a GPU."),
     batch: int = typer.Option(1, "--batch", help="Windows per generator call when windows are independent (--overlap, --preview)."),
     window: int = typer.Option(6, "--window", help="Frames per window (6 in the paper)."),

@@ -25,7 +25,9 @@ def prepare_command(
     out: Path = typer.Option(..., "--out", "-o", help="Data folder to write (train/, test/, test_list.csv)."),
     test_fraction: float = typer.Option(0.0, "--test-fraction", help="Share of the videos (last by name) put in test/."),
     spin: str = typer.Option("spin", "--spin", help="SPIN weights: a registry name or a checkpoint file."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda (for SPIN)."),
+    device: str = typer.Option(
+        "auto", "--device", help="Where SPIN runs: auto (CUDA when available), cpu, cuda or cuda:N."
+    ),
     force: bool = typer.Option(False, "--force", "-f", help="Write into a non-empty output folder, replacing videos."),
 ) -> None:
     """Run the pose front-end on every video and write the official data layout.
@@ -46,10 +48,12 @@ def prepare_command(
     from bdmm_cli.progress import progress_bar
 
     from bdmm_cli.commands.pose import load_regressor
+    from bdmm_cli.device import resolve_device
     from bdmm_cli.dataset.prepare import plan_splits, prepare_dataset
     from bdmm_cli.pose import PoseEstimator, estimate_video
 
     plan_splits(videos_dir, test_fraction)  # fail fast on a bad folder before loading weights
+    device = resolve_device(device)
     estimator = PoseEstimator(load_regressor(spin, device), device=device)
     with progress_bar(unit="videos", field="name") as progress:
         task = progress.add_task("prepare", total=None, name="")

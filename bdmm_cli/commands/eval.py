@@ -97,7 +97,7 @@ def eval_command(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results as one JSON object here."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --json file."),
     seed: int = typer.Option(0, "--seed", help="Seed of the FVD real-clip sampling."),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N."),
     batch: int = typer.Option(16, "--batch", help="Images per batch for the image networks."),
     fid_stats: Optional[Path] = typer.Option(
         None, "--fid-stats", help="Real FID statistics (.npz with mu, sigma), e.g. the data set's fid_stat.npz."

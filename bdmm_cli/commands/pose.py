@@ -28,7 +28,7 @@ def _ranges(indices: list[int]) -> str:
     return ", ".join(out)
 
 
-def load_regressor(spin: str, device: str):
+def load_regressor(spin: str, device):
     """SPIN/HMR from a local checkpoint or a registry name; a one-line error naming what is missing."""
     from bdmm_cli.errors import MissingResourceError
 
@@ -66,7 +66,7 @@ def pose_command(
         help="Keep the largest person in each frame (default), or MediaPipe's legacy tracker alone (first person it finds).",
     ),
     frames: Optional[str] = typer.Option(None, "--frames", help="Frame range A:B of a video (B exclusive)."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse results of an earlier identical run."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace a non-empty output folder."),
 ) -> None:
@@ -94,7 +94,9 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, largest, fr
     from bdmm_cli.progress import progress_bar
 
     from bdmm_cli.commands._common import err_console
+    from bdmm_cli.device import resolve_device
     from bdmm_cli.errors import InputError
+    from bdmm_cli.pipeline.windows import parse_frame_range
     from bdmm_cli.pose.estimate import PoseConfig, PoseEstimator, estimate_image, estimate_video, write_pose_dir
 
     source = Path(source).expanduser()
@@ -108,13 +110,8 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, largest, fr
                             smooth_smpl=smooth, refine=refine, largest_person=largest)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    start, stop = 0, None
-    if frames:
-        try:
-            a, _, b = frames.partition(":")
-            start, stop = int(a or 0), (int(b) if b else None)
-        except ValueError as exc:
-            raise InputError(f"--frames must look like A:B, got {frames!r}") from exc
+    start, stop = parse_frame_range(frames)
+    device = resolve_device(device)
     body_model = None
     if refine:
         from bdmm_cli.body import load_body_model

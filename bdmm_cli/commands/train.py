@@ -22,7 +22,9 @@ def train_command(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Clips per process and step (paper: 1)."),
     data_root: Optional[str] = typer.Option(None, "--data-root", help="Where named data sets live ($BDMM_HOME/datasets)."),
     body_model: Optional[str] = typer.Option(None, "--body-model", help="SMPL model file (default: the installed one)."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
+    device: Optional[str] = typer.Option(
+        None, "--device", help="auto (CUDA when available; the local rank's GPU under torchrun), cpu, cuda or cuda:N."
+    ),
     amp: Optional[str] = typer.Option(None, "--amp", help="Mixed precision on CUDA: bf16 | fp16 | off."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of initialisation and data order."),
     workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes."),
