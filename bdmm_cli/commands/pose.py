@@ -97,7 +97,8 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, largest, fr
     from bdmm_cli.device import resolve_device
     from bdmm_cli.errors import InputError
     from bdmm_cli.pipeline.windows import parse_frame_range
-    from bdmm_cli.pose.estimate import PoseConfig, PoseEstimator, estimate_image, estimate_video, write_pose_dir
+    from bdmm_cli.dataset.pose_dir import write_pose_dir
+    from bdmm_cli.pose.estimate import PoseConfig, PoseEstimator, estimate_image, estimate_video
 
     source = Path(source).expanduser()
     if not source.exists():

@@ -7,7 +7,7 @@
 
 Each video runs through the pose front-end (`bdmm_cli.pose.estimate_video`: BODY_25
 keypoints, 256x256 person crop, SPIN/HMR SMPL, smoothing), written by
-`bdmm_cli.pose.write_pose_dir` (frames without a person are skipped, as in the authors'
+`bdmm_cli.dataset.pose_dir.write_pose_dir` (frames without a person are skipped, as in the authors'
 data). A video in which nobody is found is skipped with a warning.
 """
 
@@ -73,11 +73,11 @@ def prepare_dataset(
 ) -> PrepareReport:
     """Write the official layout for every video of `videos_dir` into `out_dir`.
 
-    `estimate(video_path)` yields `bdmm_cli.pose.PosedFrame`s (e.g.
+    `estimate(video_path)` yields `bdmm_cli.dataset.pose_dir.PosedFrame`s (e.g.
     `lambda p: estimate_video(p, estimator)`). `on_video(i, n, name)` reports progress.
     An existing non-empty `out_dir` is refused unless `force` (videos are then replaced).
     """
-    from bdmm_cli.pose import write_pose_dir
+    from bdmm_cli.dataset.pose_dir import write_pose_dir
 
     out_dir = Path(out_dir).expanduser()
     plan = plan_splits(videos_dir, test_fraction)

@@ -5,13 +5,15 @@
 
 One call, numbered steps (diffusers style):
 
-1. **check inputs**: every file, option and the output path, before anything heavy runs.
+1. **check inputs** (``pipeline.checks``): every file, option and the output path, before
+   anything heavy runs.
 2. **load models**: generator weights (``hub.load_generator``), body model, and the pose
    front-end when a pose has to be estimated.
 3. **pose of the source photo** (or the pose file given for it).
-4. **stream the driving video** through the pose front-end (or a pose folder): one frame
-   at a time; frames without a person stop the run with a one-line error naming them, or
-   are interpolated (``skip_missing``).
+4. **stream the driving video** through the pose front-end or a pose folder
+   (``pipeline.frames``), one frame at a time, cut into windows (``pipeline.stream``);
+   frames without a person stop the run with a one-line error naming them, or are
+   interpolated (``skip_missing``).
 5. **mesh flows and heatmaps per window**: the body model poses the T frames plus the
    frames before and after the window, ``body.window_flows`` renders all T + 2 flows in one
    batched call, ``body.keypoint_heatmaps`` draws the BODY_25 heatmaps.
@@ -148,7 +150,7 @@ class AnimatePipeline:
         if config.source_pose is not None:
             sp = Path(config.source_pose)
             if sp.is_dir():
-                from bdmm_cli.pose.estimate import read_pose_dir
+                from bdmm_cli.dataset.pose_dir import read_pose_dir
 
                 first = next(iter(read_pose_dir(sp)), None)
                 if first is None or first.pose is None:

@@ -1,6 +1,6 @@
 """The driving video as a stream of posed frames, with gaps (no person found) handled.
 
-Every function here is a generator over ``PosedFrame`` records (``bdmm_cli.pose``: index,
+Every function here is a generator over ``PosedFrame`` records (``bdmm_cli.dataset.pose_dir``: index,
 256x256 RGB crop, FramePose or None) that holds at most a few frames at a time, so the
 driving video streams through in constant memory:
 
@@ -111,7 +111,7 @@ def pose_dir_stream(pose_dir: Path, video_frames: Iterable[np.ndarray], start: i
     (or the next one at the start). InputError when the folder has records past the end
     of the video.
     """
-    from bdmm_cli.pose.estimate import PosedFrame, read_pose_dir
+    from bdmm_cli.dataset.pose_dir import PosedFrame, read_pose_dir
 
     records = iter(read_pose_dir(pose_dir))
     pending = next(records, None)

@@ -15,12 +15,12 @@ _EXPORTS = {
     # the stage
     "PoseConfig": "bdmm_cli.pose.estimate",
     "PoseEstimator": "bdmm_cli.pose.estimate",
-    "PosedFrame": "bdmm_cli.pose.estimate",
+    "PosedFrame": "bdmm_cli.dataset.pose_dir",
     "PoseStream": "bdmm_cli.pose.estimate",
     "estimate_image": "bdmm_cli.pose.estimate",
     "estimate_video": "bdmm_cli.pose.estimate",
-    "read_pose_dir": "bdmm_cli.pose.estimate",
-    "write_pose_dir": "bdmm_cli.pose.estimate",
+    "read_pose_dir": "bdmm_cli.dataset.pose_dir",
+    "write_pose_dir": "bdmm_cli.dataset.pose_dir",
     "pose_cache_root": "bdmm_cli.pose.estimate",
     # keypoints
     "Body25": "bdmm_cli.pose.body25",

@@ -30,14 +30,14 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
 
 from bdmm_cli.dataset.kptsmpl import FramePose
+from bdmm_cli.dataset.pose_dir import PosedFrame, frame_name, read_png, read_posed_frame, write_png, write_posed_frame
 from bdmm_cli.errors import InputError
-from bdmm_cli.fileio import atomic_output_dir
 from bdmm_cli.pose.body25 import Body25
 from bdmm_cli.pose.crop import CropTracker, crop_to_square, map_keypoints
 from bdmm_cli.pose.detector import KeypointDetector
@@ -89,21 +89,6 @@ class PoseConfig:
             raise ValueError(f"missing_joints must be 'official' or 'zero', got {self.missing_joints!r}")
         if self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-
-
-@dataclass(frozen=True)
-class PosedFrame:
-    """One processed frame.
-
-    Attributes:
-        index: frame number in the input (0-based; 0 for a photo).
-        image: (256, 256, 3) uint8 RGB crop.
-        pose: FramePose in pixels of the crop, or None when no person was found.
-    """
-
-    index: int
-    image: np.ndarray
-    pose: FramePose | None
 
 
 class PoseEstimator:
@@ -344,25 +329,8 @@ def estimate_video(
                       from_cache=False)
 
 
-def _save_png(path: Path, image: np.ndarray) -> None:
-    import cv2
-
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"cannot write {path}")
-
-
-def _load_png(path: Path) -> np.ndarray:
-    import cv2
-
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise InputError(f"cannot read image {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 def _record_cache(frames: Iterator[PosedFrame], entry: Path) -> Iterator[PosedFrame]:
-    from bdmm_cli.dataset.kptsmpl import dumps_kptsmpl
-
+    """Pass frames through while writing them to a new cache entry (published when complete)."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".partial", dir=entry.parent))
     complete = False
@@ -372,13 +340,11 @@ def _record_cache(frames: Iterator[PosedFrame], entry: Path) -> Iterator[PosedFr
         (tmp / "nopose").mkdir()
         indices, missing = [], []
         for frame in frames:
-            name = f"frame_{frame.index:05d}"
             if frame.pose is None:
-                _save_png(tmp / "nopose" / f"{name}.png", frame.image)
+                write_png(tmp / "nopose" / f"{frame_name(frame.index)}.png", frame.image)
                 missing.append(frame.index)
             else:
-                _save_png(tmp / "frames" / f"{name}.png", frame.image)
-                (tmp / "kptsmpls" / f"{name}.json").write_text(dumps_kptsmpl(frame.pose), encoding="utf-8")
+                write_posed_frame(tmp, frame)
             indices.append(frame.index)
             yield frame
         (tmp / "manifest.json").write_text(json.dumps({"format": CACHE_FORMAT, "indices": indices, "missing": missing}))
@@ -393,89 +359,21 @@ def _record_cache(frames: Iterator[PosedFrame], entry: Path) -> Iterator[PosedFr
 
 
 def _replay_cache(entry: Path) -> Iterator[PosedFrame]:
-    from bdmm_cli.dataset.kptsmpl import read_kptsmpl
-
+    """The frames of a complete cache entry, in order."""
     manifest = json.loads((entry / "manifest.json").read_text())
     missing = set(manifest["missing"])
     for index in manifest["indices"]:
-        name = f"frame_{index:05d}"
         if index in missing:
-            yield PosedFrame(index, _load_png(entry / "nopose" / f"{name}.png"), None)
+            yield PosedFrame(index, read_png(entry / "nopose" / f"{frame_name(index)}.png"), None)
         else:
-            yield PosedFrame(index, _load_png(entry / "frames" / f"{name}.png"),
-                             read_kptsmpl(entry / "kptsmpls" / f"{name}.json"))
-
-
-# -- pose folders (the authors' layout) ----------------------------------------------------------
-
-def write_pose_dir(frames: Iterator[PosedFrame], out_dir: str | Path, force: bool = False,
-                   on_frame: Callable[[PosedFrame], None] | None = None) -> tuple[int, list[int]]:
-    """Write ``frames/frame_%05d.png`` + ``kptsmpls/frame_%05d.json`` for every frame with a person.
-
-    The folder is built beside `out_dir` and renamed onto it at the end; an existing
-    non-empty `out_dir` is refused unless `force` (then replaced). Frames without a person
-    are skipped (numbering keeps the input's frame numbers, so it can have gaps, as in the
-    authors' data). Returns (frames written, indices of frames without a person).
-    """
-    from bdmm_cli.dataset.kptsmpl import dumps_kptsmpl
-
-    with atomic_output_dir(Path(out_dir), force) as tmp:
-        (tmp / "frames").mkdir()
-        (tmp / "kptsmpls").mkdir()
-        written, missing = 0, []
-        for frame in frames:
-            if on_frame is not None:
-                on_frame(frame)
-            if frame.pose is None:
-                missing.append(frame.index)
-                continue
-            name = f"frame_{frame.index:05d}"
-            _save_png(tmp / "frames" / f"{name}.png", frame.image)
-            (tmp / "kptsmpls" / f"{name}.json").write_text(dumps_kptsmpl(frame.pose), encoding="utf-8")
-            written += 1
-        if written == 0:
-            raise InputError("no person was found in any frame; nothing written")
-    return written, missing
-
-
-def read_pose_dir(pose_dir: str | Path) -> Iterator[PosedFrame]:
-    """Read a folder written by ``bdmm pose`` (or one video of the authors' data set).
-
-    Yields PosedFrame in file-name order; ``index`` is the number in the file name.
-    Raises InputError when the folder lacks ``frames/`` or ``kptsmpls/``, or when PNGs
-    and JSONs do not pair up.
-    """
-    from bdmm_cli.dataset.kptsmpl import read_kptsmpl
-
-    pose_dir = Path(pose_dir)
-    frames_dir, kpt_dir = pose_dir / "frames", pose_dir / "kptsmpls"
-    if not frames_dir.is_dir() or not kpt_dir.is_dir():
-        raise InputError(f"{pose_dir} is not a pose folder: it needs frames/ and kptsmpls/ (written by `bdmm pose`)")
-    jsons = sorted(kpt_dir.glob("*.json"))
-    pngs = sorted(frames_dir.glob("*.png"))
-    if not jsons:
-        raise InputError(f"pose folder {pose_dir} has no kptsmpls/*.json")
-    if [p.stem for p in pngs] != [j.stem for j in jsons]:
-        raise InputError(f"pose folder {pose_dir}: frames/*.png and kptsmpls/*.json do not pair up "
-                         f"({len(pngs)} PNGs, {len(jsons)} JSONs)")
-
-    def gen() -> Iterator[PosedFrame]:
-        for ordinal, (png, js) in enumerate(zip(pngs, jsons)):
-            digits = "".join(c for c in js.stem if c.isdigit())
-            index = int(digits) if digits else ordinal
-            yield PosedFrame(index, _load_png(png), read_kptsmpl(js))
-
-    return gen()
+            yield read_posed_frame(entry, index)
 
 
 __all__ = [
     "PoseConfig",
     "PoseEstimator",
     "PoseStream",
-    "PosedFrame",
     "estimate_image",
     "estimate_video",
     "pose_cache_root",
-    "read_pose_dir",
-    "write_pose_dir",
 ]

@@ -1,0 +1,139 @@
+"""Pose folders: one video (or photo) in the authors' per-video layout.
+
+    <folder>/frames/frame_%05d.png       256x256 RGB person crops
+    <folder>/kptsmpls/frame_%05d.json    BODY_25 keypoints + SMPL of that crop (``kptsmpl``)
+
+``bdmm pose`` writes one, ``bdmm data prepare`` writes one per video, ``bdmm animate
+--poses`` and the training data loader read them. Frames without a person have no files,
+so the numbering can have gaps, as in the authors' data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from bdmm_cli.dataset.kptsmpl import FramePose, dumps_kptsmpl, read_kptsmpl
+from bdmm_cli.errors import InputError
+from bdmm_cli.fileio import atomic_output_dir
+
+
+@dataclass(frozen=True)
+class PosedFrame:
+    """One processed frame.
+
+    Attributes:
+        index: frame number in the input (0-based; 0 for a photo).
+        image: (256, 256, 3) uint8 RGB crop.
+        pose: FramePose in pixels of the crop, or None when no person was found.
+    """
+
+    index: int
+    image: np.ndarray
+    pose: FramePose | None
+
+
+def frame_name(index: int) -> str:
+    """``frame_%05d``: the file stem of frame ``index``."""
+    return f"frame_{index:05d}"
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """(H, W, 3) uint8 RGB -> PNG; OSError when it cannot be written."""
+    import cv2
+
+    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"cannot write {path}")
+
+
+def read_png(path: Path) -> np.ndarray:
+    """PNG -> (H, W, 3) uint8 RGB; InputError when it cannot be read."""
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"cannot read image {path}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def write_posed_frame(folder: Path, frame: PosedFrame) -> None:
+    """``frames/<name>.png`` + ``kptsmpls/<name>.json`` of a frame with a pose (folders exist)."""
+    name = frame_name(frame.index)
+    write_png(folder / "frames" / f"{name}.png", frame.image)
+    (folder / "kptsmpls" / f"{name}.json").write_text(dumps_kptsmpl(frame.pose), encoding="utf-8")
+
+
+def read_posed_frame(folder: Path, index: int) -> PosedFrame:
+    """The frame ``index`` written by ``write_posed_frame``."""
+    name = frame_name(index)
+    return PosedFrame(index, read_png(folder / "frames" / f"{name}.png"),
+                      read_kptsmpl(folder / "kptsmpls" / f"{name}.json"))
+
+
+def write_pose_dir(frames: Iterator[PosedFrame], out_dir: str | Path, force: bool = False,
+                   on_frame: Callable[[PosedFrame], None] | None = None) -> tuple[int, list[int]]:
+    """Write ``frames/frame_%05d.png`` + ``kptsmpls/frame_%05d.json`` for every frame with a person.
+
+    The folder is built beside `out_dir` and renamed onto it at the end; an existing
+    non-empty `out_dir` is refused unless `force` (then replaced). Frames without a person
+    are skipped (numbering keeps the input's frame numbers, so it can have gaps, as in the
+    authors' data). Returns (frames written, indices of frames without a person).
+    """
+    with atomic_output_dir(Path(out_dir), force) as tmp:
+        (tmp / "frames").mkdir()
+        (tmp / "kptsmpls").mkdir()
+        written, missing = 0, []
+        for frame in frames:
+            if on_frame is not None:
+                on_frame(frame)
+            if frame.pose is None:
+                missing.append(frame.index)
+                continue
+            write_posed_frame(tmp, frame)
+            written += 1
+        if written == 0:
+            raise InputError("no person was found in any frame; nothing written")
+    return written, missing
+
+
+def read_pose_dir(pose_dir: str | Path) -> Iterator[PosedFrame]:
+    """Read a folder written by ``bdmm pose`` (or one video of the authors' data set).
+
+    Yields PosedFrame in file-name order; ``index`` is the number in the file name.
+    Raises InputError when the folder lacks ``frames/`` or ``kptsmpls/``, or when PNGs
+    and JSONs do not pair up.
+    """
+    pose_dir = Path(pose_dir)
+    frames_dir, kpt_dir = pose_dir / "frames", pose_dir / "kptsmpls"
+    if not frames_dir.is_dir() or not kpt_dir.is_dir():
+        raise InputError(f"{pose_dir} is not a pose folder: it needs frames/ and kptsmpls/ (written by `bdmm pose`)")
+    jsons = sorted(kpt_dir.glob("*.json"))
+    pngs = sorted(frames_dir.glob("*.png"))
+    if not jsons:
+        raise InputError(f"pose folder {pose_dir} has no kptsmpls/*.json")
+    if [p.stem for p in pngs] != [j.stem for j in jsons]:
+        raise InputError(f"pose folder {pose_dir}: frames/*.png and kptsmpls/*.json do not pair up "
+                         f"({len(pngs)} PNGs, {len(jsons)} JSONs)")
+
+    def gen() -> Iterator[PosedFrame]:
+        for ordinal, (png, js) in enumerate(zip(pngs, jsons)):
+            digits = "".join(c for c in js.stem if c.isdigit())
+            index = int(digits) if digits else ordinal
+            yield PosedFrame(index, read_png(png), read_kptsmpl(js))
+
+    return gen()
+
+
+__all__ = [
+    "PosedFrame",
+    "frame_name",
+    "read_png",
+    "read_pose_dir",
+    "read_posed_frame",
+    "write_png",
+    "write_pose_dir",
+    "write_posed_frame",
+]
