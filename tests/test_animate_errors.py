@@ -196,3 +196,20 @@ def test_device_and_dtype_that_are_not_there(env, tmp_path):
         _assert_one_line_error(_run(env, tmp_path / "a.mp4", "--device", "cuda"), "no CUDA GPU")
     _assert_one_line_error(_run(env, tmp_path / "a.mp4", "--overlap", "4"), "--overlap")
     _no_output(tmp_path)
+
+
+def test_missing_body_model_and_unpublished_weights_say_how_to_get_them(env, tmp_path):
+    """Without --smpl and nothing installed, and with registry weights that are not on the
+    Hub yet: one line each, naming the fix and `bdmm doctor`; no output file."""
+    out_dir = tmp_path / "o"
+    out_dir.mkdir()
+    args = animate_args(out_dir, env, out_dir / "a.mp4")
+    i = args.index("--smpl")
+    no_smpl = args[:i] + args[i + 2 :]
+    line = _assert_one_line_error(CliRunner().invoke(app, no_smpl), "bdmm body install", "bdmm doctor")
+    assert "smpl.is.tue.mpg.de" in line
+    i = args.index("--weights")
+    registry_weights = args[: i + 1] + ["fashionvideo"] + args[i + 2 :]
+    _assert_one_line_error(CliRunner().invoke(app, registry_weights), "not published", "bdmm weights import",
+                           "bdmm doctor")
+    _no_output(out_dir)

@@ -56,3 +56,22 @@ def test_doctor_passes_when_everything_is_installed(tmp_path, monkeypatch):
     (cache_dir() / "weights" / "spin" / "model.bin").write_bytes(b"tampered")
     res = CliRunner().invoke(app, ["doctor"])
     assert res.exit_code == 1 and "NOT verified" in res.output
+
+
+def test_doctor_fix_for_unpublished_weights_is_import(tmp_path, monkeypatch):
+    """A registry entry that is not on the Hub yet: the fix is to import the authors' file,
+    not a download that cannot work; a published one keeps the download command."""
+    reg = tmp_path / "registry.toml"
+    reg.write_text("\n".join([
+        "schema = 1", "[hub]", 'repo = "test/bdmm"', 'revision = "v1"',
+        "[models.generator-fashionvideo]", 'kind = "generator"', 'source = "project"',
+        'filename = "fashionvideo/generator/model.safetensors"', "published = false",
+        "[models.spin]", 'kind = "spin"', 'source = "url"', 'filename = "spin.pt"',
+        'url = "http://127.0.0.1:9/spin.pt"', f'sha256 = "{"0" * 64}"',
+    ]) + "\n")
+    monkeypatch.setenv("BDMM_REGISTRY", str(reg))
+    checks = {c.name: c for c in run_checks()}
+    gen = checks["weights: generator-fashionvideo"]
+    assert gen.required and not gen.ok and "not published" in gen.detail
+    assert gen.fix.startswith("`bdmm weights import FILE -o DIR`") and "download" not in gen.fix
+    assert checks["weights: spin"].fix.startswith("bdmm weights download spin")

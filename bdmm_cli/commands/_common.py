@@ -40,10 +40,5 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def not_available(command: str) -> None:
-    """A command this build does not provide yet: a clear error, exit code 2."""
-    fail(f"`bdmm {command}` is not available yet in this build", 2)
-
-
 def is_tty() -> bool:
     return sys.stderr.isatty()

@@ -59,6 +59,7 @@ def animate_command(
 
       bdmm animate person.jpg dance.mp4 -o out.mp4 --weights latest_net_G.pth --device cuda --dtype fp16
     """
+    from bdmm_cli.errors import MissingResourceError
     from bdmm_cli.pipeline import AnimateConfig, animate, parse_frame_range
 
     start, stop = parse_frame_range(frames)
@@ -70,6 +71,8 @@ def animate_command(
     )
     try:
         result = animate(photo, video, output, config, progress=not quiet)
+    except MissingResourceError as exc:
+        raise MissingResourceError(f"{exc} (`bdmm doctor` lists everything the main job needs)") from exc
     except KeyboardInterrupt:
         if not no_cache:
             err_console.print("interrupted: finished windows are kept; run the same command again to resume")

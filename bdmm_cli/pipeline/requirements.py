@@ -141,9 +141,11 @@ def check_weights() -> list[Check]:
             path = None
         required = name == default
         if path is None:
-            fix = f"bdmm weights download {name}"
-            if entry.kind in ("generator", "discriminator", "temporal_discriminator", "spin"):
-                fix += "  (or `bdmm weights import FILE -o DIR`)"
+            importable = entry.kind in ("generator", "discriminator", "temporal_discriminator", "spin")
+            if not entry.published and importable:
+                fix = "`bdmm weights import FILE -o DIR` (the authors' file), then pass DIR"
+            else:
+                fix = f"bdmm weights download {name}" + ("  (or `bdmm weights import FILE -o DIR`)" if importable else "")
             detail = "not cached" + ("" if entry.published else "; not published on the Hub yet")
             check = Check(f"weights: {name}", False, required, detail, fix)
         else:
