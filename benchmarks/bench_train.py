@@ -21,7 +21,7 @@ import torch
 from bdmm_cli.model import WindowInputs
 from bdmm_cli.train.config import TrainConfig
 from bdmm_cli.train.distributed import DistInfo
-from bdmm_cli.train.loop import Trainer, WindowLog, build_networks
+from bdmm_cli.train.loop import Trainer, WindowLog, amp_autocast, build_networks
 from bdmm_cli.train.losses import load_vgg19
 
 
@@ -56,6 +56,40 @@ def timed(fn, repeats: int, device: str) -> float:
     return min(times)
 
 
+def measure(amp: str, size: int, repeats: int, dev: str) -> tuple[str, float, float, float]:
+    """(amp, s per window, s for G forward+backward, s for D + D_V forward+backward)."""
+    cfg = TrainConfig(image_size=size, device=dev, amp=amp, vgg_weights="random")
+    nets = build_networks(cfg, dev)
+    trainer = Trainer(cfg, DistInfo(device=dev), nets, load_vgg19("random", device=dev), body=None)
+    win, real = inputs(1, cfg.window, size, dev)
+    rng = torch.Generator().manual_seed(0)
+
+    def window():
+        trainer.train_window(win, real, None, rng, WindowLog())
+
+    def g_only():
+        with amp_autocast(dev, amp):
+            out = nets.G(win, None)
+        out.frames.float().square().mean().backward()
+        nets.G.zero_grad(set_to_none=True)
+
+    def critics():
+        with amp_autocast(dev, amp):
+            loss = nets.D(real[:, 0]).float().mean() + nets.D_V(real).float().mean()
+        loss.backward()
+        nets.D.zero_grad(set_to_none=True)
+        nets.D_V.zero_grad(set_to_none=True)
+
+    name = "fp32" if amp == "off" else amp
+    t_win = timed(window, repeats, dev)
+    print(f"  {name}: window {t_win:.3f} s", flush=True)
+    t_g = timed(g_only, repeats, dev)
+    print(f"  {name}: G forward+backward {t_g:.3f} s", flush=True)
+    t_d = timed(critics, repeats, dev)
+    print(f"  {name}: D + D_V forward+backward {t_d:.3f} s", flush=True)
+    return amp, t_win, t_g, t_d
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=256)
@@ -69,40 +103,7 @@ def main() -> None:
     precisions = ["off"] + (["bf16", "fp16"] if dev.startswith("cuda") else [])
     print(f"device {dev}, S = {args.size}, threads {torch.get_num_threads()}, best of {args.repeats} after 1 warm-up",
           flush=True)
-    rows = []
-    for amp in precisions:
-        cfg = TrainConfig(image_size=args.size, device=dev, amp=amp, vgg_weights="random")
-        nets = build_networks(cfg, dev)
-        trainer = Trainer(cfg, DistInfo(device=dev), nets, load_vgg19("random", device=dev), body=None)
-        win, real = inputs(1, cfg.window, args.size, dev)
-        rng = torch.Generator().manual_seed(0)
-        from bdmm_cli.train.loop import _autocast
-
-        def window():
-            trainer.train_window(win, real, None, rng, WindowLog())
-
-        def g_only():
-            with _autocast(dev, amp):
-                out = nets.G(win, None)
-            out.frames.float().square().mean().backward()
-            nets.G.zero_grad(set_to_none=True)
-
-        def critics():
-            with _autocast(dev, amp):
-                loss = nets.D(real[:, 0]).float().mean() + nets.D_V(real).float().mean()
-            loss.backward()
-            nets.D.zero_grad(set_to_none=True)
-            nets.D_V.zero_grad(set_to_none=True)
-
-        name = "fp32" if amp == "off" else amp
-        t_win = timed(window, args.repeats, dev)
-        print(f"  {name}: window {t_win:.3f} s", flush=True)
-        t_g = timed(g_only, args.repeats, dev)
-        print(f"  {name}: G forward+backward {t_g:.3f} s", flush=True)
-        t_d = timed(critics, args.repeats, dev)
-        print(f"  {name}: D + D_V forward+backward {t_d:.3f} s", flush=True)
-        rows.append((amp, t_win, t_g, t_d))
-        del trainer, nets
+    rows = [measure(amp, args.size, args.repeats, dev) for amp in precisions]
     base = rows[0][1]
     print(f"{'precision':<10} {'window s':>10} {'G fwd+bwd s':>12} {'D+D_V s':>9} {'G share':>8} {'vs fp32':>8}")
     for amp, t_win, t_g, t_d in rows:

@@ -89,7 +89,8 @@ def build_networks(cfg: TrainConfig, device: str | torch.device = "cpu") -> Netw
 # ---------------------------------------------------------------------------- trainer
 
 
-def _autocast(device: str, amp: str) -> contextlib.AbstractContextManager:
+def amp_autocast(device: str, amp: str) -> contextlib.AbstractContextManager:
+    """The autocast context of ``TrainConfig.amp`` ("off", "bf16", "fp16"); a no-op off CUDA."""
     if not device.startswith("cuda") or amp == "off":
         return contextlib.nullcontext()
     return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
@@ -192,7 +193,7 @@ class Trainer:
         """One window: generate, update D and D_V, update G. Returns the detached state."""
         cfg, n = self.cfg, self.nets
         t = real.shape[1]
-        autocast = lambda: _autocast(self.device, cfg.amp)  # noqa: E731
+        autocast = lambda: amp_autocast(self.device, cfg.amp)  # noqa: E731
         with autocast():
             out = self.G(inputs, state)
         fake = out.frames
