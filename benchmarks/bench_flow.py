@@ -52,17 +52,21 @@ def poses(body: BodyModel, n: int, seed: int, device) -> torch.Tensor:
     return body(betas, pose).to(device)
 
 
-def timeit(fn, device, repeats: int) -> float:
+def timeit(fn, device, repeats: int, min_seconds: float = 2.0) -> float:
+    """Best time of one call, over at least ``repeats`` calls and ``min_seconds`` of calls
+    (a call takes tens of milliseconds, so a handful of calls is all noise)."""
     fn()  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize()
     best = math.inf
-    for _ in range(repeats):
+    calls, start = 0, time.perf_counter()
+    while calls < repeats or time.perf_counter() - start < min_seconds:
         t0 = time.perf_counter()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - t0)
+        calls += 1
     return best
 
 
@@ -77,7 +81,7 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def bench(device: torch.device, repeats: int) -> list[tuple[str, int, float, str]]:
+def bench(device: torch.device, repeats: int, min_seconds: float) -> list[tuple[str, int, float, str]]:
     body = smpl_sized_body()
     faces = body.faces.to(device)
     rows = []
@@ -98,18 +102,18 @@ def bench(device: torch.device, repeats: int) -> list[tuple[str, int, float, str
         mesh_flow(src, pre, faces, cam, cam, S)
         mesh_flow(src, post, faces, cam, cam, S)
 
-    t = timeit(loop, device, repeats)
+    t = timeit(loop, device, repeats, min_seconds)
     base = (T + 2) / t
     rows.append(("per-flow loop (baseline)", T + 2, t, f"{base:.1f} flows/s  x1.00"))
-    t = timeit(lambda: window_flows(src, cam, frames, cams, pre, cam, post, cam, faces, S), device, repeats)
+    t = timeit(lambda: window_flows(src, cam, frames, cams, pre, cam, post, cam, faces, S), device, repeats, min_seconds)
     rows.append(("window_flows B=1", T + 2, t, f"{(T + 2) / t:.1f} flows/s  x{(T + 2) / t / base:.2f}"))
     src4, cam4, frames4, cams4, pre4, post4 = window(4, 10)
     n4 = 4 * (T + 2)
-    t = timeit(lambda: window_flows(src4, cam4, frames4, cams4, pre4, cam4, post4, cam4, faces, S), device, repeats)
+    t = timeit(lambda: window_flows(src4, cam4, frames4, cams4, pre4, cam4, post4, cam4, faces, S), device, repeats, min_seconds)
     rows.append(("window_flows B=4", n4, t, f"{n4 / t:.1f} flows/s  x{n4 / t / base:.2f}"))
 
     ndc8 = raster_inputs(body, device)
-    t = timeit(lambda: rasterize(ndc8, faces, S), device, repeats)
+    t = timeit(lambda: rasterize(ndc8, faces, S), device, repeats, min_seconds)
     rows.append(("rasterize B=8", 8, t, f"{8 / t:.1f} images/s, {peak_memory(device)}"))
     return rows
 
@@ -163,7 +167,7 @@ def main() -> None:
         return
     if args.threads:
         torch.set_num_threads(args.threads)
-    repeats = 2 if args.quick else 5
+    repeats, min_seconds = (2, 0.3) if args.quick else (5, 2.0)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, load average {os.getloadavg()[0]:.1f}")
@@ -172,7 +176,7 @@ def main() -> None:
         name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
         print(f"\n{name}")
         print(f"{'case':28s} {'flows':>5s} {'best s':>8s}  result")
-        for label, n, t, extra in bench(device, repeats):
+        for label, n, t, extra in bench(device, repeats, min_seconds):
             print(f"{label:28s} {n:5d} {t:8.3f}  {extra}")
 
 
