@@ -12,7 +12,8 @@ Paths:
   fast             ``BDMMGenerator.forward`` (the default): kernels once per window, all warped
                    images of a window encoded in one batched call
   fast+cl          ``forward`` with the model and inputs in channels_last memory format
-  (cuda only) fast+fp16 / fast+bf16 (autocast), fast+compile (torch.compile of the model)
+  (cuda) fast+fp16 / fast+bf16 (autocast), fast+compile (torch.compile of the model; on the
+                   CPU only when named in --paths)
 Ratios are frames/s relative to ``reference`` in the same run, and the relative L2 difference
 of the first window's frames against ``reference`` shows that the path keeps parity
 (fp16/bf16 are expected not to).
