@@ -1,8 +1,8 @@
 """The driving video as a stream of posed frames, with gaps (no person found) handled.
 
-Every function here is a generator over ``PosedFrame`` records (``bdmm_cli.dataset.pose_dir``: index,
-256x256 RGB crop, FramePose or None) that holds at most a few frames at a time, so the
-driving video streams through in constant memory:
+Every function here is a generator over ``PosedFrame`` records
+(``bdmm_cli.dataset.pose_dir``: index, 256x256 RGB crop, FramePose or None) that holds at
+most a few frames at a time, so the driving video streams through in constant memory:
 
 - :func:`pose_dir_stream`: a pose folder written by ``bdmm pose`` merged with the video's
   frame indices (the folder has no file for frames without a person).
