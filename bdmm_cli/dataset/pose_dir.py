@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from bdmm_cli.dataset.kptsmpl import FramePose, dumps_kptsmpl, read_kptsmpl
+from bdmm_cli.dataset.layout import FRAMES_DIR, POSES_DIR
 from bdmm_cli.errors import InputError
 from bdmm_cli.fileio import atomic_output_dir
 
@@ -59,18 +60,24 @@ def read_png(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def make_pose_dir(folder: Path) -> None:
+    """Create ``frames/`` and ``kptsmpls/`` in ``folder`` (which may exist already)."""
+    (folder / FRAMES_DIR).mkdir(parents=True, exist_ok=True)
+    (folder / POSES_DIR).mkdir(exist_ok=True)
+
+
 def write_posed_frame(folder: Path, frame: PosedFrame) -> None:
-    """``frames/<name>.png`` + ``kptsmpls/<name>.json`` of a frame with a pose (folders exist)."""
+    """``frames/<name>.png`` + ``kptsmpls/<name>.json`` of a frame with a pose (``make_pose_dir`` first)."""
     name = frame_name(frame.index)
-    write_png(folder / "frames" / f"{name}.png", frame.image)
-    (folder / "kptsmpls" / f"{name}.json").write_text(dumps_kptsmpl(frame.pose), encoding="utf-8")
+    write_png(folder / FRAMES_DIR / f"{name}.png", frame.image)
+    (folder / POSES_DIR / f"{name}.json").write_text(dumps_kptsmpl(frame.pose), encoding="utf-8")
 
 
 def read_posed_frame(folder: Path, index: int) -> PosedFrame:
     """The frame ``index`` written by ``write_posed_frame``."""
     name = frame_name(index)
-    return PosedFrame(index, read_png(folder / "frames" / f"{name}.png"),
-                      read_kptsmpl(folder / "kptsmpls" / f"{name}.json"))
+    return PosedFrame(index, read_png(folder / FRAMES_DIR / f"{name}.png"),
+                      read_kptsmpl(folder / POSES_DIR / f"{name}.json"))
 
 
 def write_pose_dir(frames: Iterator[PosedFrame], out_dir: str | Path, force: bool = False,
@@ -83,8 +90,7 @@ def write_pose_dir(frames: Iterator[PosedFrame], out_dir: str | Path, force: boo
     authors' data). Returns (frames written, indices of frames without a person).
     """
     with atomic_output_dir(Path(out_dir), force) as tmp:
-        (tmp / "frames").mkdir()
-        (tmp / "kptsmpls").mkdir()
+        make_pose_dir(tmp)
         written, missing = 0, []
         for frame in frames:
             if on_frame is not None:
@@ -107,7 +113,7 @@ def read_pose_dir(pose_dir: str | Path) -> Iterator[PosedFrame]:
     and JSONs do not pair up.
     """
     pose_dir = Path(pose_dir)
-    frames_dir, kpt_dir = pose_dir / "frames", pose_dir / "kptsmpls"
+    frames_dir, kpt_dir = pose_dir / FRAMES_DIR, pose_dir / POSES_DIR
     if not frames_dir.is_dir() or not kpt_dir.is_dir():
         raise InputError(f"{pose_dir} is not a pose folder: it needs frames/ and kptsmpls/ (written by `bdmm pose`)")
     jsons = sorted(kpt_dir.glob("*.json"))
@@ -130,6 +136,7 @@ def read_pose_dir(pose_dir: str | Path) -> Iterator[PosedFrame]:
 __all__ = [
     "PosedFrame",
     "frame_name",
+    "make_pose_dir",
     "read_png",
     "read_pose_dir",
     "read_posed_frame",

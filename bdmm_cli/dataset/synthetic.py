@@ -17,8 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bdmm_cli.dataset.kptsmpl import FramePose, write_kptsmpl
-from bdmm_cli.dataset.layout import FRAMES_DIR, POSES_DIR, TestSequence, default_test_list, write_test_list
+from bdmm_cli.dataset.kptsmpl import FramePose
+from bdmm_cli.dataset.layout import TestSequence, default_test_list, write_test_list
+from bdmm_cli.dataset.pose_dir import PosedFrame, make_pose_dir, write_posed_frame
 
 
 def _smooth_texture(g: torch.Generator, size: int) -> torch.Tensor:
@@ -64,8 +65,6 @@ def write_synthetic_dataset(
     `background` is the colour in [-1, 1] where the body does not cover the frame.
     Returns `root`.
     """
-    from PIL import Image
-
     from bdmm_cli.body import load_body_model, mesh_flow, warp
 
     root = Path(root)
@@ -73,8 +72,7 @@ def write_synthetic_dataset(
     g = torch.Generator().manual_seed(seed)
     for v in range(num_videos):
         vdir = root / split / f"video_{v:02d}.mp4"
-        (vdir / FRAMES_DIR).mkdir(parents=True, exist_ok=True)
-        (vdir / POSES_DIR).mkdir(parents=True, exist_ok=True)
+        make_pose_dir(vdir)
         pose, betas, cams = _poses(g, num_frames, amplitude)
         with torch.no_grad():
             verts, joints = body.forward_with_joints(betas.expand(num_frames, 10), pose)
@@ -91,14 +89,12 @@ def write_synthetic_dataset(
         kp[:, :24, :2] = xy
         kp[:, :24, 2] = 0.9                                  # joint 24 stays missing (0, 0, 0)
         for i in range(num_frames):
-            stem = f"frame_{i:05d}"
             img = ((frames[i].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
-            Image.fromarray(img).save(vdir / FRAMES_DIR / f"{stem}.png")
             xyv = kp[i, :24, :2]
             box = np.array([xyv[:, 0].min(), xyv[:, 1].min(), xyv[:, 0].max(), xyv[:, 1].max()], dtype=np.float32)
-            write_kptsmpl(vdir / POSES_DIR / f"{stem}.json", FramePose(
+            write_posed_frame(vdir, PosedFrame(i, img, FramePose(
                 keypoints=kp[i].numpy(), bbox_xyxy=box, cam=cams[i].numpy(),
-                pose_theta=pose[i].numpy(), shape_beta=betas.numpy()))
+                pose_theta=pose[i].numpy(), shape_beta=betas.numpy())))
     if test_list:
         from bdmm_cli.dataset.layout import OfficialDataset
 

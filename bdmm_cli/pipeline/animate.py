@@ -309,7 +309,7 @@ class AnimatePipeline:
                              audio_start=config.start / info.fps, force=config.force)
         with bar, writer:
             task = bar.add_task("animating", total=_expected_frames(info, config))
-            for batch in batched(windowed(posed, schedule), 1 if not independent else config.batch):
+            for batch in batched(windowed(posed, schedule), config.batch if independent else 1):
                 results: dict[int, np.ndarray] = {}
                 for w, *_ in batch:
                     if w.index < done:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from bdmm_cli.dataset.layout import POSES_DIR
 from bdmm_cli.device import resolve_device
 from bdmm_cli.errors import InputError
 from bdmm_cli.fileio import check_output_path
@@ -59,7 +60,7 @@ def check_inputs(photo: Path, video: Path, output: Path, config: AnimateConfig):
         raise InputError(f"no space left on the device for {output} (less than {MIN_FREE_BYTES // 1024} KiB free)")
     if config.poses is not None:
         poses = Path(config.poses)
-        if not poses.is_dir() or not (poses / "kptsmpls").is_dir():
+        if not poses.is_dir() or not (poses / POSES_DIR).is_dir():
             raise InputError(f"pose folder {poses} not found (expected frames/ and kptsmpls/ written by `bdmm pose`)")
     if config.source_pose is not None and not Path(config.source_pose).exists():
         raise InputError(f"source pose {config.source_pose} not found")

@@ -36,7 +36,15 @@ import numpy as np
 import torch
 
 from bdmm_cli.dataset.kptsmpl import FramePose
-from bdmm_cli.dataset.pose_dir import PosedFrame, frame_name, read_png, read_posed_frame, write_png, write_posed_frame
+from bdmm_cli.dataset.pose_dir import (
+    PosedFrame,
+    frame_name,
+    make_pose_dir,
+    read_png,
+    read_posed_frame,
+    write_png,
+    write_posed_frame,
+)
 from bdmm_cli.errors import InputError
 from bdmm_cli.pose.body25 import Body25
 from bdmm_cli.pose.crop import CropTracker, crop_to_square, map_keypoints
@@ -335,8 +343,7 @@ def _record_cache(frames: Iterator[PosedFrame], entry: Path) -> Iterator[PosedFr
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".partial", dir=entry.parent))
     complete = False
     try:
-        (tmp / "frames").mkdir()
-        (tmp / "kptsmpls").mkdir()
+        make_pose_dir(tmp)
         (tmp / "nopose").mkdir()
         indices, missing = [], []
         for frame in frames:
