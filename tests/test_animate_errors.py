@@ -122,6 +122,19 @@ def test_checkpoint_that_is_not_a_generator(env, tmp_path):
     _no_output(out_dir)
 
 
+def test_weights_path_with_tilde_is_expanded(env, tmp_path, monkeypatch):
+    """`--weights ~/G` (quoted, so the shell leaves the ~) passes the input check and loads."""
+    import shutil
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copytree(env["weights"], tmp_path / "G")
+    out_dir = tmp_path / "o"
+    out_dir.mkdir()
+    res = _run(env, out_dir / "a.mp4", weights="~/G")
+    assert res.exit_code == 0, res.output
+    assert [p.name for p in out_dir.iterdir()] == ["a.mp4"]
+
+
 def test_existing_output_is_not_overwritten(env, tmp_path):
     out = tmp_path / "precious.mp4"
     out.write_bytes(b"keep me")

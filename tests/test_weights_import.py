@@ -289,3 +289,18 @@ def test_no_code_path_unpickles_unsafely():
         for bad in (r"\bpickle\.loads?\(", r"allow_pickle\s*=\s*True", r"weights_only\s*=\s*False"):
             offenders += [f"{path.relative_to(root)}: {bad}" for _ in re.finditer(bad, text)]
     assert offenders == []
+
+
+def test_names_a_path_decides_file_or_registry_for_loader_and_animate_checks(tmp_path, monkeypatch):
+    """One rule, shared by `hub.load_generator` and `bdmm animate`'s input check: a weights
+    argument that exists, holds a separator or ends like a checkpoint is a path (``~``
+    expanded); anything else is a registry name."""
+    from bdmm_cli.hub.loading import names_a_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "G.pth").write_bytes(b"x")
+    (tmp_path / "folder").mkdir()
+    assert names_a_path("~/G.pth") and names_a_path("models/G") and names_a_path("G.safetensors")
+    monkeypatch.chdir(tmp_path)
+    assert names_a_path("folder")  # an existing bare name is the folder, not a registry entry
+    assert not names_a_path("fashionvideo") and not names_a_path("generator-iper")

@@ -41,6 +41,17 @@ _REGISTRY_PREFIX = {"generator": "generator-", "discriminator": "discriminator-"
                     "temporal_discriminator": "temporal-discriminator-"}
 
 
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors", ".bin", ".ckpt")
+
+
+def names_a_path(name_or_path: str | Path) -> bool:
+    """Whether a weights argument names a file or folder rather than a registry entry: it
+    exists, holds a path separator, or ends like a checkpoint file (``~`` expanded)."""
+    path = Path(name_or_path).expanduser()
+    name = str(name_or_path)
+    return path.exists() or "/" in name or "\\" in name or path.suffix in CHECKPOINT_SUFFIXES
+
+
 def _resolve(name_or_path: str | Path, kind: str) -> Path:
     """A path to read for `kind`: an existing file/folder, a sub-folder of an export, an
     authors' checkpoint folder, or a registry entry (fetched and verified)."""
@@ -58,9 +69,9 @@ def _resolve(name_or_path: str | Path, kind: str) -> Path:
                               f"{_SUBFOLDER[kind]}/model.safetensors or {' / '.join(_AUTHORS_NAMES[kind])})")
     if path.exists():
         return path
-    name = str(name_or_path)
-    if "/" in name or "\\" in name or path.suffix in (".pth", ".pt", ".safetensors", ".bin", ".ckpt"):
+    if names_a_path(name_or_path):
         raise InputError(f"checkpoint {path} not found")
+    name = str(name_or_path)
     registry = load_registry()
     name = ALIASES.get(name, name)
     if name not in registry.entries and kind in _REGISTRY_PREFIX and _REGISTRY_PREFIX[kind] + name in registry.entries:

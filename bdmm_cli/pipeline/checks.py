@@ -27,11 +27,6 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     return dtype
 
 
-def looks_like_path(name: str) -> bool:
-    """Whether a ``--weights`` value names a file rather than a registry entry."""
-    return "/" in name or "\\" in name or name.endswith((".pth", ".pt", ".safetensors", ".ckpt")) or Path(name).exists()
-
-
 def check_inputs(photo: Path, video: Path, output: Path, config: AnimateConfig):
     """Validate everything cheap to validate; returns the driving video's VideoInfo.
 
@@ -40,6 +35,7 @@ def check_inputs(photo: Path, video: Path, output: Path, config: AnimateConfig):
     ``force``), is an input, sits in a missing / read-only / full directory, a missing pose
     folder, pose file, SMPL file or weights file, or an unavailable device / dtype.
     """
+    from bdmm_cli.hub.loading import names_a_path
     from bdmm_cli.video import probe_video, read_image
 
     config.validate()
@@ -66,7 +62,7 @@ def check_inputs(photo: Path, video: Path, output: Path, config: AnimateConfig):
         raise InputError(f"source pose {config.source_pose} not found")
     if config.smpl is not None and not Path(config.smpl).is_file():
         raise InputError(f"SMPL model file {config.smpl} not found")
-    if looks_like_path(config.weights) and not Path(config.weights).exists():
+    if names_a_path(config.weights) and not Path(config.weights).expanduser().exists():
         raise InputError(f"weights {config.weights} not found")
     device = resolve_device(config.device)
     resolve_dtype(config.dtype, device)
@@ -75,4 +71,4 @@ def check_inputs(photo: Path, video: Path, output: Path, config: AnimateConfig):
     return info
 
 
-__all__ = ["MIN_FREE_BYTES", "OUTPUT_SUFFIXES", "check_inputs", "looks_like_path", "resolve_dtype"]
+__all__ = ["MIN_FREE_BYTES", "OUTPUT_SUFFIXES", "check_inputs", "resolve_dtype"]
