@@ -1,7 +1,12 @@
 """Shared test configuration.
 
-Paths to the ground truth in ../shared, and a small environment hygiene: tests never
-touch the user's caches (HF_HOME, the bdmm data directory) and never reach a network.
+Paths to the ground truth, and a small environment hygiene: tests never touch the user's
+caches (HF_HOME, the bdmm data directory) and never reach a network.
+
+The parity fixture (recorded forward passes of the authors' networks) is kept in the
+repository, ``tests/data/official_bdmm``, a copy of ``../shared/fixtures/official_bdmm``, so a
+plain clone runs the parity tests. ``BDMM_FIXTURE_DIR`` points the tests at another copy;
+``tests/test_fixture_copy.py`` checks the repository copy against ``../shared`` where it is.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BDMM_SHARED", REPO.parent / "shared"))
-FIXTURE_DIR = SHARED / "fixtures" / "official_bdmm"
+SHARED_FIXTURE_DIR = SHARED / "fixtures" / "official_bdmm"
+FIXTURE_DIR = Path(os.environ.get("BDMM_FIXTURE_DIR", REPO / "tests" / "data" / "official_bdmm"))
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +35,8 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def fixture_dir() -> Path:
-    if not FIXTURE_DIR.is_dir():
-        pytest.skip(f"official fixture not found at {FIXTURE_DIR}")
+    # Part of the repository: a missing copy is a broken checkout, not a reason to skip.
+    for name in ("case_a.npz", "spec.json", "trace_128.npz", "weights.py"):
+        if not (FIXTURE_DIR / name).is_file():
+            raise FileNotFoundError(f"parity fixture file missing: {FIXTURE_DIR / name}")
     return FIXTURE_DIR

@@ -1,4 +1,5 @@
-"""Parity with the authors' networks: recorded forward passes in ../shared/fixtures/official_bdmm.
+"""Parity with the authors' networks: recorded forward passes in tests/data/official_bdmm
+(a copy of ../shared/fixtures/official_bdmm; see conftest.py).
 
 The generator, D and D_V load ``make_state_dict(spec, net, seed)`` (the fixture's own seed)
 through ``load_official_state_dict`` (strict) and must reproduce every recorded output at
