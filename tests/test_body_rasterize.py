@@ -296,3 +296,31 @@ def test_pytorch3d_backend_conforms():
     assert same.float().mean() > 0.99  # only edge ties may differ
     m = same & ours.mask
     torch.testing.assert_close(ours.bary_coords[m], theirs.bary_coords[m], atol=1e-5, rtol=0)
+
+
+def test_conformance_check_accepts_the_reference_and_rejects_a_shifted_or_broken_rasterizer():
+    from bdmm_cli.body.pytorch3d_backend import conforms
+
+    def shifted(verts, faces, size):  # one pixel (2/16 NDC) to the right
+        return rasterize(verts + torch.tensor([2.0 / 16, 0.0, 0.0]), faces, size)
+
+    def broken(verts, faces, size):
+        raise RuntimeError("undefined symbol")
+
+    assert conforms(rasterize)
+    assert not conforms(shifted)
+    assert not conforms(broken)
+
+
+def test_resolve_rasterizer_auto_falls_back_and_an_explicit_unusable_choice_is_an_error():
+    from bdmm_cli.body.pytorch3d_backend import resolve_rasterizer
+    from bdmm_cli.errors import InputError, NotAvailableError
+
+    assert resolve_rasterizer("torch") == "torch"
+    with pytest.raises(InputError, match="unknown rasterizer"):
+        resolve_rasterizer("opengl")
+    if pytorch3d_available():
+        pytest.skip("pytorch3d is installed here; the fallback case cannot be shown")
+    assert resolve_rasterizer("auto") == "torch"
+    with pytest.raises(NotAvailableError, match="--rasterizer torch"):
+        resolve_rasterizer("pytorch3d")

@@ -73,11 +73,16 @@ def check_ffmpeg() -> list[Check]:
 
 def check_optional_modules() -> list[Check]:
     checks = []
-    if importlib.util.find_spec("pytorch3d") is not None:
-        checks.append(Check("pytorch3d", True, False, "installed (faster rasterizer)"))
+    from bdmm_cli.body.pytorch3d_backend import resolve_rasterizer
+
+    if importlib.util.find_spec("pytorch3d") is None:
+        checks.append(Check("pytorch3d", False, False, "not installed (optional); the pure-PyTorch rasterizer is used",
+                            "optional: build pytorch3d from source (PyPI has no Linux wheel), then --rasterizer auto uses it"))
+    elif resolve_rasterizer("auto") == "pytorch3d":
+        checks.append(Check("pytorch3d", True, False, "installed and conforming; --rasterizer auto uses it"))
     else:
-        checks.append(Check("pytorch3d", False, False, "not installed; the pure-PyTorch rasterizer is used",
-                            "pip install 'bdmm[pytorch3d]'"))
+        checks.append(Check("pytorch3d", False, False, "installed but failed the one-triangle conformance check; "
+                            "the pure-PyTorch rasterizer is used", "reinstall pytorch3d for this torch"))
     if importlib.util.find_spec("mediapipe") is not None:
         checks.append(Check("mediapipe", True, True, "installed (pose keypoints)"))
     else:

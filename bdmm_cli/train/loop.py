@@ -123,7 +123,8 @@ class Trainer:
         self.opt_G = torch.optim.Adam(nets.G.parameters(), lr=cfg.lr_g, betas=betas)
         self.opt_D = torch.optim.Adam(list(nets.D.parameters()) + list(nets.D_V.parameters()), lr=cfg.lr_d, betas=betas)
         self.recon = ReconstructionLoss(vgg, LossWeights(
-            cfg.w_l1, cfg.w_perceptual, cfg.w_style, cfg.w_contextual, cfg.w_adv, cfg.w_adv_video, cfg.cx_bandwidth))
+            l1=cfg.w_l1, perceptual=cfg.w_perceptual, style=cfg.w_style, contextual=cfg.w_contextual,
+            cx_bandwidth=cfg.cx_bandwidth))
         fp16 = self.device.startswith("cuda") and cfg.amp == "fp16"
         self.scaler_G = torch.amp.GradScaler("cuda") if fp16 else None
         self.scaler_D = torch.amp.GradScaler("cuda") if fp16 else None

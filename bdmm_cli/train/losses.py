@@ -198,12 +198,12 @@ def load_vgg19(weights: str = "vgg19", width_divisor: int = 1, device: str | tor
 
 @dataclass(frozen=True)
 class LossWeights:
+    """Weights of the reconstruction terms (the adversarial weights live in TrainConfig)."""
+
     l1: float = 5.0
     perceptual: float = 0.5
     style: float = 500.0
     contextual: float = 0.1
-    adv: float = 2.0
-    adv_video: float = 2.0
     cx_bandwidth: float = 0.5
 
 
