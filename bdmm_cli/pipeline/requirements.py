@@ -92,7 +92,8 @@ def check_smpl() -> list[Check]:
     path = installed_model_path()
     if not path.is_file():
         return [Check("SMPL model", False, True, f"not installed ({path})",
-                      "register at https://smpl.is.tue.mpg.de, then `bdmm body install SMPL_NEUTRAL.pkl`")]
+                      "`bdmm setup --accept-licenses` (the authors' archive carries smpl_model.pkl), or register at "
+                      "https://smpl.is.tue.mpg.de, then `bdmm body install SMPL_NEUTRAL.pkl`")]
     try:
         from bdmm_cli.body import load_body_model
 
@@ -123,30 +124,47 @@ def _verified(entry, path) -> tuple[bool, str]:
 def check_weights() -> list[Check]:
     from bdmm_cli.errors import BdmmError
     from bdmm_cli.hub.download import cached_path
+    from bdmm_cli.hub.installed import check as check_installed, read_manifest
     from bdmm_cli.hub.registry import ALIASES, load_registry
 
     try:
         registry = load_registry()
+        installed = read_manifest()
     except BdmmError as exc:
         return [Check("weights registry", False, True, str(exc), "set BDMM_REGISTRY to a registry.toml")]
     default = ALIASES.get(DEFAULT_WEIGHTS, DEFAULT_WEIGHTS)
     rows = []
     spin_ok = False
     spin_rows = []
+    setup = "`bdmm setup --accept-licenses` (or `bdmm setup --from ARCHIVE`)"
     for name in registry.names():
         entry = registry.get(name)
+        required = name == default
+        importable = entry.kind in ("generator", "discriminator", "temporal_discriminator", "spin")
+        if name in installed:
+            try:
+                where = check_installed(installed[name])
+                check = Check(f"weights: {name}", True, required, f"installed by bdmm setup ({where})")
+            except BdmmError as exc:
+                check = Check(f"weights: {name}", False, required, f"installed, NOT verified: {exc}",
+                              f"`bdmm setup --from ARCHIVE --force`")
+            rows_or_spin = spin_rows if entry.kind == "spin" else rows
+            spin_ok = spin_ok or (entry.kind == "spin" and check.ok)
+            rows_or_spin.append(check)
+            continue
         try:
             path = cached_path(name, registry=registry)
         except BdmmError:
             path = None
-        required = name == default
         if path is None:
-            importable = entry.kind in ("generator", "discriminator", "temporal_discriminator", "spin")
-            if not entry.published and importable:
-                fix = "`bdmm weights import FILE -o DIR` (the authors' file), then pass DIR"
+            if entry.source == "setup":
+                fix = setup
+            elif not entry.published and importable:
+                fix = f"`bdmm weights import FILE -o DIR` (the authors' file), then pass DIR; or {setup}"
             else:
                 fix = f"bdmm weights download {name}" + ("  (or `bdmm weights import FILE -o DIR`)" if importable else "")
-            detail = "not cached" + ("" if entry.published else "; not published on the Hub yet")
+            detail = "not installed" if entry.source == "setup" else (
+                "not cached" + ("" if entry.published else "; not published on the Hub yet"))
             check = Check(f"weights: {name}", False, required, detail, fix)
         else:
             ok, level = _verified(entry, path)

@@ -68,6 +68,20 @@ class HMROutput:
         return torch.cat([self.cam, self.pose, self.betas], dim=1)
 
 
+def read_smpl_mean_params(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SPIN's ``smpl_mean_params.npz`` read without pickle: (pose (1, 144) 6D, shape (1, 10),
+    cam (1, 3)) float32; InputError naming the file when it is not that."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            pose, shape, cam = (np.asarray(data[k], dtype=np.float32).reshape(1, -1) for k in ("pose", "shape", "cam"))
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"cannot read SMPL mean parameters {path}: expected an .npz with pose, shape, cam") from exc
+    if pose.shape != (1, NPOSE) or shape.shape != (1, 10) or cam.shape != (1, 3):
+        raise InputError(f"SMPL mean parameters {path} have shapes {pose.shape}, {shape.shape}, {cam.shape}")
+    return pose, shape, cam
+
+
 class HMR(nn.Module):
     """SPIN's HMR: ResNet-50 trunk + 3-iteration IEF regressor (key names as SPIN).
 
@@ -112,14 +126,7 @@ class HMR(nn.Module):
 
     def load_mean_params(self, path: str | Path) -> None:
         """Fill ``init_pose``/``init_shape``/``init_cam`` from ``smpl_mean_params.npz``."""
-        path = Path(path)
-        try:
-            with np.load(path) as data:
-                pose, shape, cam = (np.asarray(data[k], dtype=np.float32).reshape(1, -1) for k in ("pose", "shape", "cam"))
-        except (OSError, KeyError, ValueError) as exc:
-            raise InputError(f"cannot read SMPL mean parameters {path}: expected an .npz with pose, shape, cam") from exc
-        if pose.shape != (1, NPOSE) or shape.shape != (1, 10) or cam.shape != (1, 3):
-            raise InputError(f"SMPL mean parameters {path} have shapes {pose.shape}, {shape.shape}, {cam.shape}")
+        pose, shape, cam = read_smpl_mean_params(path)
         self.init_pose.copy_(torch.from_numpy(pose))
         self.init_shape.copy_(torch.from_numpy(shape))
         self.init_cam.copy_(torch.from_numpy(cam))
@@ -257,6 +264,7 @@ __all__ = [
     "load_hmr",
     "load_pose_regressor",
     "load_spin_state_dict",
+    "read_smpl_mean_params",
     "spin_expected_shapes",
     "spin_state_dict_keys",
 ]
