@@ -301,6 +301,7 @@ def _validate(found: Found) -> Callable[[], inst.Installed]:
         ckpt = Checkpoint(ckpt.state_dict, ckpt.kind, ckpt.config, provenance)
 
         def install() -> inst.Installed:
+            root.mkdir(parents=True, exist_ok=True)
             folder = write_folder(ckpt, root / name, force=True)
             return inst.describe(name, folder, folder / "model.safetensors", origin, digest)
 

@@ -44,9 +44,11 @@ def names_a_path(name_or_path: str | Path) -> bool:
 def registry_name(name: str, kind: str, registry: Registry) -> str | None:
     """The registry entry a weights name means for `kind` (alias, or data set name such as
     "fashionvideo" -> "generator-fashionvideo"), or None."""
+    if name in registry.entries:
+        return name
+    if kind in _REGISTRY_PREFIX and _REGISTRY_PREFIX[kind] + name in registry.entries:
+        return _REGISTRY_PREFIX[kind] + name  # a data set name, for the kind asked for
     name = ALIASES.get(name, name)
-    if name not in registry.entries and kind in _REGISTRY_PREFIX and _REGISTRY_PREFIX[kind] + name in registry.entries:
-        name = _REGISTRY_PREFIX[kind] + name
     return name if name in registry.entries else None
 
 

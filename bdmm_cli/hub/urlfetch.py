@@ -80,7 +80,9 @@ def download_url(url: str, *, filename: str | None = None, expected_size: int = 
     folder.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     offset = part.stat().st_size if part.is_file() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    headers = {"Accept-Encoding": "identity"}  # the bytes as stored: sizes and ranges count those
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
     try:
         with requests.get(url, headers=headers, stream=True, timeout=TIMEOUT_S, allow_redirects=True) as resp:
             if resp.status_code == 416 and offset:  # the part file is already complete (or wrong)
