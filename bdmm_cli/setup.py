@@ -367,18 +367,13 @@ def _smpl_installed_sha() -> str | None:
 
 
 def plan_downloads(manifest: dict[str, inst.Installed] | None = None) -> list[SetupSource]:
-    """The registry's [sources.*] that carry something not installed yet (in order)."""
+    """The registry's [sources.*] that carry something not installed yet, in order (a later
+    source for the same item is a fallback: fetched only when the earlier one fails)."""
     manifest = inst.read_manifest() if manifest is None else manifest
     have = {i.name for i in ITEMS if _current(i, manifest) is not None}
     if _smpl_installed_sha() is not None:
         have.add("smpl")
-    out, covered = [], set(have)
-    for src in load_registry().sources:
-        wanted = set(src.provides) - covered
-        if wanted:
-            out.append(src)
-            covered |= wanted
-    return out
+    return [src for src in load_registry().sources if set(src.provides) - have]
 
 
 def run_setup(
@@ -421,7 +416,10 @@ def run_setup(
         if planned and not accept_licenses:
             raise InputError("nothing to install from: pass --accept-licenses to download the files listed above "
                              "under their licenses, or --from PATH for archives you already have")
+        covered = {i.name for i in ITEMS if _current(i, manifest) is not None}
         for src in planned:
+            if not set(src.provides) - covered:
+                continue  # an earlier download carries all of it
             try:
                 path = download_url(src.download_url or src.url, filename=src.filename, expected_size=src.size,
                                     label=src.name)
@@ -430,6 +428,7 @@ def run_setup(
                 announce(f"{src.name}: cannot download it without a browser ({exc}).\n"
                          f"  Open {src.url}, save the file, then run: bdmm setup --from {src.filename}")
                 continue
+            covered |= set(src.provides)
             locals_.append((path, src.url))
 
     cache_dir().mkdir(parents=True, exist_ok=True)

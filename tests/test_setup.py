@@ -243,9 +243,9 @@ def test_downloads_need_accept_licenses_and_print_them_first(local_hub, release,
     assert res.exit_code == 0, res.output
     out = res.output
     assert out.index("license of bdmm-smpldataset") < out.index("bdmm setup")  # licenses before the summary
-    assert "spin-model" not in out  # the authors' archive already carries SPIN: not downloaded
     assert sorted(read_manifest()) == sorted(ALL)
-    assert local_hub.count(contains="model_checkpoint.pt") == 0
+    # the authors' archive already carries SPIN: SPIN's own checkpoint (a fallback) is not downloaded
+    assert local_hub.count(contains="model_checkpoint.pt") == 0 and "spin_ckpt.pth" in read_manifest()["spin"].source
     # a second run downloads nothing and installs nothing
     n = local_hub.count()
     before = _installed_files()
@@ -262,6 +262,7 @@ def test_share_link_page_prints_the_link_and_the_from_command(local_hub, release
     assert "?e=share" in res.output and "bdmm setup --from bdmm_dancefashion_checkpoints.zip" in res.output
     assert "generator-fashionvideo" in res.output and "still missing" in res.output
     assert "spin" in read_manifest() and "generator-fashionvideo" not in read_manifest()
+    assert local_hub.count(contains="model_checkpoint.pt") == 0
     # the user downloads it by hand and finishes with --from
     res = _invoke("--from", str(release["fashion"]))
     assert res.exit_code == 0 and "generator-fashionvideo" in read_manifest()
@@ -296,3 +297,14 @@ def test_url_from_is_downloaded_then_treated_as_a_path(local_hub, release):
     assert json.loads((installed_path("spin") / "config.json").read_text())["kind"] == "spin"
     assert torch.equal(torch.load(release["spin_model"], weights_only=True)["model"]["fc1.weight"],
                        __import__("bdmm_cli.pose.hmr", fromlist=["x"]).load_pose_regressor().fc1.weight)
+
+
+def test_spin_falls_back_to_spins_own_checkpoint(local_hub, release, tmp_path, monkeypatch):
+    monkeypatch.setenv("BDMM_REGISTRY", str(_registry_with_sources(tmp_path, local_hub, release,
+                                                                   html_for="bdmm-smpldataset")))
+    res = _invoke("--accept-licenses")
+    assert res.exit_code == 1, res.output  # the SMPLDataset archive still needs the user
+    assert "bdmm setup --from SMPLDataset-checkpoints.zip" in res.output
+    manifest = read_manifest()
+    assert "model_checkpoint.pt" in manifest["spin"].source and "smpl-mean-params" in manifest
+    assert "smpl" not in manifest and "still missing: smpl" in res.output

@@ -47,7 +47,7 @@ def list_cmd(
     repo: Optional[str] = typer.Option(None, "--repo", help=_REPO_HELP),
     revision: Optional[str] = typer.Option(None, "--revision", help=_REV_HELP),
 ) -> None:
-    """Show every registry entry: kind, source, checksum, size and whether it is cached.
+    """Show every registry entry: kind, source, checksum, size and whether it is cached or installed.
 
     Example:
 
@@ -58,7 +58,10 @@ def list_cmd(
     from bdmm_cli.hub.download import cached_path, resolve_location
     from bdmm_cli.hub.registry import load_registry
 
+    from bdmm_cli.hub.installed import read_manifest
+
     reg = load_registry()
+    installed = read_manifest()
     table = Table(title=f"weights registry ({reg.path})")
     # The name is what users type: never cut it; the source may be shortened.
     table.add_column("name", no_wrap=True)
@@ -72,6 +75,8 @@ def list_cmd(
         status = "yes" if cached_path(name, repo=repo, revision=revision, registry=reg) else "no"
         if e.source == "project" and not e.published and loc.repo == reg.hub.repo:
             status = "not published"
+        if name in installed:
+            status = "installed (bdmm setup)"
         table.add_row(name, e.kind, str(loc), e.verification, _size(e), status)
     _console().print(table)
 
