@@ -21,8 +21,9 @@ Everything is validated before anything is installed:
    weight options afterwards.
 
 Idempotent: an item installed from the same file (same sha256) is left alone, so a second
-run installs and rewrites nothing; an item installed from a different file is replaced only
-with `force`.
+run installs and rewrites nothing. An item installed from a different file of the same name
+is replaced only with `force`; one installed from a less preferred name (SPIN's own
+`model_checkpoint.pt`) is replaced by the preferred one (the authors' `spin_ckpt.pth`).
 """
 
 from __future__ import annotations
@@ -335,6 +336,12 @@ def _validate(found: Found) -> Callable[[], inst.Installed]:
     raise AssertionError(name)  # pragma: no cover - ITEMS and this function list the same names
 
 
+def _rank_of(origin: str) -> int:
+    """Preference rank of the file an item was installed from (its name, at the end of `origin`)."""
+    name = PurePosixPath(origin.split("!")[-1].replace("\\", "/")).name.lower()
+    return _BY_FILE.get(name, (None, len(_BY_FILE)))[1]
+
+
 def _current(item: Item, manifest: dict[str, inst.Installed]) -> inst.Installed | None:
     """The verified install of `item`, or None (gone or changed: it will be installed again)."""
     entry = manifest.get(item.name)
@@ -456,7 +463,11 @@ def run_setup(
                 rows[item.name] = Row(item, "already installed", current.source if current else found.origin,
                                       found.sha256)
                 continue
-            if installed_sha is not None and not force:
+            installed_rank = _rank_of(current.source) if current else found.rank
+            if installed_sha is not None and not force and installed_rank < found.rank:
+                rows[item.name] = Row(item, "already installed", current.source, installed_sha)
+                continue  # installed from a preferred file (spin_ckpt.pth over model_checkpoint.pt): kept
+            if installed_sha is not None and not force and installed_rank == found.rank:
                 where = current.source if current else "an earlier `bdmm body install`"
                 raise InputError(f"{item.name} is already installed from a different file ({where}); "
                                  f"pass --force to replace it with {found.origin}")

@@ -308,3 +308,11 @@ def test_spin_falls_back_to_spins_own_checkpoint(local_hub, release, tmp_path, m
     manifest = read_manifest()
     assert "model_checkpoint.pt" in manifest["spin"].source and "smpl-mean-params" in manifest
     assert "smpl" not in manifest and "still missing: smpl" in res.output
+    # the user fetches the archive by hand: the authors' spin_ckpt.pth replaces SPIN's own checkpoint
+    res = _invoke("--from", str(release["smpldataset"]))
+    assert res.exit_code == 0, res.output
+    manifest = read_manifest()
+    assert "spin_ckpt.pth" in manifest["spin"].source and "smpl" in manifest
+    # and SPIN's checkpoint offered again later does not displace it
+    res = _invoke("--from", str(release["spin_model"]))
+    assert res.exit_code == 0 and "spin_ckpt.pth" in read_manifest()["spin"].source
