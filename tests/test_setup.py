@@ -316,3 +316,20 @@ def test_spin_falls_back_to_spins_own_checkpoint(local_hub, release, tmp_path, m
     # and SPIN's checkpoint offered again later does not displace it
     res = _invoke("--from", str(release["spin_model"]))
     assert res.exit_code == 0 and "spin_ckpt.pth" in read_manifest()["spin"].source
+
+
+@pytest.mark.slow
+def test_fresh_machine_flow_on_the_sample_assets(release, tmp_path):
+    """The issue's acceptance flow: setup from the archives, doctor exits 0, then the README's
+    animate command runs the whole pose front-end (MediaPipe + the installed SPIN) on
+    assets/ with no weight options."""
+    repo = Path(__file__).resolve().parents[1]
+    assert _invoke("--from", str(release["smpldataset"]), "--from", str(release["fashion"])).exit_code == 0
+    assert runner.invoke(app, ["doctor"]).exit_code == 0
+    out = tmp_path / "out.mp4"
+    res = runner.invoke(app, ["animate", str(repo / "assets" / "person.jpg"), str(repo / "assets" / "walk.mp4"),
+                              "-o", str(out), "--frames", "0:8", "--skip-missing", "--device", "cpu", "--quiet"])
+    assert res.exit_code == 0, res.output
+    from bdmm_cli.video.read import iter_frames
+
+    assert len(list(iter_frames(out))) == 8
