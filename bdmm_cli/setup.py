@@ -163,14 +163,18 @@ def _kind_of_archive(path: Path) -> str | None:
     return None
 
 
+def _over_cap(archive: Path, member: str, limit: int) -> InputError:
+    return InputError(f"archive {archive}: member {member} is larger than the {limit:,}-byte cap "
+                      "(set BDMM_SETUP_MAX_MEMBER_BYTES to raise it)")
+
+
 def _copy_capped(src, dest: Path, limit: int, archive: Path, member: str) -> None:
     written = 0
     with open(dest, "wb") as out:
         for block in iter(lambda: src.read(1 << 20), b""):
             written += len(block)
             if written > limit:
-                raise InputError(f"archive {archive}: member {member} is larger than the {limit:,}-byte cap "
-                                 "(set BDMM_SETUP_MAX_MEMBER_BYTES to raise it)")
+                raise _over_cap(archive, member, limit)
             out.write(block)
 
 
@@ -190,8 +194,7 @@ def _extract_zip(archive: Path, into: Path) -> list[tuple[Path, str]]:
                 if info.is_dir() or base.lower() not in _BY_FILE:
                     continue
                 if info.file_size > limit:
-                    raise InputError(f"archive {archive}: member {info.filename} is larger than the {limit:,}-byte cap "
-                                     "(set BDMM_SETUP_MAX_MEMBER_BYTES to raise it)")
+                    raise _over_cap(archive, info.filename, limit)
                 dest = into / f"{len(out):03d}" / base
                 dest.parent.mkdir()
                 with zf.open(info) as src:
@@ -219,8 +222,7 @@ def _extract_tar(archive: Path, into: Path) -> list[tuple[Path, str]]:
                 if not m.isfile() or base.lower() not in _BY_FILE:
                     continue
                 if m.size > limit:
-                    raise InputError(f"archive {archive}: member {m.name} is larger than the {limit:,}-byte cap "
-                                     "(set BDMM_SETUP_MAX_MEMBER_BYTES to raise it)")
+                    raise _over_cap(archive, m.name, limit)
                 dest = into / f"{len(out):03d}" / base
                 dest.parent.mkdir()
                 src = tf.extractfile(m)
