@@ -14,13 +14,14 @@ import typer
 
 from bdmm_cli import __version__
 
-COMMAND_MODULES = ("animate", "pose", "body", "weights", "train", "data", "eval", "doctor")
+COMMAND_MODULES = ("setup", "animate", "pose", "body", "weights", "train", "data", "eval", "doctor")
 
 app = typer.Typer(
     name="bdmm",
     help=(
         "Animate a photo of a person with the motion of a driving video (BDMM, ICCV 2023).\n\n"
         "Examples:\n\n"
+        "  bdmm setup --accept-licenses\n\n"
         "  bdmm animate person.jpg dance.mp4 -o out.mp4\n\n"
         "  bdmm train --data fashionvideo\n\n"
         "  bdmm eval --metric fvd --pred results/ --gt test_frames/"

@@ -6,15 +6,22 @@
   CheckpointError, and no pickled code ever runs.
 - `check_layout`: compare a state dict's keys and shapes with what a module expects; a
   CheckpointError names the missing, unexpected and misshaped keys (a few, then a count).
+- `read_checkpoint_file`: any weights file or folder read once into a `Checkpoint` (one
+  state dict: `flatten_state_dict` unwraps "model"/"state_dict" entries and strips
+  `module.`); `write_folder` writes our folder format.
+- `load_strict`: the one load: check the state dict against the network (built on the meta
+  device: nothing allocated until the check passed), then load it strictly.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import pickle
 import re
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -129,3 +136,206 @@ def read_weights_file(path: str | Path) -> object:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is not a valid safetensors file: {str(exc).splitlines()[0][:120]}") from None
+
+
+# --- one state dict per file ---------------------------------------------------------------
+#
+# Our folder format (written by `bdmm weights import`, `bdmm setup` and training's release
+# export): `model.safetensors` with the authors' key names, and `config.json`
+# {"bdmm_format": 1, "kind": ..., <config fields>, "provenance": {...}}, whose content is also
+# embedded in the safetensors metadata (key "bdmm_config") so the weights file alone is enough.
+
+FORMAT_VERSION = 1
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+_WRAPPERS = ("model", "state_dict", "model_state_dict")
+_PREFIX = "module."
+
+
+def flatten_state_dict(obj: object, source: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """The one {key: tensor} inside a loaded checkpoint.
+
+    The object itself, or its "model" / "state_dict" / "model_state_dict" entry (SPIN's
+    model_checkpoint.pt keeps the weights under "model"); numpy arrays become tensors; a
+    DataParallel ``module.`` prefix is stripped. CheckpointError when it is no such mapping.
+    """
+    import numpy as np
+
+    if isinstance(obj, Mapping):
+        for key in _WRAPPERS:
+            inner = obj.get(key)
+            if isinstance(inner, Mapping) and inner:
+                obj = inner
+                break
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{source} is not a state dict (got {type(obj).__name__})")
+    out: dict[str, torch.Tensor] = {}
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            raise CheckpointError(f"{source} is not a state dict of tensors (key {key!r})")
+        if isinstance(value, np.ndarray | np.generic):
+            value = torch.from_numpy(np.ascontiguousarray(value))
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{source} is not a state dict of tensors (entry {key!r}: {type(value).__name__})")
+        name = key[len(_PREFIX):] if key.startswith(_PREFIX) else key
+        if name in out:
+            raise CheckpointError(f"{source} has key {name!r} twice (with and without {_PREFIX!r})")
+        out[name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A state dict with what it is.
+
+    Fields:
+        state_dict: {authors' key: tensor} (no `module.` prefix), CPU tensors.
+        kind: "generator", "discriminator", "temporal_discriminator", "spin",
+            "openpose_body25", or "" when the file does not say (an authors' `.pth`).
+        config: the network config's fields ({} when the layout is fixed or not known).
+        provenance: where it came from (free-form, JSON-serialisable).
+    """
+
+    state_dict: dict[str, torch.Tensor]
+    kind: str = ""
+    config: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+
+    def config_json(self) -> dict:
+        return {"bdmm_format": FORMAT_VERSION, "kind": self.kind, **self.config, "provenance": self.provenance}
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from None
+
+
+def _from_config_json(data: object, source: str) -> tuple[str, dict, dict]:
+    if not isinstance(data, dict) or "kind" not in data:
+        raise CheckpointError(f"{source}: config has no 'kind'")
+    version = data.get("bdmm_format", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{source}: unsupported bdmm_format {version!r} (this bdmm reads {FORMAT_VERSION})")
+    provenance = data.get("provenance", {})
+    config = {k: v for k, v in data.items() if k not in ("bdmm_format", "kind", "provenance")}
+    return str(data["kind"]), config, provenance
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            sd = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a valid safetensors file (truncated or corrupt?): "
+                              f"{str(exc).splitlines()[0][:120]}") from None
+    return sd, meta
+
+
+def read_checkpoint_file(path: str | Path) -> Checkpoint:
+    """Read a weights file or folder once, safely, into a :class:`Checkpoint`.
+
+    - a folder in our format (model.safetensors + config.json; config.json wins);
+    - a `.safetensors` file (its embedded config, or a config.json beside it, or none);
+    - anything else: a pickled PyTorch checkpoint (the authors' `latest_net_*.pth`, SPIN's
+      `model_checkpoint.pt`, BDMM's `spin_ckpt.pth`, `openpose_body25.pth`) read with
+      `torch.load(weights_only=True)` and flattened by :func:`flatten_state_dict`
+      (kind "" : the caller knows or detects what it is).
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputError(f"checkpoint {path} not found")
+    if path.is_dir():
+        weights = path / WEIGHTS_NAME
+        if not weights.is_file():
+            raise CheckpointError(f"{path} has no {WEIGHTS_NAME} (expected a folder written by `bdmm weights import`)")
+        path = weights
+    if path.suffix.lower() != ".safetensors":
+        return Checkpoint(flatten_state_dict(read_torch_file(path), str(path)), "", {}, {"source_file": path.name})
+    sd, meta = _read_safetensors(path)
+    config_json = path.parent / CONFIG_NAME
+    if config_json.is_file():
+        data = _read_json(config_json)
+    elif "bdmm_config" in meta:
+        try:
+            data = json.loads(meta["bdmm_config"])
+        except json.JSONDecodeError:
+            raise CheckpointError(f"{path}: its embedded bdmm_config is not valid JSON") from None
+    else:
+        return Checkpoint(flatten_state_dict(sd, str(path)), "", {}, {"source_file": path.name})
+    kind, config, provenance = _from_config_json(data, str(path))
+    return Checkpoint(flatten_state_dict(sd, str(path)), kind, config, provenance)
+
+
+def write_folder(ckpt: Checkpoint, folder: str | Path, force: bool = False) -> Path:
+    """Write `ckpt` in our format to `folder`, atomically: everything goes to a temporary
+    folder next to it that is renamed into place at the end. An existing non-empty folder
+    is an error unless `force` (then it is replaced only after the new one is complete)."""
+    from safetensors.torch import save_file
+
+    from bdmm_cli.fileio import atomic_output_dir
+
+    folder = Path(folder).expanduser()
+    config = ckpt.config_json()
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in ckpt.state_dict.items()}
+    with atomic_output_dir(folder, force) as tmp:
+        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"bdmm_config": json.dumps(config, sort_keys=True)})
+        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return folder
+
+
+def check_weights(sd: Mapping[str, torch.Tensor], expected: torch.nn.Module | Mapping, message: str) -> None:
+    """The one strict check: `sd` has exactly the keys and shapes of `expected` (a module,
+    which may live on the meta device: only shapes are read; or {key: shape}) and float
+    tensors wherever weights belong (BatchNorm's integer `num_batches_tracked` counters excepted)."""
+    check_layout(sd, expected.state_dict() if isinstance(expected, torch.nn.Module) else expected, message)
+    nonfloat = [k for k, v in sd.items() if not v.is_floating_point() and not k.endswith("num_batches_tracked")]
+    if nonfloat:
+        raise CheckpointError(f"{message}: non-float tensors where weights belong: {few(nonfloat)}")
+
+
+def load_strict(module: torch.nn.Module, sd: Mapping[str, torch.Tensor], message: str) -> torch.nn.Module:
+    """Check `sd` against `module` once (:func:`check_weights`) and load it (strict).
+
+    A module built on the meta device is materialised on the CPU without its random
+    initialisation when the state dict covers every parameter and buffer it holds (the
+    usual case); a module with non-persistent buffers must be built on a real device.
+    Values are copied and cast to the module's dtypes. Returns the (CPU) module.
+    """
+    check_weights(sd, module, message)
+    if any(t.is_meta for t in (*module.parameters(), *module.buffers())):
+        held = {n for n, _ in module.named_parameters()} | {n for n, _ in module.named_buffers()}
+        if not held <= set(module.state_dict()):
+            raise CheckpointError(f"{type(module).__name__} has non-persistent buffers: build it on a real device")
+        module = module.to_empty(device="cpu")
+    module.load_state_dict(dict(sd), strict=True)
+    return module
+
+
+_GENERATOR_PREFIXES = ("x_ref.", "x_encoder.", "warp_encoder.", "decoder256.")
+_SPIN_HEAD = ("fc1.weight", "fc2.weight", "decpose.weight", "decshape.weight", "deccam.weight")
+
+
+def detect_kind(sd: Mapping[str, torch.Tensor], source: str = "checkpoint") -> str:
+    """What an authors' state dict holds, from its key names alone: "generator",
+    "discriminator", "temporal_discriminator", "spin" or "openpose_body25"."""
+    keys = set(sd)
+    if any(k.startswith(p) for p in _GENERATOR_PREFIXES for k in keys):
+        return "generator"
+    if any(k in keys for k in _SPIN_HEAD) or "init_pose" in keys:
+        return "spin"
+    if any(k.startswith("model0.conv1_1.") for k in keys):
+        return "openpose_body25"
+    first = sd.get("block0.model.1.weight")
+    if first is not None or "conv.weight_orig" in keys:
+        if (first is not None and first.dim() == 5) or any(k.startswith("block1.") for k in keys):
+            return "temporal_discriminator"
+        return "discriminator"
+    raise CheckpointError(
+        f"{source} is not a BDMM generator, discriminator or SPIN checkpoint "
+        f"(its keys start with {few(sorted(keys))})"
+    )

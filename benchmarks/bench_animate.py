@@ -46,7 +46,7 @@ def _one_run(args: argparse.Namespace) -> dict:
     root = Path(args.workdir)
     n = args.frames
     if args.width == "full":
-        from bdmm_cli.hub import save_generator
+        from bdmm_cli.model.checkpoint import save_generator
         from bdmm_cli.model import BDMMGenerator, GeneratorConfig
 
         torch.manual_seed(0)

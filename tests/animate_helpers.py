@@ -29,7 +29,7 @@ _BODY25_FROM_SMPL = {
 
 def tiny_generator_dir(root: Path, seed: int = 0) -> Path:
     """A tiny BDMMGenerator with seeded random weights, saved in our format; returns the folder."""
-    from bdmm_cli.hub import save_generator
+    from bdmm_cli.model.checkpoint import save_generator
     from bdmm_cli.model import BDMMGenerator, GeneratorConfig
 
     torch.manual_seed(seed)

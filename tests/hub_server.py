@@ -8,7 +8,9 @@ It serves what `huggingface_hub.hf_hub_download` asks for, the way the Hub answe
         Hub's LFS files (the download then goes to that "CDN" URL).
         Errors carry X-Error-Code: RepoNotFound / RevisionNotFound / EntryNotFound.
         A private repo needs `Authorization: Bearer <token>`.
-    GET /files/{name}        a plain static file (for pooch URL entries).
+    GET /files/{name}        a plain static file (for pooch URL entries and `bdmm setup`
+                             downloads; `add_static(..., content_type="text/html")` stands
+                             in for a share link's web page).
 
 Every request is logged in `hub.requests` (method, path, headers), so a test can assert that a
 cache hit sent nothing. Range requests are honoured. The server runs in a daemon thread;
@@ -57,6 +59,7 @@ class LocalHub:
     def __init__(self, redirect: bool = False) -> None:
         self.repos: dict[str, Repo] = {}
         self.static: dict[str, bytes] = {}
+        self.content_types: dict[str, str] = {}
         self.requests: list[LoggedRequest] = []
         self.redirect = redirect
         self._lock = threading.Lock()
@@ -79,9 +82,10 @@ class LocalHub:
         """Serve different bytes under the same commit (what a tampering mirror would do)."""
         self.repos[repo_id].files[filename] = content
 
-    def add_static(self, name: str, content: bytes) -> str:
-        """Serve `content` at /files/{name}; returns its URL."""
+    def add_static(self, name: str, content: bytes, content_type: str = "application/octet-stream") -> str:
+        """Serve `content` at /files/{name} (as `content_type`); returns its URL."""
         self.static[name] = content
+        self.content_types[name] = content_type
         return f"{self.endpoint}/files/{name}"
 
     def count(self, method: str | None = None, contains: str = "") -> int:
@@ -150,7 +154,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def _send_bytes(self, content: bytes, body: bool, extra: dict[str, str]) -> None:
+    def _send_bytes(self, content: bytes, body: bool, extra: dict[str, str],
+                    content_type: str = "application/octet-stream") -> None:
         start, end, status = 0, len(content), 200
         rng = self.headers.get("Range")
         if rng:
@@ -163,7 +168,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for k, v in extra.items():
             self.send_header(k, v)
-        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Type", content_type)
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Length", str(len(part)))
         if status == 206:
@@ -176,10 +181,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._log()
         path = urlsplit(self.path).path
         if path.startswith("/files/"):
-            content = self.hub.static.get(unquote(path[len("/files/"):]))
+            name = unquote(path[len("/files/"):])
+            content = self.hub.static.get(name)
             if content is None:
                 return self._error(404, "NotFound")
-            return self._send_bytes(content, body, {})
+            return self._send_bytes(content, body, {}, self.hub.content_types.get(name, "application/octet-stream"))
         if path.startswith("/lfs/"):
             sha = path[len("/lfs/"):]
             for repo in self.hub.repos.values():

@@ -107,7 +107,7 @@ def test_checkpoint_that_is_not_a_generator(env, tmp_path):
     import torch
     from safetensors.torch import save_file
 
-    from bdmm_cli.hub import save_discriminators
+    from bdmm_cli.model.checkpoint import save_discriminators
     from bdmm_cli.model import DiscriminatorConfig, SpatialDiscriminator, TemporalDiscriminator
 
     junk = tmp_path / "junk.safetensors"

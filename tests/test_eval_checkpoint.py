@@ -45,7 +45,7 @@ def _dataset(root, rng):
 def test_checkpoint_mode_generates_and_scores(tmp_path):
     pytest.importorskip("bdmm_cli.model")
     from bdmm_cli.body import write_synthetic_body_model
-    from bdmm_cli.hub import save_generator
+    from bdmm_cli.model.checkpoint import save_generator
     from bdmm_cli.metrics.evaluate import EvalConfig
     from bdmm_cli.metrics.testsplit import evaluate_checkpoint
     from bdmm_cli.model import BDMMGenerator, GeneratorConfig

@@ -84,7 +84,7 @@ def test_resume_is_bit_identical_and_one_step_changes_every_network(data, tmp_pa
     assert split_stats == [1, 2]
 
     # release export loads through the weights package
-    from bdmm_cli.hub import load_generator
+    from bdmm_cli.model.checkpoint import load_generator
 
     g = load_generator(run / "release")
     final = load_checkpoint(full.checkpoint)["G"]

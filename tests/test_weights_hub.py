@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from bdmm_cli.cli import app
 from bdmm_cli.errors import CheckpointError, MissingResourceError
-from bdmm_cli.hub import fetch, load_generator, save_generator
+from bdmm_cli.hub import fetch
+from bdmm_cli.model.checkpoint import load_generator, save_generator
 from bdmm_cli.hub.hfenv import hf_cache_dir
 from bdmm_cli.hub.registry import load_registry
 from bdmm_cli.hub.verify import ChecksumError, UnverifiedError

@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 from bdmm_cli.cli import app
 from bdmm_cli.errors import CheckpointError, InputError
 from bdmm_cli.fileio import sha256_file
-from bdmm_cli.hub import load_discriminators, load_generator, load_pose_regressor, read_checkpoint
-from bdmm_cli.hub.checkpoint import check_spin_state_dict, spin_expected_shapes
+from bdmm_cli.checkpoints import read_checkpoint
+from bdmm_cli.model.checkpoint import load_discriminators, load_generator
+from bdmm_cli.pose.hmr import check_spin_state_dict, load_pose_regressor, spin_expected_shapes
 from weights_helpers import authors_state_dict, same_state, tiny_generator
 
 if sys.version_info >= (3, 11):
@@ -295,7 +296,7 @@ def test_names_a_path_decides_file_or_registry_for_loader_and_animate_checks(tmp
     """One rule, shared by `hub.load_generator` and `bdmm animate`'s input check: a weights
     argument that exists, holds a separator or ends like a checkpoint is a path (``~``
     expanded); anything else is a registry name."""
-    from bdmm_cli.hub.loading import names_a_path
+    from bdmm_cli.hub.resolve import names_a_path
 
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "G.pth").write_bytes(b"x")

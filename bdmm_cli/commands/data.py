@@ -47,14 +47,14 @@ def prepare_command(
     """
     from bdmm_cli.progress import progress_bar
 
-    from bdmm_cli.commands.pose import load_regressor
+    from bdmm_cli.pose.hmr import load_pose_regressor
     from bdmm_cli.device import resolve_device
     from bdmm_cli.dataset.prepare import plan_splits, prepare_dataset
     from bdmm_cli.pose import PoseEstimator, estimate_video
 
     plan_splits(videos_dir, test_fraction)  # fail fast on a bad folder before loading weights
     device = resolve_device(device)
-    estimator = PoseEstimator(load_regressor(spin, device), device=device)
+    estimator = PoseEstimator(load_pose_regressor(spin, device), device=device)
     with progress_bar(unit="videos", field="name") as progress:
         task = progress.add_task("prepare", total=None, name="")
 

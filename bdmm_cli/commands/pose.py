@@ -28,28 +28,6 @@ def _ranges(indices: list[int]) -> str:
     return ", ".join(out)
 
 
-def load_regressor(spin: str, device):
-    """SPIN/HMR from a local checkpoint or a registry name; a one-line error naming what is missing."""
-    from bdmm_cli.errors import MissingResourceError
-
-    path = Path(spin).expanduser()
-    if path.is_file() and path.suffix in (".pt", ".pth", ".tar", ".safetensors"):
-        # A checkpoint file: SPIN's model_checkpoint.pt, BDMM's spin_ckpt.pth or a flat
-        # safetensors, read safely and checked key by key.
-        from bdmm_cli.pose.hmr import load_hmr
-
-        return load_hmr(path, device)
-    from bdmm_cli.hub import load_pose_regressor
-
-    try:
-        return load_pose_regressor(spin, device)
-    except MissingResourceError as exc:
-        raise MissingResourceError(
-            f"SPIN weights '{spin}' are missing: {exc}; or pass --spin PATH to SPIN's model_checkpoint.pt "
-            "(https://visiondata.cis.upenn.edu/spin/model_checkpoint.pt) or BDMM's spin_ckpt.pth"
-        ) from exc
-
-
 def pose_command(
     source: Path = typer.Argument(..., help="A video (mp4, mov, ...) or a photo (jpg, png, ...)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder: frames/ and kptsmpls/ are written in it."),
@@ -118,7 +96,9 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, largest, fr
         from bdmm_cli.body import load_body_model
 
         body_model = load_body_model(None, device)
-    hmr = load_regressor(spin, device)
+    from bdmm_cli.pose.hmr import load_pose_regressor
+
+    hmr = load_pose_regressor(spin, device)
     estimator = PoseEstimator(hmr, config=config, body_model=body_model, device=device)
 
     if source.suffix.lower() in IMAGE_SUFFIXES:

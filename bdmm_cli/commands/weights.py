@@ -26,7 +26,7 @@ group = typer.Typer(
 _REPO_HELP = "Hub repo of the project's weights (a mirror or a private copy); default: $BDMM_HUB_REPO or the registry's."
 _REV_HELP = "Revision (branch, tag or commit) of --repo; default: $BDMM_HUB_REVISION, the registry's pin, or main for another repo."
 _TRUST_HELP = "Accept files the registry has no checksum for (their sha256 is then pinned locally). Also $BDMM_TRUST_UNVERIFIED=1."
-_KINDS = ("generator", "discriminator", "temporal_discriminator", "spin")
+_KINDS = ("generator", "discriminator", "temporal_discriminator", "spin", "openpose_body25")
 
 
 def _console():
@@ -47,7 +47,7 @@ def list_cmd(
     repo: Optional[str] = typer.Option(None, "--repo", help=_REPO_HELP),
     revision: Optional[str] = typer.Option(None, "--revision", help=_REV_HELP),
 ) -> None:
-    """Show every registry entry: kind, source, checksum, size and whether it is cached.
+    """Show every registry entry: kind, source, checksum, size and whether it is cached or installed.
 
     Example:
 
@@ -58,7 +58,10 @@ def list_cmd(
     from bdmm_cli.hub.download import cached_path, resolve_location
     from bdmm_cli.hub.registry import load_registry
 
+    from bdmm_cli.hub.installed import read_manifest
+
     reg = load_registry()
+    installed = read_manifest()
     table = Table(title=f"weights registry ({reg.path})")
     # The name is what users type: never cut it; the source may be shortened.
     table.add_column("name", no_wrap=True)
@@ -72,6 +75,8 @@ def list_cmd(
         status = "yes" if cached_path(name, repo=repo, revision=revision, registry=reg) else "no"
         if e.source == "project" and not e.published and loc.repo == reg.hub.repo:
             status = "not published"
+        if name in installed:
+            status = "installed (bdmm setup)"
         table.add_row(name, e.kind, str(loc), e.verification, _size(e), status)
     _console().print(table)
 
@@ -122,7 +127,7 @@ def download_cmd(
 def import_cmd(
     file: Path = typer.Argument(..., help="The authors' latest_net_G/D/D_V.pth, SPIN's model_checkpoint.pt or BDMM's spin_ckpt.pth."),
     output: Path = typer.Option(..., "-o", "--output", help="Folder to write (model.safetensors + config.json)."),
-    kind: Optional[str] = typer.Option(None, "--kind", help="generator | discriminator | temporal_discriminator | spin (default: detected from the keys)."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="generator | discriminator | temporal_discriminator | spin | openpose_body25 (default: detected from the keys)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
 ) -> None:
     """Convert an original checkpoint into bdmm's format (safetensors + config.json).
@@ -141,7 +146,7 @@ def import_cmd(
     from bdmm_cli import __version__
     from bdmm_cli.errors import InputError
     from bdmm_cli.fileio import sha256_file
-    from bdmm_cli.hub.checkpoint import Checkpoint, read_checkpoint, write_folder
+    from bdmm_cli.checkpoints import Checkpoint, read_checkpoint, write_folder
 
     if kind is not None and kind not in _KINDS:
         raise InputError(f"--kind must be one of {', '.join(_KINDS)}, not {kind!r}")
@@ -177,7 +182,8 @@ def verify_cmd(
     """
     from bdmm_cli.errors import CheckpointError, InputError, MissingResourceError
     from bdmm_cli.fileio import sha256_file
-    from bdmm_cli.hub.checkpoint import WEIGHTS_NAME, read_checkpoint
+    from bdmm_cli.checkpoints import read_checkpoint
+    from bdmm_cli.state_dict import WEIGHTS_NAME
     from bdmm_cli.hub.download import _verify_or_delete, cached_path, resolve_location
     from bdmm_cli.hub.registry import ALIASES, load_registry
 
@@ -245,9 +251,9 @@ def export_cmd(
     """
     from bdmm_cli.errors import BdmmError, InputError
     from bdmm_cli.fileio import sha256_file
-    from bdmm_cli.hub.checkpoint import Checkpoint, read_checkpoint
+    from bdmm_cli.checkpoints import Checkpoint, read_checkpoint
     from bdmm_cli.hub.export import AUTHORS_LICENSE_NOTE, export_release
-    from bdmm_cli.hub.loading import _resolve
+    from bdmm_cli.hub.resolve import resolve_weights
 
     chosen = {"generator": generator, "discriminator": discriminator,
               "temporal_discriminator": temporal_discriminator, "spin": spin}
@@ -255,7 +261,7 @@ def export_cmd(
     for kind, path in chosen.items():
         if path is None and source is not None:
             try:
-                path = _resolve(source, kind) if source.is_dir() else None
+                path = resolve_weights(source, kind) if source.is_dir() else None
             except BdmmError:  # a kind SOURCE does not hold is simply left out
                 path = None
             if source.is_file() and kind == "generator":

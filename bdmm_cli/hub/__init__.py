@@ -1,13 +1,17 @@
-"""Weights: the registry in weights/, Hub downloads with verification, checkpoint import/export, loaders.
+"""Weights: the registry in weights/, downloads with verification, what `bdmm setup` installed.
 
-    from bdmm_cli.hub import load_generator, load_discriminators, load_pose_regressor, fetch, registry
+    from bdmm_cli.hub import fetch, resolve_weights, registry
 
 - `registry`: the registry module (`registry.load_registry()`, entries, aliases).
 - `fetch(name)`: registry entry -> verified local file (HF cache / pooch cache).
-- `load_generator`, `load_discriminators`, `load_pose_regressor`: ready networks.
-- `save_generator`, `save_discriminators`, `export_release`: our safetensors format / a Hub-ready folder.
+- `resolve_weights(name_or_path, kind)`: the one rule for which file a weights argument
+  names (path, folder layout, installed by `bdmm setup`, or fetched).
+- `installed_path(name)`: what `bdmm setup` installed for a registry name (or None).
+- `export_release`: a Hub-ready folder.
 
-Names are imported lazily, so `import bdmm_cli.hub` does not import torch.
+hub/ knows no network: the loaders live beside their networks
+(`bdmm_cli.model.load_generator`, `bdmm_cli.pose.hmr.load_pose_regressor`) and call
+`resolve_weights`. Names are imported lazily, so `import bdmm_cli.hub` does not import torch.
 """
 
 from __future__ import annotations
@@ -17,16 +21,9 @@ import importlib
 _EXPORTS = {
     "fetch": "bdmm_cli.hub.download",
     "cached_path": "bdmm_cli.hub.download",
-    "load_generator": "bdmm_cli.hub.loading",
-    "load_discriminators": "bdmm_cli.hub.loading",
-    "load_pose_regressor": "bdmm_cli.hub.loading",
-    "load_checkpoint": "bdmm_cli.hub.loading",
-    "save_generator": "bdmm_cli.hub.loading",
-    "save_discriminators": "bdmm_cli.hub.loading",
-    "save_network": "bdmm_cli.hub.loading",
-    "read_checkpoint": "bdmm_cli.hub.checkpoint",
-    "write_folder": "bdmm_cli.hub.checkpoint",
-    "Checkpoint": "bdmm_cli.hub.checkpoint",
+    "resolve_weights": "bdmm_cli.hub.resolve",
+    "names_a_path": "bdmm_cli.hub.resolve",
+    "installed_path": "bdmm_cli.hub.installed",
     "export_release": "bdmm_cli.hub.export",
     "load_registry": "bdmm_cli.hub.registry",
 }

@@ -67,9 +67,11 @@ def resolve_location(
 
 
 def _how_to_get(entry: WeightEntry) -> str:
+    if entry.source == "setup":
+        return "run `bdmm setup --accept-licenses`, or `bdmm setup --from ARCHIVE` with the archive that carries it"
     if entry.kind in ("generator", "discriminator", "temporal_discriminator", "spin"):
-        return (f"run `bdmm weights download {entry.name}` while online, or convert the authors' file with "
-                f"`bdmm weights import FILE -o DIR` and pass DIR instead")
+        return (f"run `bdmm setup --accept-licenses` (the authors' release), `bdmm weights download {entry.name}` "
+                f"while online, or convert the authors' file with `bdmm weights import FILE -o DIR` and pass DIR")
     return f"run `bdmm weights download {entry.name}` while online"
 
 
@@ -273,11 +275,14 @@ def fetch(
     trust = hfenv.trust_unverified_env() if trust_unverified is None else trust_unverified
     loc = resolve_location(entry, registry, repo, revision)
 
+    if entry.source == "setup":
+        raise MissingResourceError(f"{entry.name} is not installed; {_how_to_get(entry)}")
     if entry.source == "project":
         if not entry.published and loc.repo == registry.hub.repo:
             raise MissingResourceError(
-                f"{entry.name} is not published on the Hub yet ({loc}); convert the authors' checkpoint with "
-                f"`bdmm weights import FILE -o DIR` and pass DIR, or point --repo / BDMM_HUB_REPO at a copy that has it"
+                f"{entry.name} is not published on the Hub yet ({loc}); run `bdmm setup --accept-licenses` "
+                f"(the authors' release), convert the authors' checkpoint with `bdmm weights import FILE -o DIR` "
+                f"and pass DIR, or point --repo / BDMM_HUB_REPO at a copy that has it"
             )
         path = _fetch_hub(entry, loc, force=force)
         return _verify_or_delete(entry, path, loc, trust, rehash).path
@@ -303,6 +308,8 @@ def cached_path(name: str, *, repo: str | None = None, revision: str | None = No
     registry = registry or load_registry()
     entry = registry.get(name)
     loc = resolve_location(entry, registry, repo, revision)
+    if entry.source == "setup":
+        return None
     if entry.source == "project":
         from huggingface_hub import try_to_load_from_cache
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bdmm_cli.errors import InputError
 from bdmm_cli.fileio import atomic_output_dir, sha256_file
-from bdmm_cli.hub.checkpoint import CONFIG_NAME, WEIGHTS_NAME, Checkpoint, write_folder
+from bdmm_cli.state_dict import CONFIG_NAME, WEIGHTS_NAME, Checkpoint, write_folder
 
 # The paper's Table 1 (FashionVideo, 256x256, test set): what the authors' weights reach.
 PAPER_NUMBERS = {"SSIM": "0.918", "PSNR": "24.07", "L1": "0.0302", "FID": "14.08", "LPIPS": "0.0478", "FVD": "148.3"}

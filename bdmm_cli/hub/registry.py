@@ -28,9 +28,10 @@ _CHECKOUT_REGISTRY = REPO_ROOT / "weights" / "registry.toml"
 _INSTALLED_REGISTRY = Path(sys.prefix) / "share" / "bdmm" / "registry.toml"
 DEFAULT_REGISTRY = _CHECKOUT_REGISTRY if _CHECKOUT_REGISTRY.is_file() else _INSTALLED_REGISTRY
 
-SOURCES = ("project", "url", "package")
+SOURCES = ("project", "url", "package", "setup")
 KINDS = (
     "generator", "discriminator", "temporal_discriminator", "spin", "smpl_mean_params",
+    "openpose_body25", "smplify_gmm",
     "vgg19", "alexnet", "lpips_linear", "inception_torchvision", "inception_fid", "i3d",
 )
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -44,7 +45,8 @@ class WeightEntry:
     Fields:
         name: registry key (`generator-fashionvideo`, `vgg19`, ...).
         kind: what the file holds (one of `KINDS`).
-        source: "project" (our Hub repo), "url" (pooch) or "package" (a pip package's file).
+        source: "project" (our Hub repo), "url" (pooch), "package" (a pip package's file) or
+            "setup" (only installed by `bdmm setup` from the archive that carries it).
         filename: path inside the Hub repo (project) or the cached file name (url, package).
         sha256: full lowercase hex digest, "" when not known.
         sha256_prefix: torch.hub-style name prefix ("" when none); weaker than sha256.
@@ -94,12 +96,38 @@ class HubDefaults:
 
 
 @dataclass(frozen=True)
+class SetupSource:
+    """One download `bdmm setup --accept-licenses` fetches when no --from is given (`[sources.*]`).
+
+    Fields:
+        name: table key ("bdmm-smpldataset", ...).
+        url: the link as its publisher gives it (printed for the user).
+        download_url: what is fetched non-interactively ("" = `url`).
+        filename: the name it is cached under (recognised like a --from path).
+        provides: the registry names (and "smpl") it carries.
+        license, provenance: free text, printed before anything is downloaded.
+        size: exact size in bytes, 0 when not known (checked after the download).
+    """
+
+    name: str
+    url: str
+    filename: str
+    provides: tuple[str, ...] = ()
+    download_url: str = ""
+    license: str = ""
+    provenance: str = ""
+    size: int = 0
+
+
+@dataclass(frozen=True)
 class Registry:
-    """A parsed registry file: the project's Hub defaults and the entries by name."""
+    """A parsed registry file: the project's Hub defaults, the entries by name, and the
+    downloads `bdmm setup` knows."""
 
     path: Path
     hub: HubDefaults
     entries: dict[str, WeightEntry]
+    sources: tuple[SetupSource, ...] = ()
 
     def get(self, name: str) -> WeightEntry:
         """The entry called `name`; MissingResourceError listing the known names otherwise."""
@@ -165,4 +193,18 @@ def load_registry(path: str | Path | None = None) -> Registry:
     if not hub.get("repo") or not hub.get("revision"):
         raise InputError(f"weights registry {path}: [hub] needs 'repo' and 'revision'")
     entries = {name: _entry(name, table, path) for name, table in data.get("models", {}).items()}
-    return Registry(path=path, hub=HubDefaults(repo=hub["repo"], revision=hub["revision"]), entries=entries)
+    sources = tuple(_source(name, table, path) for name, table in data.get("sources", {}).items())
+    return Registry(path=path, hub=HubDefaults(repo=hub["repo"], revision=hub["revision"]), entries=entries,
+                    sources=sources)
+
+
+_SOURCE_FIELDS = set(SetupSource.__dataclass_fields__) - {"name"}
+
+
+def _source(name: str, table: dict, path: Path) -> SetupSource:
+    unknown = set(table) - _SOURCE_FIELDS
+    if unknown:
+        raise InputError(f"registry {path}: source {name!r} has unknown fields {sorted(unknown)}")
+    if not table.get("url") or not table.get("filename"):
+        raise InputError(f"registry {path}: source {name!r} needs 'url' and 'filename'")
+    return SetupSource(name=name, **{**table, "provides": tuple(table.get("provides", ()))})

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from bdmm_cli.errors import CheckpointError, MissingResourceError
-from bdmm_cli.state_dict import check_layout, read_weights_file
+from bdmm_cli.errors import MissingResourceError
+from bdmm_cli.state_dict import flatten_state_dict, load_strict, read_weights_file
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".pkl", ".bin", ".safetensors", ".ckpt")
 
@@ -45,17 +45,11 @@ def resolve_weights(name_or_path: str | Path) -> Path:
 
 
 def load_state_dict(path: Path) -> dict[str, Tensor]:
-    """Tensors of a .safetensors or a torch file (weights_only), `module.` prefixes stripped."""
-    path = Path(path)
-    state = read_weights_file(path)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise CheckpointError(f"{path} does not hold a state dict of tensors")
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    """Tensors of a .safetensors or a torch file (weights_only), `module.` prefixes stripped
+    (``state_dict.flatten_state_dict``, the one rule)."""
+    return flatten_state_dict(read_weights_file(Path(path)), str(path))
 
 
 def load_into(module: torch.nn.Module, state: dict[str, Tensor], what: str) -> None:
     """Strict load with a one-line CheckpointError naming the first bad keys."""
-    check_layout(state, module.state_dict(), f"these are not {what} weights")
-    module.load_state_dict(state, strict=True)
+    load_strict(module, state, f"these are not {what} weights")

@@ -3,7 +3,7 @@
 Steps:
   1. Resolve the data set (`fashionvideo` / `iper` under $BDMM_HOME/datasets, or a folder in
      the UBC_fashion_smpl layout) and read its `test_list.csv` (bdmm_cli.dataset.layout).
-  2. Load the generator (bdmm_cli.hub.load_generator: registry name, our folder, or the
+  2. Load the generator (bdmm_cli.model.load_generator: registry name, our folder, or the
      authors' .pth) and the body model (bdmm_cli.body.load_body_model).
   3. Per test sequence, as the authors' test mode does: pad the driving frames to a
      multiple of 6 by repeating the last one, run windows of 6 in order carrying the
@@ -129,7 +129,7 @@ def evaluate_checkpoint(
     """
     from bdmm_cli.body import load_body_model
     from bdmm_cli.dataset.layout import TEST_LIST, read_test_list
-    from bdmm_cli.hub import load_generator
+    from bdmm_cli.model.checkpoint import load_generator
     from bdmm_cli.video import read_image
 
     root = resolve_dataset(data)

@@ -1,10 +1,19 @@
 """The BDMM networks: generator (with its DMM blocks), spatial and temporal discriminators.
 
 State-dict keys are identical to the authors' (rocketappslab/BDMM) so their checkpoints
-load with :func:`load_official_state_dict` (strict).
+load with :func:`load_official_state_dict` (strict); :func:`load_generator` /
+:func:`load_discriminators` take a registry name, folder or file (``checkpoint.py``).
 """
 
-from .checkpoint import load_official_state_dict, normalize_state_dict
+from .checkpoint import (
+    load_discriminators,
+    load_generator,
+    load_official_state_dict,
+    normalize_state_dict,
+    save_discriminators,
+    save_generator,
+    save_network,
+)
 from .discriminators import DiscriminatorConfig, SpatialDiscriminator, SpectralNormConv2d, TemporalDiscriminator
 from .dmm import DMMBlock, ModulatedDeformConv2d, modulated_deform_conv2d
 from .generator import BDMMGenerator, GeneratorConfig, WindowInputs, WindowOutput, WindowState, warp
@@ -22,9 +31,14 @@ __all__ = [
     "WindowInputs",
     "WindowOutput",
     "WindowState",
+    "load_discriminators",
+    "load_generator",
     "load_official_state_dict",
     "modulate_weight",
     "modulated_deform_conv2d",
     "normalize_state_dict",
+    "save_discriminators",
+    "save_generator",
+    "save_network",
     "warp",
 ]

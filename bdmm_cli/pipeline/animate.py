@@ -122,7 +122,7 @@ class AnimatePipeline:
         """Step 2: load the generator (registry name, folder, safetensors or authors' .pth)
         and the body model; CheckpointError when the weights are not a BDMM generator."""
         from bdmm_cli.body import load_body_model
-        from bdmm_cli.hub import load_generator
+        from bdmm_cli.model.checkpoint import load_generator
 
         device = resolve_device(config.device)
         dtype = resolve_dtype(config.dtype, device)

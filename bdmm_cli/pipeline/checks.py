@@ -35,7 +35,7 @@ def check_inputs(photo: Path, video: Path, output: Path, config: AnimateConfig):
     ``force``), is an input, sits in a missing / read-only / full directory, a missing pose
     folder, pose file, SMPL file or weights file, or an unavailable device / dtype.
     """
-    from bdmm_cli.hub.loading import names_a_path
+    from bdmm_cli.hub.resolve import names_a_path
     from bdmm_cli.video import probe_video, read_image
 
     config.validate()

@@ -145,8 +145,8 @@ def pose_dir_stream(pose_dir: Path, video_frames: Iterable[np.ndarray], start: i
 
 
 def make_pose_estimator(pose_weights: str | None, device):
-    """The pose front-end: MediaPipe keypoints + the SPIN/HMR regressor (``hub.load_pose_regressor``)."""
-    from bdmm_cli.hub import load_pose_regressor
+    """The pose front-end: MediaPipe keypoints + the SPIN/HMR regressor (``pose.hmr.load_pose_regressor``)."""
+    from bdmm_cli.pose.hmr import load_pose_regressor
     from bdmm_cli.pose.estimate import PoseEstimator
 
     hmr = load_pose_regressor(pose_weights or "spin", device=device)

@@ -97,7 +97,8 @@ def check_smpl() -> list[Check]:
     path = installed_model_path()
     if not path.is_file():
         return [Check("SMPL model", False, True, f"not installed ({path})",
-                      "register at https://smpl.is.tue.mpg.de, then `bdmm body install SMPL_NEUTRAL.pkl`")]
+                      "`bdmm setup --accept-licenses` (the authors' archive carries smpl_model.pkl), or register at "
+                      "https://smpl.is.tue.mpg.de, then `bdmm body install SMPL_NEUTRAL.pkl`")]
     try:
         from bdmm_cli.body import load_body_model
 
@@ -127,11 +128,12 @@ def _verified(entry, path) -> tuple[bool, str]:
 
 def check_weights() -> list[Check]:
     from bdmm_cli.errors import BdmmError
-    from bdmm_cli.hub.download import cached_path
+    from bdmm_cli.hub.installed import check as check_installed, read_manifest
     from bdmm_cli.hub.registry import ALIASES, load_registry
 
     try:
         registry = load_registry()
+        installed = read_manifest()
     except BdmmError as exc:
         return [Check("weights registry", False, True, str(exc), "set BDMM_REGISTRY to a registry.toml")]
     default = ALIASES.get(DEFAULT_WEIGHTS, DEFAULT_WEIGHTS)
@@ -140,23 +142,16 @@ def check_weights() -> list[Check]:
     spin_rows = []
     for name in registry.names():
         entry = registry.get(name)
-        try:
-            path = cached_path(name, registry=registry)
-        except BdmmError:
-            path = None
         required = name == default
-        if path is None:
-            importable = entry.kind in ("generator", "discriminator", "temporal_discriminator", "spin")
-            if not entry.published and importable:
-                fix = "`bdmm weights import FILE -o DIR` (the authors' file), then pass DIR"
-            else:
-                fix = f"bdmm weights download {name}" + ("  (or `bdmm weights import FILE -o DIR`)" if importable else "")
-            detail = "not cached" + ("" if entry.published else "; not published on the Hub yet")
-            check = Check(f"weights: {name}", False, required, detail, fix)
+        if name in installed:
+            try:
+                where = check_installed(installed[name])
+                check = Check(f"weights: {name}", True, required, f"installed by bdmm setup ({where})")
+            except BdmmError as exc:
+                check = Check(f"weights: {name}", False, required, f"installed, NOT verified: {exc}",
+                              "`bdmm setup --from ARCHIVE --force`")
         else:
-            ok, level = _verified(entry, path)
-            check = Check(f"weights: {name}", ok, required, f"cached, verified ({level})" if ok else f"cached, NOT verified: {level}",
-                          "" if ok else f"bdmm weights download {name} --force")
+            check = _cached_check(entry, registry, required)
         if entry.kind == "spin":
             spin_ok = spin_ok or check.ok
             spin_rows.append(check)
@@ -166,6 +161,35 @@ def check_weights() -> list[Check]:
     note = "" if spin_ok else " (any one SPIN regressor is enough)"
     rows += [Check(c.name, c.ok, not spin_ok, c.detail + note, c.fix) for c in spin_rows]
     return rows
+
+
+_SETUP_FIX = "`bdmm setup --accept-licenses` (or `bdmm setup --from ARCHIVE`)"
+
+
+def _cached_check(entry, registry, required: bool) -> Check:
+    """The row of an entry `bdmm setup` did not install: cached and verified, or how to get it."""
+    from bdmm_cli.errors import BdmmError
+    from bdmm_cli.hub.download import cached_path
+
+    name = entry.name
+    try:
+        path = cached_path(name, registry=registry)
+    except BdmmError:
+        path = None
+    if path is None:
+        importable = entry.kind in ("generator", "discriminator", "temporal_discriminator", "spin")
+        if entry.source == "setup":
+            fix = _SETUP_FIX
+        elif not entry.published and importable:
+            fix = f"`bdmm weights import FILE -o DIR` (the authors' file), then pass DIR; or {_SETUP_FIX}"
+        else:
+            fix = f"bdmm weights download {name}" + ("  (or `bdmm weights import FILE -o DIR`)" if importable else "")
+        detail = "not installed" if entry.source == "setup" else (
+            "not cached" + ("" if entry.published else "; not published on the Hub yet"))
+        return Check(f"weights: {name}", False, required, detail, fix)
+    ok, level = _verified(entry, path)
+    return Check(f"weights: {name}", ok, required, f"cached, verified ({level})" if ok else f"cached, NOT verified: {level}",
+                 "" if ok else f"bdmm weights download {name} --force")
 
 
 CHECKS: tuple[Callable[[], list[Check]], ...] = (

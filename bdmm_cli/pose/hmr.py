@@ -18,7 +18,8 @@ The regressor (``official_data_path.md`` section 6)::
 
 Checkpoints: SPIN's ``model_checkpoint.pt`` is a dict holding the state dict under
 ``"model"`` (plus ``optimizer``, ``epoch``, ...); BDMM's ``spin_ckpt.pth`` is the flat state
-dict. :func:`load_spin_state_dict` accepts both (and a ``module.`` prefix) and raises
+dict. :func:`load_pose_regressor` (the one SPIN loader: registry name, folder or file) and
+:func:`load_spin_state_dict` accept both (and a ``module.`` prefix) and raise
 :class:`~bdmm_cli.errors.CheckpointError` naming missing, unexpected or misshaped keys.
 """
 
@@ -32,9 +33,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bdmm_cli.errors import CheckpointError, InputError
+from bdmm_cli.errors import CheckpointError, InputError, MissingResourceError
+from bdmm_cli.hub.resolve import resolve_weights
 from bdmm_cli.pose.rotations import rot6d_to_rotmat, rotmat_to_axis_angle
-from bdmm_cli.state_dict import check_layout, read_weights_file
+from bdmm_cli.state_dict import check_weights, flatten_state_dict, load_strict, read_checkpoint_file
 
 NUM_JOINTS = 24
 NPOSE = NUM_JOINTS * 6
@@ -64,6 +66,20 @@ class HMROutput:
     def smpl(self) -> Tensor:
         """(B, 85) ``[cam | pose | betas]``, what SPIN's ``forward`` returns in BDMM."""
         return torch.cat([self.cam, self.pose, self.betas], dim=1)
+
+
+def read_smpl_mean_params(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SPIN's ``smpl_mean_params.npz`` read without pickle: (pose (1, 144) 6D, shape (1, 10),
+    cam (1, 3)) float32; InputError naming the file when it is not that."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            pose, shape, cam = (np.asarray(data[k], dtype=np.float32).reshape(1, -1) for k in ("pose", "shape", "cam"))
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"cannot read SMPL mean parameters {path}: expected an .npz with pose, shape, cam") from exc
+    if pose.shape != (1, NPOSE) or shape.shape != (1, 10) or cam.shape != (1, 3):
+        raise InputError(f"SMPL mean parameters {path} have shapes {pose.shape}, {shape.shape}, {cam.shape}")
+    return pose, shape, cam
 
 
 class HMR(nn.Module):
@@ -110,14 +126,7 @@ class HMR(nn.Module):
 
     def load_mean_params(self, path: str | Path) -> None:
         """Fill ``init_pose``/``init_shape``/``init_cam`` from ``smpl_mean_params.npz``."""
-        path = Path(path)
-        try:
-            with np.load(path) as data:
-                pose, shape, cam = (np.asarray(data[k], dtype=np.float32).reshape(1, -1) for k in ("pose", "shape", "cam"))
-        except (OSError, KeyError, ValueError) as exc:
-            raise InputError(f"cannot read SMPL mean parameters {path}: expected an .npz with pose, shape, cam") from exc
-        if pose.shape != (1, NPOSE) or shape.shape != (1, 10) or cam.shape != (1, 3):
-            raise InputError(f"SMPL mean parameters {path} have shapes {pose.shape}, {shape.shape}, {cam.shape}")
+        pose, shape, cam = read_smpl_mean_params(path)
         self.init_pose.copy_(torch.from_numpy(pose))
         self.init_shape.copy_(torch.from_numpy(shape))
         self.init_cam.copy_(torch.from_numpy(cam))
@@ -154,65 +163,108 @@ class HMR(nn.Module):
         return HMROutput(pose_6d=pose, rotmat=rotmat, pose=aa, betas=shape, cam=cam)
 
 
+def _meta_hmr() -> HMR:
+    with torch.device("meta"):
+        return HMR()
+
+
+def spin_expected_shapes() -> dict[str, tuple[int, ...]]:
+    """Every key of SPIN's HMR state dict and its shape, read off the network built on the
+    meta device (nothing allocated): the ResNet-50 trunk under torchvision's names, the
+    regressor (fc1, fc2, decpose, decshape, deccam) and the init_* mean-parameter buffers."""
+    return {k: tuple(v.shape) for k, v in _meta_hmr().state_dict().items()}
+
+
 def spin_state_dict_keys() -> list[str]:
     """The exact state-dict keys of SPIN's HMR (what a checkpoint must hold)."""
-    with torch.device("meta"):
-        return list(HMR().state_dict().keys())
-
-
-def _strip_prefix(sd: Mapping[str, Any], prefix: str = "module.") -> dict[str, Any]:
-    if sd and all(k.startswith(prefix) for k in sd):
-        return {k[len(prefix):]: v for k, v in sd.items()}
-    return dict(sd)
+    return list(spin_expected_shapes())
 
 
 def extract_spin_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, Tensor]:
     """The HMR state dict inside a SPIN checkpoint of either layout.
 
     ``model_checkpoint.pt`` (a dict with ``"model"``) or ``spin_ckpt.pth`` (flat); a
-    ``module.`` prefix (DataParallel) is removed.
+    ``module.`` prefix (DataParallel) is removed (``state_dict.flatten_state_dict``).
     """
-    if not isinstance(checkpoint, Mapping):
-        raise CheckpointError(f"not a SPIN checkpoint: expected a dict, got {type(checkpoint).__name__}")
-    model = checkpoint.get("model")
-    sd = model if isinstance(model, Mapping) else checkpoint
-    return _strip_prefix(sd)
+    return flatten_state_dict(checkpoint, "SPIN checkpoint")
+
+
+def _with_counters(sd: Mapping[str, Tensor], expected: Mapping[str, Any]) -> dict[str, Tensor]:
+    # BatchNorm counters only matter for training; checkpoints saved before PyTorch 0.4.1 lack them.
+    out = dict(sd)
+    for k in expected:
+        if k.endswith("num_batches_tracked") and k not in out:
+            out[k] = torch.zeros((), dtype=torch.long)
+    return out
+
+
+def check_spin_state_dict(sd: Mapping[str, Tensor], source: str = "checkpoint") -> dict[str, Tensor]:
+    """Strict key/shape check of a SPIN state dict against HMR built on the meta device;
+    returns it with BatchNorm's ``num_batches_tracked`` counters added where an old
+    checkpoint lacks them. CheckpointError naming missing / unexpected / misshaped keys."""
+    meta = _meta_hmr()
+    out = _with_counters(sd, meta.state_dict())
+    check_weights(out, meta, f"{source} does not fit a SPIN/HMR regressor")
+    return out
 
 
 def load_spin_state_dict(module: HMR, checkpoint: Mapping[str, Any]) -> HMR:
-    """Load SPIN weights into `module` with a strict key and shape check.
+    """Load SPIN weights into `module` with a strict key and shape check (once).
 
     Args:
-        module: an :class:`HMR`.
-        checkpoint: SPIN's ``model_checkpoint.pt`` dict (state dict under ``"model"``)
-            or BDMM's flat ``spin_ckpt.pth`` state dict.
+        module: an :class:`HMR` (on a real device, or on the meta device: it is then
+            materialised on the CPU without random initialisation).
+        checkpoint: SPIN's ``model_checkpoint.pt`` dict (state dict under ``"model"``),
+            BDMM's flat ``spin_ckpt.pth`` state dict, or our safetensors' state dict.
+    Returns:
+        the loaded module.
     Raises:
         CheckpointError: naming the missing, unexpected or misshaped keys.
     """
-    sd = extract_spin_state_dict(checkpoint)
-    expected = module.state_dict()
-    # BatchNorm counters only matter for training; checkpoints saved before PyTorch 0.4.1 lack them.
-    for k in expected:
-        if k.endswith("num_batches_tracked") and k not in sd:
-            sd[k] = expected[k]
-    check_layout(sd, expected, "not a SPIN HMR checkpoint")
-    module.load_state_dict(sd, strict=True)
-    return module
+    sd = _with_counters(extract_spin_state_dict(checkpoint), module.state_dict())
+    return load_strict(module, sd, "not a SPIN HMR checkpoint")
+
+
+def load_pose_regressor(name_or_path: str | Path = "spin", device: str | torch.device = "cpu") -> HMR:
+    """SPIN's HMR regressor: the one SPIN loader.
+
+    `name_or_path`: a registry name ("spin", "spin-original": what `bdmm setup` installed,
+    else the verified download), one of our folders / ``.safetensors`` files, SPIN's
+    ``model_checkpoint.pt`` or BDMM's ``spin_ckpt.pth`` (``hub.resolve_weights`` decides
+    which, with its one path rule). The file is read once (``weights_only=True`` or
+    safetensors), checked against HMR built on the meta device and loaded strictly.
+    Eval mode, on `device`.
+    """
+    try:
+        path = resolve_weights(name_or_path, "spin")
+    except MissingResourceError as exc:
+        raise MissingResourceError(
+            f"SPIN weights '{name_or_path}' are missing: {exc}; run `bdmm setup --accept-licenses`, or pass "
+            "--spin PATH to SPIN's model_checkpoint.pt (https://visiondata.cis.upenn.edu/spin/model_checkpoint.pt) "
+            "or BDMM's spin_ckpt.pth"
+        ) from None
+    ckpt = read_checkpoint_file(path)
+    if ckpt.kind not in ("", "spin"):
+        raise CheckpointError(f"{path} is not a SPIN/HMR regressor checkpoint: it holds a {ckpt.kind.replace('_', ' ')}")
+    module = load_spin_state_dict(_meta_hmr(), ckpt.state_dict)
+    return module.to(device).eval()
 
 
 def load_hmr(path: str | Path, device: str | torch.device = "cpu") -> HMR:
-    """Build an :class:`HMR` and load a local SPIN checkpoint (either layout, or safetensors)."""
-    module = HMR()
-    load_spin_state_dict(module, read_weights_file(path))
-    return module.to(device).eval()
+    """:func:`load_pose_regressor` for a local SPIN checkpoint (either layout, or safetensors)."""
+    return load_pose_regressor(path, device)
 
 
 __all__ = [
     "HMR",
     "HMROutput",
     "IMG_RES",
+    "check_spin_state_dict",
     "extract_spin_state_dict",
     "load_hmr",
+    "load_pose_regressor",
     "load_spin_state_dict",
+    "read_smpl_mean_params",
+    "spin_expected_shapes",
     "spin_state_dict_keys",
 ]

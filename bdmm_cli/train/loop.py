@@ -343,10 +343,10 @@ def _save_sample(path: Path, sample: dict[str, Tensor]) -> None:
 
 
 def export_release(nets: Networks, folder: Path, step: int) -> Path:
-    """Write the trained networks in the weights format (`bdmm_cli.hub.save_generator`):
+    """Write the trained networks in the weights format (`bdmm_cli.model.save_generator`):
     folder/model.safetensors + config.json (G, or its EMA when kept), and
     folder/discriminator/, folder/temporal_discriminator/ (loadable by `load_generator(folder)`)."""
-    from bdmm_cli.hub import save_discriminators, save_generator
+    from bdmm_cli.model.checkpoint import save_discriminators, save_generator
 
     provenance = {"source": "bdmm train", "step": int(step), "ema": nets.G_ema is not None}
     save_generator(nets.G_ema if nets.G_ema is not None else nets.G, folder, provenance=provenance, force=True)

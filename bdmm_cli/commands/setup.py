@@ -1,0 +1,80 @@
+"""`bdmm setup`: everything the main job needs, from the authors' release, in one command."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from bdmm_cli.commands._common import handle_errors
+
+
+@handle_errors
+def setup_command(
+    sources: Optional[List[str]] = typer.Option(
+        None, "--from", help="A zip/tar archive, an unpacked folder, a file, or an http(s) URL; repeatable."),
+    accept_licenses: bool = typer.Option(
+        False, "--accept-licenses",
+        help="Allow downloads (URLs, or the authors' archives and SPIN's files when no --from is given) "
+             "under the licenses printed first."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace items installed earlier from a different file."),
+) -> None:
+    """Install the SMPL model, SPIN, the BDMM weights and the authors' other files in one step.
+
+    Files are recognised by name at any depth of each --from: smpl_model.pkl /
+    SMPL_NEUTRAL.pkl, spin_ckpt.pth / model_checkpoint.pt, smpl_mean_params.npz,
+    gmm_08.pkl, openpose_body25.pth, latest_net_G.pth, latest_net_D.pth,
+    latest_net_D_V.pth. Every file is checked by the same strict, safe loader as
+    `bdmm body install` / `bdmm weights import` before anything is installed; a bad archive
+    (truncated, corrupt, a member outside its folder) installs nothing. Installed files
+    become the defaults: afterwards `bdmm animate PHOTO VIDEO -o OUT` needs no weight
+    options and `bdmm doctor` reports the main job ready. Running it again installs nothing.
+
+    Local archives and folders need no --accept-licenses; downloads do (each item's license
+    and source is printed first). A share link that cannot be downloaded without a browser
+    is printed with the `--from FILE` command to finish with.
+
+    Examples:
+
+      bdmm setup --accept-licenses
+
+      bdmm setup --from ~/Downloads/SMPLDataset.zip --from ~/Downloads/bdmm_dancefashion_checkpoints.zip
+
+      bdmm setup --from BDMM/SMPLDataset/checkpoints --from BDMM/checkpoints/bdmm_dancefashion_checkpoints
+
+      bdmm setup --from https://example.org/model_checkpoint.pt --accept-licenses
+    """
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from bdmm_cli.setup import run_setup
+
+    console = Console(highlight=False, soft_wrap=True)
+    result = run_setup(list(sources or []), accept_licenses=accept_licenses, force=force,
+                       announce=lambda msg: console.print(escape(msg)))
+    table = Table(title="bdmm setup")
+    table.add_column("item", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("from", overflow="fold")
+    table.add_column("sha256", no_wrap=True)
+    style = {"installed": "[green]installed[/]", "already installed": "already installed",
+             "missing": "[yellow]missing[/]"}
+    for row in result.rows:
+        table.add_row(escape(row.item.name), style[row.status], escape(row.origin), row.sha256[:16])
+    console.print(table)
+    missing = [r.item for r in result.rows if r.status == "missing"]
+    if missing:
+        console.print("still missing: " + ", ".join(
+            f"{i.name} ({' / '.join(i.files)}{', needed by bdmm animate' if i.required else ''})" for i in missing))
+    else:
+        console.print("everything bdmm setup installs is in place.")
+    if result.unfetched:
+        for u in result.unfetched:
+            console.print(f"to finish: open {escape(u.source.url)}, save {escape(u.source.filename)}, "
+                          f"then run `bdmm setup --from {escape(u.source.filename)}`")
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("setup")(setup_command)
