@@ -134,3 +134,40 @@ def one_euro_reference(samples: list[float], freq=15.0, mincutoff=1.0, beta=0.05
         x_prev, y_prev = x, y
         out.append(y)
     return out
+
+
+def dot_detector_state_dict(blurs: int = 3, gain: float = 4.0) -> dict[str, torch.Tensor]:
+    """Hand-set weights in the authors' exact layout (so they load with ``load_openpose``) that
+    make the real network find bright dots on a dark background: the stem passes the
+    brightness through (channel 0, ReLU/PReLU inactive), the last heatmap stage blurs it
+    (`blurs` 3x3 binomial convs) so every joint's heatmap peaks at every dot, and the PAF
+    stages output a constant downward field. A column of dots then assembles into people
+    (each dot linked to the next one down). For end-to-end tests of the CLI and the stage;
+    the keypoints mean nothing anatomically."""
+    from bdmm_cli.pose.openpose import OpenPoseBody25
+
+    with torch.device("meta"):
+        layout = OpenPoseBody25().state_dict()
+    sd = {k: torch.zeros(v.shape) for k, v in layout.items()}
+    binomial = torch.tensor([1.0, 2.0, 1.0])
+    binomial = torch.outer(binomial, binomial) / 16
+    for k, v in sd.items():
+        if "prelu" in k.lower():
+            v.fill_(1.0)  # identity activations
+        elif k.endswith(".weight") and v.dim() == 4:
+            if k == "model0.conv1_1.weight":
+                v[0, :, 1, 1] = 1.0  # B + G + R (normalised), in [-1.5, 1.5)
+            elif v.shape[-1] == 3:
+                blur = k.startswith("block11.") and int(k.split(".")[2]) == 0 and int(k.split("split")[1][0]) < blurs
+                if blur:
+                    v[0, 0] = binomial
+                else:
+                    v[0, 0, 1, 1] = 1.0
+            elif ".Mconv6_" in k:
+                v[0, 0, 0, 0] = 1.0
+            elif k == "block11.main.6.split0.Mconv7_stage1_L1.weight":
+                v[:25, 0, 0, 0] = gain / 3
+    sd["model0.conv1_1.bias"][0] = 1.5  # brightness + 1.5 >= 0: ReLU passes it
+    paf_bias = sd["block32.main.6.split0.Mconv7_stage3_L2.bias"]
+    paf_bias[1::2] = 1.0  # every limb's field points down (y component 1)
+    return sd

@@ -30,7 +30,7 @@ DEFAULT_REGISTRY = _CHECKOUT_REGISTRY if _CHECKOUT_REGISTRY.is_file() else _INST
 
 SOURCES = ("project", "url", "package")
 KINDS = (
-    "generator", "discriminator", "temporal_discriminator", "spin", "smpl_mean_params",
+    "generator", "discriminator", "temporal_discriminator", "spin", "smpl_mean_params", "openpose",
     "vgg19", "alexnet", "lpips_linear", "inception_torchvision", "inception_fid", "i3d",
 )
 _HEX64 = re.compile(r"[0-9a-f]{64}")
