@@ -26,7 +26,7 @@ from openpose_helpers import StandInNet, dot_detector_state_dict, skeleton
 from weights_helpers import write_registry
 
 runner = CliRunner()
-N = 4
+N = 3
 
 
 def dots_frame(t: int) -> np.ndarray:
