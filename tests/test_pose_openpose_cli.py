@@ -121,6 +121,10 @@ def test_openpose_not_installed_is_one_clear_line(media, tmp_path):
     assert result.exit_code != 0 and result.output.strip().splitlines() == [
         "error: --keypoints must be one of auto, openpose, mediapipe, not 'bogus'"]
     assert not (tmp_path / "o").exists()
+    result = runner.invoke(app, ["animate", str(media["photo"]), str(media["video"]), "-o", str(tmp_path / "a.mp4"),
+                                 "--keypoints", "openpos"])
+    assert result.exit_code != 0 and result.output.strip().splitlines() == [
+        "error: --keypoints must be one of auto, openpose, mediapipe, got 'openpos'"]
 
 
 def test_animate_with_openpose(registry, media, tmp_path):
