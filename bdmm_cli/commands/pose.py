@@ -71,7 +71,7 @@ def pose_command(
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse results of an earlier identical run."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace a non-empty output folder."),
 ) -> None:
-    """Estimate SMPL (SPIN) and BODY_25 keypoints (MediaPipe) for a video or a photo.
+    """Estimate SMPL (SPIN) and BODY_25 keypoints (OpenPose when installed, else MediaPipe) for a video or a photo.
 
     Writes frames/frame_%05d.png (256x256 person crops) and kptsmpls/frame_%05d.json in
     the authors' format; frames without a person are skipped and listed. The folder can
