@@ -177,3 +177,36 @@ def test_stage_batches_openpose_and_keys_the_cache_on_it():
     a, b = OpenPoseBody25(), OpenPoseBody25()
     assert PoseEstimator(hmr, openpose=a).fingerprint() != PoseEstimator(hmr, openpose=b).fingerprint()
     assert est.keypoints_description == "OpenPose BODY_25"
+
+
+def test_stage_does_not_smooth_openpose_keypoints_twice():
+    """The stage with OpenPose equals a stage that only crops the video detector's output."""
+    from bdmm_cli.pose import HMR, PoseConfig, PoseEstimator
+    from bdmm_cli.pose.openpose import OpenPoseDetector
+
+    class Plain:  # the same detector, hidden behind a plain callable (no smoothing flag)
+        name = "plain"
+
+        def __init__(self, det):
+            self.det = det
+
+        def __call__(self, image):
+            return self.det(image)
+
+    hw = (240, 320)
+    seq = [[skeleton(150.3 + 6 * t, 20.2 + 2 * t, 200)] for t in range(5)]
+    frames = [StandInNet.frame(t, hw) for t in range(5)]
+    torch.manual_seed(0)
+    hmr = HMR().eval()
+    ours = PoseEstimator(hmr, config=PoseConfig(smooth_smpl=False), openpose=StandInNet(seq, hw))
+    plain = PoseEstimator(hmr, detector=Plain(OpenPoseDetector(StandInNet(seq, hw), video=True)),
+                          config=PoseConfig(smooth_keypoints=False, smooth_smpl=False))
+    a = list(ours.process(iter(frames), video=True))
+    b = list(plain.process(iter(frames), video=True))
+    for fa, fb in zip(a, b):
+        np.testing.assert_array_equal(fa.pose.keypoints, fb.pose.keypoints)
+        np.testing.assert_array_equal(fa.pose.bbox_xyxy, fb.pose.bbox_xyxy)
+    # and the detector's own smoothing is on: frame 2 differs from the raw single-image result
+    raw = OpenPoseDetector(StandInNet(seq, hw), video=False)(frames[2])
+    smoothed = OpenPoseDetector(StandInNet(seq, hw), video=True).detect_batch(frames[:3])[2]
+    assert not np.allclose(raw.keypoints, smoothed.keypoints)
