@@ -8,7 +8,7 @@ Used by `bdmm weights import | verify | export` and `bdmm setup`: the file is re
 (`state_dict.read_checkpoint_file`), its kind detected from the key names unless the file
 says, and checked strictly, once, against the network's own layout on the meta device
 (`model.checkpoint.check_network` for G / D / D_V, `pose.hmr.check_spin_state_dict` for
-SPIN, `pose.openpose_layout.check_openpose_state_dict` for OpenPose BODY_25).
+SPIN, `pose.openpose.check_openpose_state_dict` for OpenPose BODY_25).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from bdmm_cli.errors import CheckpointError
 from bdmm_cli.model.checkpoint import NETWORK_KINDS, check_network
 from bdmm_cli.pose.hmr import check_spin_state_dict
-from bdmm_cli.pose.openpose_layout import check_openpose_state_dict
+from bdmm_cli.pose.openpose import check_openpose_state_dict
 from bdmm_cli.state_dict import Checkpoint, detect_kind, read_checkpoint_file, write_folder
 
 KINDS = (*NETWORK_KINDS, "spin", "openpose_body25")

@@ -2,7 +2,10 @@
 
 Two detectors are timed on the same frames: MediaPipe's legacy single-person tracker and
 the default largest-person detector (``bdmm_cli.pose.largest``: multi-person landmarker +
-selection, legacy tracker as fallback); the ratio of the two is printed.
+selection, legacy tracker as fallback); the ratio of the two is printed. The authors'
+OpenPose BODY_25 (``--keypoints openpose``; random weights, same cost as theirs for the
+network, while decoding is cheaper without real peaks) is timed on the same frames, batched
+over ``--batch`` frames on ``--device``, and compared with the MediaPipe detector.
 
 Run:  OMP_NUM_THREADS=2 python benchmarks/bench_pose.py [--frames 32] [--device cuda] [--batch 8]
 
@@ -25,6 +28,7 @@ from bdmm_cli.pose import HMR, PoseConfig, PoseEstimator
 from bdmm_cli.pose.crop import CropTracker, crop_to_square, map_keypoints
 from bdmm_cli.pose.detector import MediaPipePoseDetector
 from bdmm_cli.pose.largest import LargestPersonDetector
+from bdmm_cli.pose.openpose import OpenPoseBody25, OpenPoseDetector
 from bdmm_cli.pose.spin_crop import spin_crop
 from bdmm_cli.video import read_image
 
@@ -49,6 +53,21 @@ def timed(fn, repeat: int = 1) -> float:
     return (time.perf_counter() - t) / repeat
 
 
+def time_openpose(frames: list[np.ndarray], batch: int, device: torch.device) -> float:
+    """Seconds for OpenPose (video mode: tracking + smoothing) over `frames`, `batch` frames a call."""
+    torch.manual_seed(0)
+    det = OpenPoseDetector(OpenPoseBody25().eval().to(device), video=True)
+    det.detect_batch(frames[:1])  # warm-up
+
+    def run():
+        for i in range(0, len(frames), batch):
+            det.detect_batch(frames[i:i + batch])
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return timed(run)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=32)
@@ -69,6 +88,7 @@ def main() -> None:
         t_largest = timed(lambda: bodies.extend(det(f) for f in frames))
     rows.append(("detector (largest person, default)", n / t_largest))
     detector_ratio = t_largest / t_legacy
+    t_openpose = time_openpose(frames, args.batch, torch.device(args.device))
 
     def crop_all():
         tracker = CropTracker("union")
@@ -118,6 +138,8 @@ def main() -> None:
     print(f"whole stage / sum of stages: {(1000.0 / rows[-1][1]) / sum(stage_ms):.2f}x")
     print(f"detector: legacy single-person tracker {n / t_legacy:.2f} frames/s ({1000 * t_legacy / n:.2f} ms/frame); "
           f"largest-person / legacy time: {detector_ratio:.2f}x")
+    print(f"detector: OpenPose BODY_25 ({args.device}, batch {args.batch}, random weights) {n / t_openpose:.2f} frames/s "
+          f"({1000 * t_openpose / n:.1f} ms/frame); OpenPose / MediaPipe largest-person time: {t_openpose / t_largest:.2f}x")
     print(f"whole stage with the legacy detector: {n / t_stage_legacy:.2f} frames/s; "
           f"default (largest person) / legacy time: {t / t_stage_legacy:.2f}x")
 

@@ -43,9 +43,11 @@ def spin_state_dict() -> dict[str, torch.Tensor]:
 
 
 def openpose_state_dict() -> dict[str, torch.Tensor]:
-    from bdmm_cli.pose.openpose_layout import openpose_body25_shapes
+    from bdmm_cli.pose.openpose import OpenPoseBody25
 
-    return _expanded(openpose_body25_shapes(), 1e-5)
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in OpenPoseBody25().state_dict().items()}
+    return _expanded(shapes, 1e-5)
 
 
 def gmm_arrays(seed: int = 0) -> dict[str, np.ndarray]:

@@ -91,6 +91,13 @@ def test_local_archives_install_everything_once(release, tmp_path):
     openpose = read_checkpoint_file(installed_path("openpose-body25"))
     assert openpose.kind == "openpose_body25" and same_state(
         openpose.state_dict, {k: v.contiguous() for k, v in H.openpose_state_dict().items()})
+    # --keypoints auto now picks the installed OpenPose; mediapipe can still be chosen
+    from bdmm_cli.pose.detector import load_keypoint_model, resolve_keypoints
+
+    assert resolve_keypoints("auto") == "openpose" and resolve_keypoints("mediapipe") == "mediapipe"
+    kp = load_keypoint_model("auto")
+    assert kp.kind == "openpose" and same_state(kp.net.state_dict(), openpose.state_dict)
+    assert load_keypoint_model("mediapipe").net is None
     from bdmm_cli.body import load_body_model
 
     assert load_body_model(None).kind == "synthetic"

@@ -25,6 +25,7 @@ def animate_command(
     weights: str = typer.Option("fashionvideo", "--weights", "-w", help="Generator: registry name or local file/folder."),
     smpl: Optional[Path] = typer.Option(None, "--smpl", help="SMPL model file (default: the one `bdmm body install` installed)."),
     pose_weights: Optional[str] = typer.Option(None, "--pose-weights", help="SPIN regressor: registry name or file (default: spin)."),
+    keypoints: str = typer.Option("auto", "--keypoints", help="Keypoints of the pose front-end: auto (OpenPose BODY_25 when its weights are installed, else MediaPipe), openpose (the authors' detector; needs `bdmm setup`) or mediapipe."),
     size: int = typer.Option(256, "--size", help="Side of the output frames in pixels (the model runs at 256)."),
     model_size: int = typer.Option(256, "--model-size", help="Resolution the model runs at (multiple of 64; the released weights: 256)."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write driving crop | result."),
@@ -58,6 +59,8 @@ def animate_command(
       bdmm animate crop.png dance.mp4 -o out.mp4 --source-pose crop.json --poses dance_poses/
 
       bdmm animate person.jpg dance.mp4 -o out.mp4 --weights latest_net_G.pth --device cuda --dtype fp16
+
+      bdmm animate person.jpg dance.mp4 -o out.mp4 --keypoints openpose
     """
     from bdmm_cli.errors import MissingResourceError
     from bdmm_cli.pipeline import AnimateConfig, animate, parse_frame_range
@@ -65,7 +68,7 @@ def animate_command(
     start, stop = parse_frame_range(frames)
     config = AnimateConfig(
         weights=weights, smpl=smpl, poses=poses, source_pose=source_pose, pose_weights=pose_weights,
-        size=size, model_size=model_size, side_by_side=side_by_side, preview=preview, start=start, stop=stop,
+        keypoints=keypoints, size=size, model_size=model_size, side_by_side=side_by_side, preview=preview, start=start, stop=stop,
         device=device, dtype=dtype, batch=batch, window=window, overlap=overlap, skip_missing=skip_missing,
         max_gap=max_gap, force=force, cache=not no_cache,
     )
@@ -79,6 +82,7 @@ def animate_command(
         raise
     s = result.stats
     resumed = f", {s.windows_cached} window(s) reused" if s.windows_cached else ""
+    resumed += f", keypoints: {s.keypoints}" if s.keypoints else ""
     err_console.print(
         f"wrote {result.output} ({result.num_frames} frames, {result.fps:g} fps, "
         f"{result.size[0]}x{result.size[1]}{resumed})"

@@ -29,6 +29,7 @@ def prepare_command(
         "auto", "--device", help="Where SPIN runs: auto (CUDA when available), cpu, cuda or cuda:N."
     ),
     force: bool = typer.Option(False, "--force", "-f", help="Write into a non-empty output folder, replacing videos."),
+    keypoints: str = typer.Option("auto", "--keypoints", help="auto (OpenPose BODY_25 when its weights are installed, else MediaPipe), openpose (the authors' detector; needs `bdmm setup`) or mediapipe."),
 ) -> None:
     """Run the pose front-end on every video and write the official data layout.
 
@@ -43,6 +44,8 @@ def prepare_command(
 
       bdmm data prepare my_videos/ -o data/mine --test-fraction 0.1 --device cuda
 
+      bdmm data prepare my_videos/ -o data/mine --keypoints openpose
+
       bdmm train --data data/mine --out runs/mine
     """
     from bdmm_cli.progress import progress_bar
@@ -54,7 +57,10 @@ def prepare_command(
 
     plan_splits(videos_dir, test_fraction)  # fail fast on a bad folder before loading weights
     device = resolve_device(device)
-    estimator = PoseEstimator(load_pose_regressor(spin, device), device=device)
+    from bdmm_cli.pose.detector import load_keypoint_model
+
+    kp_model = load_keypoint_model(keypoints, device)
+    estimator = PoseEstimator(load_pose_regressor(spin, device), device=device, openpose=kp_model.net)
     with progress_bar(unit="videos", field="name") as progress:
         task = progress.add_task("prepare", total=None, name="")
 
@@ -72,7 +78,8 @@ def prepare_command(
     short = [v.name for v in report.videos if v.split == "train" and v.frames < 30]
     if short:
         err_console.print(f"[yellow]note:[/] {len(short)} training videos have fewer than 30 frames and will not be used")
-    err_console.print(f"wrote {out}" + (f" and {report.test_list.name}" if report.test_list else ""))
+    err_console.print(f"wrote {out}" + (f" and {report.test_list.name}" if report.test_list else "")
+                      + f" (keypoints: {kp_model.description})")
 
 
 def register(app: typer.Typer) -> None:

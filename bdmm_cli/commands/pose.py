@@ -43,12 +43,13 @@ def pose_command(
         True, "--largest-person/--first-person",
         help="Keep the largest person in each frame (default), or MediaPipe's legacy tracker alone (first person it finds).",
     ),
+    keypoints: str = typer.Option("auto", "--keypoints", help="auto (OpenPose BODY_25 when its weights are installed, else MediaPipe), openpose (the authors' detector; needs `bdmm setup`) or mediapipe."),
     frames: Optional[str] = typer.Option(None, "--frames", help="Frame range A:B of a video (B exclusive)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse results of an earlier identical run."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace a non-empty output folder."),
 ) -> None:
-    """Estimate SMPL (SPIN) and BODY_25 keypoints (MediaPipe) for a video or a photo.
+    """Estimate SMPL (SPIN) and BODY_25 keypoints (OpenPose when installed, else MediaPipe) for a video or a photo.
 
     Writes frames/frame_%05d.png (256x256 person crops) and kptsmpls/frame_%05d.json in
     the authors' format; frames without a person are skipped and listed. The folder can
@@ -63,12 +64,15 @@ def pose_command(
       bdmm pose dance.mp4 -o dance_poses/ --frames 0:300 --crop smoothed --refine
 
       bdmm pose street.mp4 -o poses/ --first-person   # MediaPipe's legacy single-person tracker
+
+      bdmm pose dance.mp4 -o dance_poses/ --keypoints openpose   # the authors' OpenPose BODY_25
     """
-    _run(source, output, spin, crop, missing_joints, smooth, refine, largest, frames, device, cache, force)
+    _run(source, output, spin, crop, missing_joints, smooth, refine, largest, frames, device, cache, force, keypoints)
 
 
 @handle_errors
-def _run(source, output, spin, crop, missing_joints, smooth, refine, largest, frames, device, cache, force) -> None:
+def _run(source, output, spin, crop, missing_joints, smooth, refine, largest, frames, device, cache, force,
+         keypoints="auto") -> None:
     from bdmm_cli.progress import progress_bar
 
     from bdmm_cli.commands._common import err_console
@@ -91,6 +95,9 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, largest, fr
         raise InputError(str(exc)) from exc
     start, stop = parse_frame_range(frames)
     device = resolve_device(device)
+    from bdmm_cli.pose.detector import load_keypoint_model
+
+    kp_model = load_keypoint_model(keypoints, device)
     body_model = None
     if refine:
         from bdmm_cli.body import load_body_model
@@ -99,14 +106,14 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, largest, fr
     from bdmm_cli.pose.hmr import load_pose_regressor
 
     hmr = load_pose_regressor(spin, device)
-    estimator = PoseEstimator(hmr, config=config, body_model=body_model, device=device)
+    estimator = PoseEstimator(hmr, config=config, body_model=body_model, device=device, openpose=kp_model.net)
 
     if source.suffix.lower() in IMAGE_SUFFIXES:
         frame = estimate_image(source, estimator)
         if frame.pose is None:
             raise InputError(f"no person found in {source}")
         write_pose_dir(iter([frame]), output, force=force)
-        typer.echo(f"wrote {output}/frames/frame_00000.png and kptsmpls/frame_00000.json")
+        typer.echo(f"wrote {output}/frames/frame_00000.png and kptsmpls/frame_00000.json (keypoints: {kp_model.description})")
         return
 
     from bdmm_cli.video import probe_video
@@ -118,7 +125,7 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, largest, fr
         task = progress.add_task("pose", total=total)
         written, missing = write_pose_dir(stream, output, force=force, on_frame=lambda f: progress.advance(task))
     note = " (from cache)" if stream.from_cache else ""
-    typer.echo(f"wrote {written} frames to {output}{note}")
+    typer.echo(f"wrote {written} frames to {output}{note} (keypoints: {kp_model.description})")
     if missing:
         err_console.print(f"no person found in {len(missing)} frame(s): {_ranges(missing)} (skipped)", highlight=False)
 

@@ -107,6 +107,7 @@ class AnimatePipeline:
         dtype: torch.dtype = torch.float32,
         pose_estimator=None,
         pose_weights: str | None = None,
+        keypoints: str = "auto",
     ) -> None:
         self.device = torch.device(device)
         self.dtype = dtype
@@ -114,6 +115,7 @@ class AnimatePipeline:
         self.body = body.to(self.device)
         self._pose_estimator = pose_estimator
         self.pose_weights = pose_weights
+        self.keypoints = keypoints
         self._ids: dict[str, str] = {}
 
     # step 2 -------------------------------------------------------------------------
@@ -128,12 +130,13 @@ class AnimatePipeline:
         dtype = resolve_dtype(config.dtype, device)
         generator = None if config.preview else load_generator(config.weights, device=device)
         body = load_body_model(None if config.smpl is None else Path(config.smpl), device=device)
-        return cls(generator, body, device=device, dtype=dtype, pose_weights=config.pose_weights)
+        return cls(generator, body, device=device, dtype=dtype, pose_weights=config.pose_weights,
+                   keypoints=config.keypoints)
 
     @property
     def pose_estimator(self):
         if self._pose_estimator is None:
-            self._pose_estimator = make_pose_estimator(self.pose_weights, self.device)
+            self._pose_estimator = make_pose_estimator(self.pose_weights, self.device, self.keypoints)
         return self._pose_estimator
 
     def identity(self, what: str) -> str:
@@ -340,6 +343,7 @@ class AnimatePipeline:
         stats.seconds["encode"] += time.perf_counter() - closing  # flush, audio mux, rename
         if store is not None:
             store.prune()
+        stats.keypoints = "" if self._pose_estimator is None else self._pose_estimator.keypoints_description
         return AnimateResult(output=output, num_frames=stats.frames, fps=info.fps,
                              size=(width, config.size), stats=stats, run_key=None if store is None else store.key)
 
@@ -366,6 +370,8 @@ class AnimatePipeline:
 
     def _key_doc(self, photo: Path, video: Path, config: AnimateConfig) -> dict:
         """What identifies a run's generated frames (see pipeline.cache)."""
+        from bdmm_cli.pose.detector import resolve_keypoints
+
         return {
             "version": 1,
             "photo": hash_path(photo),
@@ -373,6 +379,7 @@ class AnimatePipeline:
             "video": hash_path(video),
             "poses": None if config.poses is None else hash_path(Path(config.poses)),
             "pose_weights": config.pose_weights,
+            "keypoints": resolve_keypoints(config.keypoints),
             "range": [config.start, config.stop],
             "window": config.window,
             "overlap": config.overlap,

@@ -28,6 +28,8 @@ class AnimateConfig:
             None = run the pose front-end on the photo.
         pose_weights: SPIN/HMR regressor (registry name or path) for the pose front-end;
             None = the pose front-end's default.
+        keypoints: the pose front-end's keypoint model: "auto" (OpenPose BODY_25 when its
+            weights ``openpose-body25`` are installed, else MediaPipe), "openpose" or "mediapipe".
         size: side of the output frames in pixels (the result is resized to it).
         model_size: resolution the body model, flows, heatmaps and generator run at (the
             released weights: 256; a multiple of 64, at least 128).
@@ -52,6 +54,7 @@ class AnimateConfig:
     poses: Path | None = None
     source_pose: Path | None = None
     pose_weights: str | None = None
+    keypoints: str = "auto"
     size: int = 256
     model_size: int = 256
     side_by_side: bool = False
@@ -74,6 +77,10 @@ class AnimateConfig:
             raise InputError(f"--size must be an even number of pixels >= 16, got {self.size}")
         if self.model_size < 128 or self.model_size % 64:
             raise InputError(f"the model size must be a multiple of 64 and at least 128, got {self.model_size}")
+        from bdmm_cli.pose.detector import KEYPOINT_CHOICES
+
+        if self.keypoints not in KEYPOINT_CHOICES:
+            raise InputError(f"--keypoints must be one of {', '.join(KEYPOINT_CHOICES)}, got {self.keypoints!r}")
         if self.dtype not in DTYPES:
             raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.batch < 1:

@@ -144,13 +144,15 @@ def pose_dir_stream(pose_dir: Path, video_frames: Iterable[np.ndarray], start: i
         )
 
 
-def make_pose_estimator(pose_weights: str | None, device):
-    """The pose front-end: MediaPipe keypoints + the SPIN/HMR regressor (``pose.hmr.load_pose_regressor``)."""
+def make_pose_estimator(pose_weights: str | None, device, keypoints: str = "auto"):
+    """The pose front-end: keypoints (``--keypoints``: OpenPose or MediaPipe,
+    ``pose.detector.load_keypoint_model``) + the SPIN/HMR regressor (``pose.hmr.load_pose_regressor``)."""
     from bdmm_cli.pose.hmr import load_pose_regressor
+    from bdmm_cli.pose.detector import load_keypoint_model
     from bdmm_cli.pose.estimate import PoseEstimator
 
     hmr = load_pose_regressor(pose_weights or "spin", device=device)
-    return PoseEstimator(hmr, device=device)
+    return PoseEstimator(hmr, device=device, openpose=load_keypoint_model(keypoints, device).net)
 
 
 def estimate_driving(video: Path, estimator, start: int, stop: int | None, use_cache: bool, stats) -> Iterator:

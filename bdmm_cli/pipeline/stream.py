@@ -33,6 +33,7 @@ class AnimateStats:
         frames_posed: frames that went through the pose network in this run (0 when the
             poses came from a pose folder or the pose cache).
         pose_from_cache: the driving video's poses were replayed from the pose cache.
+        keypoints: the keypoint model the pose front-end ran ("" when it did not run).
         seconds: wall time per stage (``STAGES``); "decode+pose" is the time spent waiting
             for the next posed frame (decoding, pose estimation or reading pose files).
     """
@@ -43,6 +44,7 @@ class AnimateStats:
     windows_cached: int = 0
     frames_posed: int = 0
     pose_from_cache: bool = False
+    keypoints: str = ""
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 

@@ -2,6 +2,7 @@
 
     from bdmm_cli.pose import PoseEstimator, PoseConfig, PosedFrame, estimate_video, estimate_image, read_pose_dir
     from bdmm_cli.pose import HMR, load_spin_state_dict, KeypointDetector, MediaPipePoseDetector, Body25
+    from bdmm_cli.pose import OpenPoseBody25, load_openpose, OpenPoseDetector, load_keypoint_model
 
 Names are imported lazily: `import bdmm_cli.pose` imports neither torch nor mediapipe.
 See README.md in this folder for the MediaPipe -> BODY_25 table and the version choice.
@@ -31,6 +32,14 @@ _EXPORTS = {
     "LargestPersonDetector": "bdmm_cli.pose.largest",
     "MultiPoseDetector": "bdmm_cli.pose.largest",
     "select_person": "bdmm_cli.pose.largest",
+    "load_keypoint_model": "bdmm_cli.pose.detector",
+    "resolve_keypoints": "bdmm_cli.pose.detector",
+    # OpenPose BODY_25 (the authors' detector)
+    "OpenPoseBody25": "bdmm_cli.pose.openpose",
+    "OpenPoseDetector": "bdmm_cli.pose.openpose",
+    "load_openpose": "bdmm_cli.pose.openpose",
+    "preprocess_openpose": "bdmm_cli.pose.openpose",
+    "decode_body25": "bdmm_cli.pose.openpose",
     # crop
     "CropTracker": "bdmm_cli.pose.crop",
     "CropTransform": "bdmm_cli.pose.crop",

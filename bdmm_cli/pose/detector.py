@@ -2,8 +2,16 @@
 
 A detector is any callable ``detector(image) -> Body25 | None`` taking an (H, W, 3) uint8
 RGB image and returning the BODY_25 keypoints of one person (None when nobody is found),
-with a ``name`` string that goes into cache keys. The stage's default is MediaPipe Pose
-keeping the largest person (``bdmm_cli.pose.largest.LargestPersonDetector``).
+with a ``name`` string that goes into cache keys. Two families:
+
+- OpenPose BODY_25 with the authors' weights (``bdmm_cli.pose.openpose.OpenPoseDetector``):
+  the keypoints the released generator was trained on; needs ``openpose_body25.pth``
+  (registry name ``openpose-body25``, installed by ``bdmm setup``).
+- MediaPipe Pose keeping the largest person (``bdmm_cli.pose.largest.LargestPersonDetector``),
+  mapped onto BODY_25; needs no extra weights.
+
+:func:`load_keypoint_model` turns the ``--keypoints auto|openpose|mediapipe`` choice into
+one of them: ``auto`` is OpenPose when its weights are installed, MediaPipe otherwise.
 
 MediaPipe version: ``mediapipe==0.10.14`` (pinned in pyproject.toml). It is the last
 release that (a) still ships the legacy ``mediapipe.solutions.pose`` API *and* the
@@ -16,7 +24,8 @@ accept); 0.10.30 and later drop ``solutions`` and ship no model files. It needs
 from __future__ import annotations
 
 import warnings
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -113,4 +122,80 @@ def _mp_version() -> str:
     return str(getattr(mediapipe, "__version__", "unknown"))
 
 
-__all__ = ["KeypointDetector", "MediaPipePoseDetector"]
+# -- choosing the keypoint model ------------------------------------------------------------------
+
+KEYPOINT_CHOICES = ("auto", "openpose", "mediapipe")
+#: registry name of the authors' OpenPose BODY_25 weights (openpose_body25.pth)
+OPENPOSE_WEIGHTS = "openpose-body25"
+
+
+class KeypointModel(NamedTuple):
+    """The keypoint model a run uses.
+
+    Fields:
+        kind: "openpose" or "mediapipe".
+        net: the loaded ``OpenPoseBody25`` (kind "openpose"), else None.
+        description: for run summaries, e.g. "OpenPose BODY_25 (openpose-body25)".
+    """
+
+    kind: str
+    net: object | None
+    description: str
+
+
+def installed_openpose_weights(weights: str | Path = OPENPOSE_WEIGHTS) -> Path | None:
+    """The OpenPose weights if they are here: an existing file or folder, or a registry name
+    installed by ``bdmm setup`` or already in the download cache; else None. Never touches the
+    network."""
+    from bdmm_cli.hub.download import cached_path
+    from bdmm_cli.hub.installed import installed_path
+    from bdmm_cli.hub.resolve import names_a_path
+
+    if names_a_path(weights):
+        path = Path(weights).expanduser()
+        return path if path.exists() else None
+    try:
+        return installed_path(str(weights)) or cached_path(str(weights))
+    except MissingResourceError:  # no such registry entry
+        return None
+
+
+def resolve_keypoints(choice: str = "auto", weights: str | Path = OPENPOSE_WEIGHTS) -> str:
+    """"openpose" or "mediapipe" for a ``--keypoints`` choice (auto: OpenPose when installed)."""
+    from bdmm_cli.errors import InputError
+
+    if choice not in KEYPOINT_CHOICES:
+        raise InputError(f"--keypoints must be one of {', '.join(KEYPOINT_CHOICES)}, not {choice!r}")
+    if choice == "auto":
+        return "openpose" if installed_openpose_weights(weights) is not None else "mediapipe"
+    return choice
+
+
+def load_keypoint_model(choice: str = "auto", device="cpu", weights: str | Path = OPENPOSE_WEIGHTS) -> KeypointModel:
+    """``--keypoints auto|openpose|mediapipe`` -> the model to use.
+
+    auto: OpenPose when its weights are installed (``installed_openpose_weights``), MediaPipe
+    otherwise. openpose: its weights are required (MissingResourceError saying how to get
+    them). A registry name resolves through ``hub.resolve.resolve_weights`` (installed by
+    ``bdmm setup``, else fetched and verified), a path is read as it is; loaded strictly
+    (``openpose.load_openpose``).
+    """
+    from bdmm_cli.errors import InputError
+
+    if resolve_keypoints(choice, weights) == "mediapipe":
+        return KeypointModel("mediapipe", None, "MediaPipe Pose (mapped to BODY_25)")
+    from bdmm_cli.hub.resolve import resolve_weights
+    from bdmm_cli.pose.openpose import load_openpose
+
+    try:
+        path = resolve_weights(weights, "openpose_body25")
+    except MissingResourceError as exc:
+        raise MissingResourceError(
+            f"OpenPose BODY_25 weights ({weights}) are not installed: {exc}; `bdmm setup --from SMPLDataset.zip` "
+            "installs the authors' openpose_body25.pth, or use --keypoints mediapipe"
+        ) from exc
+    return KeypointModel("openpose", load_openpose(path, device), f"OpenPose BODY_25 ({weights})")
+
+
+__all__ = ["KEYPOINT_CHOICES", "KeypointDetector", "KeypointModel", "MediaPipePoseDetector", "OPENPOSE_WEIGHTS",
+           "installed_openpose_weights", "load_keypoint_model", "resolve_keypoints"]

@@ -6,9 +6,11 @@
 
 Per frame (``official_data_path.md`` sections 5 and 6):
 
-1. BODY_25 keypoints in the frame (the detector; by default MediaPipe Pose keeping the
-   largest person, ``largest.py``); the per-frame box is the min/max of the detected joints.
-2. One-Euro smoothing of the keypoints (authors' constants).
+1. BODY_25 keypoints in the frame (the detector: the authors' OpenPose when the estimator
+   has its network, ``openpose.py``; else MediaPipe Pose keeping the largest person,
+   ``largest.py``); the per-frame box is the min/max of the detected joints.
+2. One-Euro smoothing of the keypoints (authors' constants); with OpenPose this is done
+   inside its detector, in the authors' tracker order, and not repeated here.
 3. The crop window (running union of boxes, or smoothed per-frame box), edge pad,
    resize to 256; keypoints and box mapped into the crop.
 4. SPIN's 224 crop around the box, HMR in batches, camera converted to the 256 frame.
@@ -104,11 +106,15 @@ class PoseEstimator:
 
     Args:
         hmr: the SPIN regressor (:class:`HMR`, e.g. from ``bdmm_cli.hub.load_pose_regressor``).
-        detector: a KeypointDetector used as is, or None for a fresh MediaPipe Pose per
-            input (tracking mode for videos, single-image mode for photos).
+        detector: a KeypointDetector used as is, or None for a fresh detector per input
+            (tracking mode for videos, single-image mode for photos): OpenPose when
+            `openpose` is given, MediaPipe Pose otherwise.
         config: PoseConfig.
         body_model: a ``bdmm_cli.body.BodyModel``, needed when ``config.refine``.
         device: where HMR runs.
+        openpose: an ``OpenPoseBody25`` (``pose.detector.load_keypoint_model``): keypoints
+            from the authors' OpenPose, tracked and smoothed as their video runner does
+            (so the stage does not smooth them again), batched over ``batch_size`` frames.
     """
 
     def __init__(
@@ -118,6 +124,7 @@ class PoseEstimator:
         config: PoseConfig = PoseConfig(),
         body_model=None,
         device: str | torch.device = "cpu",
+        openpose: torch.nn.Module | None = None,
     ) -> None:
         if config.refine and body_model is None:
             raise ValueError("config.refine needs a body_model (bdmm_cli.body.load_body_model())")
@@ -126,11 +133,16 @@ class PoseEstimator:
         self.detector = detector
         self.config = config
         self.body_model = body_model.to(self.device) if body_model is not None else None
+        self.openpose = openpose.to(self.device).eval() if openpose is not None else None
         self._fingerprint: str | None = None
 
     def make_detector(self, video: bool) -> KeypointDetector:
         if self.detector is not None:
             return self.detector
+        if self.openpose is not None:
+            from bdmm_cli.pose.openpose import OpenPoseDetector
+
+            return OpenPoseDetector(self.openpose, video=video, smooth=self.config.smooth_keypoints)
         if self.config.largest_person:
             from bdmm_cli.pose.largest import LargestPersonDetector
 
@@ -139,9 +151,18 @@ class PoseEstimator:
 
         return MediaPipePoseDetector(video=video, min_visibility=self.config.min_visibility)
 
+    @property
+    def keypoints_description(self) -> str:
+        """Which keypoint model the stage runs, for run summaries."""
+        if self.detector is not None:
+            return str(getattr(self.detector, "name", type(self.detector).__name__))
+        return "OpenPose BODY_25" if self.openpose is not None else "MediaPipe Pose (mapped to BODY_25)"
+
     def detector_name(self) -> str:
         if self.detector is not None:
             return str(getattr(self.detector, "name", type(self.detector).__name__))
+        if self.openpose is not None:
+            return "openpose-body25-authors-tracker"  # + its weights, hashed in fingerprint()
         from bdmm_cli.pose.detector import _mp_version
 
         kind = ""
@@ -157,7 +178,7 @@ class PoseEstimator:
             h = hashlib.sha256()
             h.update(json.dumps(dataclasses.asdict(self.config), sort_keys=True).encode())
             h.update(self.detector_name().encode())
-            for module in (self.hmr, self.body_model):
+            for module in (self.hmr, self.body_model, self.openpose):
                 if module is None:
                     continue
                 for k, v in module.state_dict().items():
@@ -179,13 +200,14 @@ class PoseEstimator:
         cfg = self.config
         detector = self.make_detector(video)
         own_detector = detector is not self.detector
-        kp_smoother = KeypointSmoother(cfg.filter_freq) if cfg.smooth_keypoints else None
+        already_smooth = getattr(detector, "smooths_keypoints", False)  # OpenPose's own tracker
+        kp_smoother = KeypointSmoother(cfg.filter_freq) if cfg.smooth_keypoints and not already_smooth else None
         smpl_smoother = SmplSmoother(cfg.filter_freq) if cfg.smooth_smpl else None
         tracker = CropTracker(cfg.crop_mode, cfg.crop_factor, cfg.filter_freq)
         pending: list[dict] = []
         try:
-            for i, frame in enumerate(frames, start=start_index):
-                pending.append(self._prepare(i, frame, detector, kp_smoother, tracker))
+            for i, frame, body in _detect(frames, detector, start_index, cfg.batch_size):
+                pending.append(self._prepare(i, frame, body, kp_smoother, tracker))
                 if len(pending) >= cfg.batch_size:  # frames with or without a person: memory stays bounded
                     yield from self._flush(pending, smpl_smoother)
                     pending = []
@@ -194,10 +216,7 @@ class PoseEstimator:
             if own_detector and hasattr(detector, "close"):
                 detector.close()
 
-    def _prepare(self, index: int, frame: np.ndarray, detector, kp_smoother, tracker) -> dict:
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise InputError(f"frame {index}: expected (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
-        body: Body25 | None = detector(frame)
+    def _prepare(self, index: int, frame: np.ndarray, body: Body25 | None, kp_smoother, tracker) -> dict:
         shape = frame.shape[:2]
         box = body.box_xyxy() if body is not None else None
         if box is not None and (box[2] - box[0] < 1 and box[3] - box[1] < 1):
@@ -246,6 +265,24 @@ class PoseEstimator:
             pose_rec = FramePose(keypoints=p["keypoints"], bbox_xyxy=p["box"], cam=cam_j,
                                  pose_theta=theta, shape_beta=beta)
             yield PosedFrame(p["index"], p["image"], pose_rec)
+
+
+def _detect(frames: Iterator[np.ndarray], detector, start: int, batch: int) -> Iterator[tuple[int, np.ndarray, Body25 | None]]:
+    """(index, frame, keypoints) per frame; a detector with ``detect_batch`` gets `batch` frames a call."""
+    many = getattr(detector, "detect_batch", None)
+    chunk: list[tuple[int, np.ndarray]] = []
+    for i, frame in enumerate(frames, start=start):
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise InputError(f"frame {i}: expected (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
+        if many is None:
+            yield i, frame, detector(frame)
+            continue
+        chunk.append((i, frame))
+        if len(chunk) >= batch:
+            yield from ((j, f, b) for (j, f), b in zip(chunk, many([f for _, f in chunk])))
+            chunk = []
+    if chunk:
+        yield from ((j, f, b) for (j, f), b in zip(chunk, many([f for _, f in chunk])))
 
 
 # -- photos -------------------------------------------------------------------------------------
