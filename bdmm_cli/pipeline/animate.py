@@ -370,7 +370,7 @@ class AnimatePipeline:
         crops = resize(np.stack([fr.image for item in windows for fr in item.frames]), size)
         driver = self.coverage([fr.pose for item in windows for fr in item.frames], size) if retargeted else covered
         warped = to_uint8(warp(src_tensor.expand(m, -1, -1, -1), f))
-        photo = resize(source.image[None], size)[0]
+        photo = resize(np.array(source.image)[None], size)[0]
         return side_by_side(mesh_overlay(crops, driver), body_over_photo(photo, warped, covered))
 
     def compute(self, todo: list[WindowFrames], source: Source, src_tensor: torch.Tensor, state, run: RunSettings,
