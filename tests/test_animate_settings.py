@@ -29,7 +29,9 @@ def test_animate_config_is_exactly_load_plus_run_settings():
 
 
 def test_check_inputs_runs_once_per_animate_call(env, tmp_path, monkeypatch):
-    import bdmm_cli.pipeline.animate as animate_module
+    import importlib
+
+    animate_module = importlib.import_module("bdmm_cli.pipeline.animate")  # the package's `animate` is the function
 
     calls = []
     real = animate_module.check_inputs

@@ -25,7 +25,7 @@ from media import make_test_video
 
 N = 7
 SRC_BETA = np.array([2.0, 2.5, -1.0, 0, 0, 0, 0, 0, 0, 0], np.float32)  # taller, wider, longer legs
-DRV_BETA = np.array([-2.0, -1.5, 1.0, 0, 0, 0, 0, 0, 0, 0], np.float32)
+DRV_BETA = np.array([-2.0, -0.5, 1.0, 0, 0, 0, 0, 0, 0, 0], np.float32)  # shorter, thinner
 SRC_CAM = np.array([1.05, -0.25, 0.08], np.float32)  # big, left
 DRV_CAM = np.array([0.6, 0.35, -0.1], np.float32)  # small, right
 
@@ -91,6 +91,15 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
 
 
+def _matches(got: np.ndarray, want: np.ndarray) -> bool:
+    """Same silhouette up to a pixel at the edge (video coding blurs the outline): 90% of the
+    body's inner pixels are found, 90% of the pixels found lie on the body or next to it."""
+    from scipy.ndimage import binary_dilation, binary_erosion
+
+    inner, near = binary_erosion(want), binary_dilation(want, iterations=2)
+    return got[inner].mean() > 0.9 and near[got].mean() > 0.9
+
+
 def _rule_cam(env, t: int) -> np.ndarray:
     """The issue's camera rule for shape+camera, from the raw poses (pelvis = SMPL root joint)."""
     body, src, drv = env["body"], env["source"], env["driving"]
@@ -132,11 +141,11 @@ def test_cli_preview_mesh_follows_the_source_body_not_the_driver(env, tmp_path, 
     body = env["body"]
     src_photo = _coverage(body, SRC_BETA, _theta(0.0), SRC_CAM)  # frame 0 = the source's pose: its own silhouette
     drv0 = _coverage(body, DRV_BETA, _theta(0.0), env["driving"][0].cam)
-    assert _iou(got[0], src_photo) > 0.75 and _iou(got[0], drv0) < 0.2
+    assert _matches(got[0], src_photo) and _iou(got[0], drv0) < 0.2
     for t in (3, N - 1):
         want = _coverage(body, SRC_BETA, _theta(0.5 * t), _rule_cam(env, t))
         drv = _coverage(body, DRV_BETA, _theta(0.5 * t), env["driving"][t].cam)
-        assert _iou(got[t], want) > 0.75 and _iou(got[t], drv) < 0.2, t
+        assert _matches(got[t], want) and _iou(got[t], drv) < 0.2, t
 
 
 def test_cli_retarget_none_keeps_the_driver_body(env, tmp_path):
@@ -147,7 +156,7 @@ def test_cli_retarget_none_keeps_the_driver_body(env, tmp_path):
     got = _preview_coverage(out)
     for t in (0, 3):
         drv = _coverage(env["body"], DRV_BETA, _theta(0.5 * t), env["driving"][t].cam)
-        assert _iou(got[t], drv) > 0.75, t
+        assert _matches(got[t], drv), t
 
 
 def test_cli_rejects_an_unknown_mode(env, tmp_path):
