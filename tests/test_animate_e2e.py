@@ -193,9 +193,10 @@ def test_test_mode_runs_the_authors_chunks_with_carried_state(env, pipe, tmp_pat
     from bdmm_cli.pipeline.animate import Source
     from bdmm_cli.pipeline.render import to_tensor, to_uint8
     from bdmm_cli.dataset.pose_dir import read_pose_dir
+    from bdmm_cli.window import WindowFrames
     from test_animate_windows import _official_test_chunks
 
-    cfg = _config(env)
+    cfg = _config(env, retarget="none")  # the authors' test mode: driving poses as they are
     result = pipe(env["photo"], env["video"], tmp_path / "o.mp4", cfg)
     store = RunStore(pipe._key_doc(env["photo"], env["video"], cfg))
     frames = {f.index: f for f in read_pose_dir(env["poses"])}
@@ -203,10 +204,11 @@ def test_test_mode_runs_the_authors_chunks_with_carried_state(env, pipe, tmp_pat
     src_t = to_tensor(src.image, MODEL_SIZE)
     state = None
     for k, (chunk, pre, post) in enumerate(_official_test_chunks(N)):
-        item = (None, [frames[i] for i in chunk], frames[pre], frames[post])
-        flows, f_pre, f_post, heat = pipe.window_inputs(Source(src.image, src.pose), src_t, [item], MODEL_SIZE)
+        item = WindowFrames(None, tuple(frames[i] for i in chunk), frames[pre], frames[post])
+        inputs, _ = pipe.window_inputs(Source(src.image, src.pose), src_t, [item], MODEL_SIZE)
         with torch.inference_mode():
-            out = pipe.generator(WindowInputs(src_t, heat, flows, f_pre, f_post), state)
+            out = pipe.generator(WindowInputs(src_t, inputs.heatmaps, inputs.flows, inputs.flow_pre, inputs.flow_post),
+                                 state)
         state = out.state
         expected = to_uint8(out.frames[0])
         got = store.load_frames(k)

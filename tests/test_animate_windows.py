@@ -87,9 +87,9 @@ def test_windowed_stream_equals_the_schedule_and_holds_t_plus_2_frames(n, T, K):
     sched = WindowSchedule(T, overlap=K)
     frames = _CountingFrames(n)
     got = []
-    for w, items, pre, post in windowed(frames, sched):
-        got.append((w, tuple(f.index for f in items), pre.index, post.index))
-        del items, pre, post
+    for item in windowed(frames, sched):
+        got.append((item.window, tuple(f.index for f in item.frames), item.pre.index, item.post.index))
+        del item
     expected = [(w, w.frames, w.pre, w.post) for w in sched.windows(n)]
     assert got == expected
     assert frames.peak <= T + 2  # constant memory, whatever the video length

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bdmm_cli.train.data import ClipDataset, ClipSampler, clip_bodies, make_loader, window_inputs, window_neighbours
+from bdmm_cli.train.data import ClipDataset, ClipSampler, clip_windows, make_loader, window_inputs
 from train_helpers import make_body, make_dataset, tiny_config
 
 
@@ -18,8 +18,11 @@ def data(tmp_path_factory):
 
 def test_window_neighbours_follow_the_authors_rule():
     # 30-frame clip, windows of 6: previous = start - 1 (0 first), future = start + 6 (29 last)
-    assert [window_neighbours(w, 6, 30) for w in range(5)] == [(0, 6), (5, 12), (11, 18), (17, 24), (23, 29)]
-    assert window_neighbours(0, 6, 6) == (0, 5)
+    windows = clip_windows({"smpl": torch.zeros(1, 30, 85)}, 6)
+    assert [(w.pre, w.post) for w in windows] == [(0, 6), (5, 12), (11, 18), (17, 24), (23, 29)]
+    assert [w.frames for w in windows] == [tuple(range(s, s + 6)) for s in range(0, 30, 6)]
+    assert [(w.pre, w.post) for w in clip_windows({"smpl": torch.zeros(1, 6, 85)}, 6)] == [(0, 5)]
+    assert len(clip_windows({"smpl": torch.zeros(1, 14, 85)}, 6)) == 2  # a short tail is not trained on
 
 
 def test_sampler_is_a_pure_function_of_seed_and_step_and_shards_the_global_batch():
@@ -81,14 +84,19 @@ def test_window_inputs_shapes_and_flows(data):
     ds = ClipDataset(OfficialDataset(root).videos, 128, 6, 20)
     batch = torch.utils.data.default_collate([ds[(0, 1)], ds[(2, 3)]])
     body = load_body_model(body_path)
-    bodies = clip_bodies(batch, body)
-    inputs, real = window_inputs(batch, bodies, 0, 6)
+    inputs, real = window_inputs(batch, body, clip_windows(batch, 6)[0])
     assert inputs.heatmaps.shape == (2, 6, 25, 128, 128) and inputs.flows.shape == (2, 6, 128, 128, 2)
     assert inputs.flow_pre.shape == inputs.flow_post.shape == (2, 128, 128, 2) and real.shape == (2, 6, 3, 128, 128)
     # frame 3's flow is the mesh flow source -> clip frame 3; pre = frame 0, post = last frame (5)
-    f3 = mesh_flow(bodies.source_verts, bodies.verts[:, 3], bodies.faces, bodies.source_cam, bodies.cams[:, 3], 128)
+    smpl, src = batch["smpl"], batch["source_smpl"]
+    src_verts = body(src[:, 75:].contiguous(), src[:, 3:75].contiguous())
+
+    def frame_flow(i):
+        return mesh_flow(src_verts, body(smpl[:, i, 75:].contiguous(), smpl[:, i, 3:75].contiguous()), body.faces, src[:, :3], smpl[:, i, :3], 128)
+
+    f3 = frame_flow(3)
     torch.testing.assert_close(inputs.flows[:, 3], f3)
-    post = mesh_flow(bodies.source_verts, bodies.verts[:, 5], bodies.faces, bodies.source_cam, bodies.cams[:, 5], 128)
+    post = frame_flow(5)
     torch.testing.assert_close(inputs.flow_post, post)
     assert (inputs.flows > -2).any()   # the body covers part of the frame
 

@@ -27,6 +27,7 @@ from bdmm_cli.fileio import atomic_output, sha256_file
 from bdmm_cli.paths import data_dir
 
 __all__ = [
+    "BODY25_FROM_SMPL",
     "BodyModel",
     "load_body_model",
     "installed_model_path",
@@ -37,6 +38,26 @@ __all__ = [
 
 MISSING_MODEL_MESSAGE = (
     "no SMPL model installed: download SMPL (https://smpl.is.tue.mpg.de) and run `bdmm body install PATH`"
+)
+
+
+#: Vertex count of SMPL (and SMPL-H's body), the meshes smplx's ``vertex_ids["smplh"]`` index.
+SMPL_NUM_VERTICES = 6890
+
+#: BODY_25 (OpenPose order) from the SMPL body, the mapping SPIN uses: per BODY_25 joint,
+#: (name, SMPL joint index or the name of a surface vertex in smplx's ``vertex_ids["smplh"]``
+#: table, the SMPL joint used instead of that vertex on a mesh without SMPL's 6890 vertices).
+#: The fallback puts nose, eyes and ears on the head joint, toes on the foot joints and
+#: heels on the ankles: BODY_25 points that exist on any SMPL-format body (the synthetic test
+#: body has the SMPL skeleton but its own mesh).
+BODY25_FROM_SMPL: tuple[tuple[str, int | str, int], ...] = (
+    ("Nose", "nose", 15), ("Neck", 12, 12), ("RShoulder", 17, 17), ("RElbow", 19, 19),
+    ("RWrist", 21, 21), ("LShoulder", 16, 16), ("LElbow", 18, 18), ("LWrist", 20, 20),
+    ("MidHip", 0, 0), ("RHip", 2, 2), ("RKnee", 5, 5), ("RAnkle", 8, 8), ("LHip", 1, 1),
+    ("LKnee", 4, 4), ("LAnkle", 7, 7), ("REye", "reye", 15), ("LEye", "leye", 15),
+    ("REar", "rear", 15), ("LEar", "lear", 15), ("LBigToe", "LBigToe", 10),
+    ("LSmallToe", "LSmallToe", 10), ("LHeel", "LHeel", 7), ("RBigToe", "RBigToe", 11),
+    ("RSmallToe", "RSmallToe", 11), ("RHeel", "RHeel", 8),
 )
 
 
@@ -111,6 +132,59 @@ class BodyModel(nn.Module):
             pose2rot=True,
         )
         return verts, joints
+
+    def body25_sources(self) -> tuple[list[int], list[int]]:
+        """Where each BODY_25 point comes from on this mesh: (rows, vertex ids).
+
+        ``rows[j]`` indexes the concatenation [24 posed joints | picked vertices];
+        ``vertex ids`` are the picked vertices (SPIN's on a 6890-vertex mesh, none otherwise).
+        """
+        from smplx.vertex_ids import vertex_ids
+
+        smpl_mesh = self.num_vertices == SMPL_NUM_VERTICES
+        rows, picked = [], []
+        for _, src, fallback in BODY25_FROM_SMPL:
+            if isinstance(src, str) and smpl_mesh:
+                picked.append(int(vertex_ids["smplh"][src]))
+                rows.append(NUM_JOINTS + len(picked) - 1)
+            else:
+                rows.append(src if isinstance(src, int) else fallback)
+        return rows, picked
+
+    def body25(self, betas: Tensor, pose: Tensor) -> Tensor:
+        """BODY_25 joints of the posed body (SPIN's SMPL -> OpenPose mapping, `BODY25_FROM_SMPL`).
+
+        Only the few picked vertices are skinned (the same LBS as :meth:`forward`, through
+        smplx's helpers), so this is much cheaper than a full forward.
+
+        Args:
+            betas: (B, 10); pose: (B, 72).
+        Returns:
+            (B, 25, 3) in model coordinates, like the vertices.
+        """
+        from smplx.lbs import batch_rigid_transform, batch_rodrigues, blend_shapes, vertices2joints
+
+        if betas.ndim != 2 or betas.shape[1] != NUM_BETAS or pose.shape != (betas.shape[0], 3 * NUM_JOINTS):
+            raise ValueError(f"body25 needs betas (B, {NUM_BETAS}) and pose (B, {3 * NUM_JOINTS}), "
+                             f"got {tuple(betas.shape)} and {tuple(pose.shape)}")
+        rows, picked = self.body25_sources()
+        dt = self.v_template.dtype
+        betas, pose = betas.to(dt), pose.to(dt)
+        b = betas.shape[0]
+        v_shaped = self.v_template + blend_shapes(betas, self.shapedirs)  # (B, V, 3)
+        joints_rest = vertices2joints(self.J_regressor, v_shaped)
+        rots = batch_rodrigues(pose.reshape(-1, 3)).view(b, NUM_JOINTS, 3, 3)
+        joints, rel = batch_rigid_transform(rots, joints_rest, self.parents)
+        points = joints
+        if picked:
+            idx = torch.tensor(picked, device=v_shaped.device)
+            cols = (idx[:, None] * 3 + torch.arange(3, device=idx.device)).reshape(-1)
+            feat = (rots[:, 1:] - torch.eye(3, dtype=dt, device=rots.device)).reshape(b, -1)
+            v_posed = v_shaped.index_select(1, idx) + (feat @ self.posedirs[:, cols]).view(b, len(picked), 3)
+            tf = (self.lbs_weights.index_select(0, idx) @ rel.reshape(b, NUM_JOINTS, 16)).view(b, -1, 4, 4)
+            verts = (tf[..., :3, :3] @ v_posed[..., None])[..., 0] + tf[..., :3, 3]
+            points = torch.cat([joints, verts], dim=1)
+        return points[:, rows]
 
 
 def _quat_rodrigues(theta: Tensor) -> Tensor:

@@ -20,7 +20,7 @@ import numpy as np
 
 from bdmm_cli.body.smpl_file import NUM_BETAS, NUM_JOINTS, save_model_npz, validate_model
 
-__all__ = ["SMPL_PARENTS", "REST_JOINTS", "synthetic_body_arrays", "write_synthetic_body_model"]
+__all__ = ["SMPL_PARENTS", "REST_JOINTS", "smpl_layout_body_arrays", "synthetic_body_arrays", "write_synthetic_body_model"]
 
 #: Parent of each SMPL joint (pelvis, L hip, R hip, spine1, L knee, R knee, spine2, L ankle,
 #: R ankle, spine3, L foot, R foot, neck, L collar, R collar, head, L shoulder, R shoulder,
@@ -190,3 +190,37 @@ def write_synthetic_body_model(path: Path, seed: int = 0) -> Path:
     path = Path(path)
     save_model_npz(synthetic_body_arrays(seed), path)
     return path
+
+
+def smpl_layout_body_arrays(seed: int = 0, num_vertices: int = 6890) -> dict[str, np.ndarray]:
+    """The synthetic body padded to SMPL's vertex count, for code that indexes SMPL vertices.
+
+    The extra vertices are copies of mesh vertices (same shape / pose blend shapes and
+    skinning weights, so they move with the body) that no face uses; each vertex id of
+    smplx's ``vertex_ids["smplh"]`` table (the BODY_25 nose, eyes, ears, toes and heels) is a
+    copy of the mesh vertex nearest to the SMPL joint ``BodyModel.body25`` falls back to for
+    it, so those points sit on the body like on SMPL. Not SMPL: a stand-in for tests.
+    """
+    from smplx.vertex_ids import vertex_ids
+
+    from bdmm_cli.body.body_model import BODY25_FROM_SMPL
+
+    base = synthetic_body_arrays(seed)
+    nv = base["v_template"].shape[0]
+    if nv > num_vertices:
+        raise ValueError(f"the synthetic body has {nv} vertices, more than {num_vertices}")
+    rng = np.random.default_rng(seed + 1)
+    copy_of = np.concatenate([np.arange(nv), rng.integers(0, nv, num_vertices - nv)])
+    for _, src, fallback in BODY25_FROM_SMPL:
+        if isinstance(src, str):
+            vid = int(vertex_ids["smplh"][src])
+            if vid >= nv:
+                target = REST_JOINTS[fallback]
+                copy_of[vid] = int(np.argmin(np.linalg.norm(base["v_template"] - target, axis=1)))
+    model = dict(base)
+    for name in ("v_template", "shapedirs", "posedirs", "weights"):
+        model[name] = base[name][copy_of]
+    jreg = np.zeros((NUM_JOINTS, num_vertices))
+    jreg[:, :nv] = base["J_regressor"]
+    model["J_regressor"] = jreg
+    return validate_model(model, source="SMPL-layout synthetic body model")

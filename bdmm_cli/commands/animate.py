@@ -40,6 +40,12 @@ def animate_command(
     overlap: int = typer.Option(0, "--overlap", help="Frames shared by consecutive windows, cross-faded (0 = the authors' test mode)."),
     skip_missing: bool = typer.Option(False, "--skip-missing", help="Interpolate the pose across short gaps where no person is found."),
     max_gap: int = typer.Option(12, "--max-gap", help="Longest run of frames without a person that --skip-missing interpolates."),
+    retarget: str = typer.Option(
+        "auto", "--retarget",
+        help="Whose body and framing the motion is drawn with: shape+camera (the photo's body shape, size and "
+        "position), camera (the dancer's shape in the photo's framing), none (the dancer's body as in the video: "
+        "the authors' test mode) or auto (shape+camera; none when --source-pose comes from the --poses folder).",
+    ),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite the output file."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither use nor write the pose cache and the resume data."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -48,6 +54,8 @@ def animate_command(
 
     Writes an H.264 MP4 at the driving video's frame rate, with its audio. An interrupted run (Ctrl-C, kill) resumes from the last finished window when run again.
 
+    Retargeting (--retarget): the driving motion is redrawn on the photo's body (shape+camera, the default for a photo): the dancer's pose, the photo's body shape, the photo's size and position in the frame (moves are scaled by photo size / dancer size in the first frame). camera keeps the dancer's body shape; none keeps the dancer's body and framing as in the video. --preview shows the dancer's fit (left) beside the retargeted body on the photo (right).
+
     Examples:
 
       bdmm animate person.jpg dance.mp4 -o out.mp4
@@ -55,6 +63,8 @@ def animate_command(
       bdmm animate person.jpg dance.mp4 -o out.mp4 --side-by-side --frames 0:150
 
       bdmm animate person.jpg dance.mp4 -o check.mp4 --preview
+
+      bdmm animate person.jpg dance.mp4 -o out.mp4 --retarget camera
 
       bdmm animate crop.png dance.mp4 -o out.mp4 --source-pose crop.json --poses dance_poses/
 
@@ -70,7 +80,7 @@ def animate_command(
         weights=weights, smpl=smpl, poses=poses, source_pose=source_pose, pose_weights=pose_weights,
         keypoints=keypoints, size=size, model_size=model_size, side_by_side=side_by_side, preview=preview, start=start, stop=stop,
         device=device, dtype=dtype, batch=batch, window=window, overlap=overlap, skip_missing=skip_missing,
-        max_gap=max_gap, force=force, cache=not no_cache,
+        max_gap=max_gap, retarget=retarget, force=force, cache=not no_cache,
     )
     try:
         result = animate(photo, video, output, config, progress=not quiet)
@@ -85,7 +95,7 @@ def animate_command(
     resumed += f", keypoints: {s.keypoints}" if s.keypoints else ""
     err_console.print(
         f"wrote {result.output} ({result.num_frames} frames, {result.fps:g} fps, "
-        f"{result.size[0]}x{result.size[1]}{resumed})"
+        f"{result.size[0]}x{result.size[1]}, retarget {result.retarget}{' (auto)' if retarget == 'auto' else ''}{resumed})"
     )
 
 

@@ -8,7 +8,9 @@ Steps:
   3. Per test sequence, as the authors' test mode does: pad the driving frames to a
      multiple of 6 by repeating the last one, run windows of 6 in order carrying the
      generator state, previous pose = start - 1 (or 0), future = start + 6 (or the last
-     frame) (bdmm_cli.train.data.window_inputs). Frames are written as PNG with
+     frame): the test mode of `bdmm_cli.window.WindowSchedule`, inputs built by
+     `bdmm_cli.window.window_inputs`, the driving poses never retargeted (the paper's
+     protocol: source and driving frames are the same person). Frames are written as PNG with
      uint8 = trunc((x + 1) / 2 * 255), named after the ground-truth frame, so the padded
      duplicates overwrite each other.
   4. Score `generated/<sequence>/` against the matching ground-truth frames with
@@ -52,20 +54,17 @@ def resolve_dataset(data: str | Path) -> Path:
     return path
 
 
-def _sequence_batch(seq, image_size: int, device) -> dict[str, torch.Tensor]:
-    """The test sequence as a batch of one clip (no ground-truth pixels are loaded)."""
+def _sequence_poses(seq, image_size: int, device) -> dict[str, torch.Tensor]:
+    """The test sequence's poses as a batch of one clip: smpl (1, L, 85), keypoints (1, L, 25, 3)
+    in pixels of the S image, and the source image / pose (no ground-truth pixels are loaded)."""
     from bdmm_cli.train.data import load_frame, load_pose
 
     poses = [load_pose(p, image_size) for p in seq.gen_poses]
-    src_kp, src_smpl = load_pose(seq.ref_pose, image_size)
-    length = len(seq.gen_frames)
+    _, src_smpl = load_pose(seq.ref_pose, image_size)
     return {
-        # window_inputs only reads the shape and slices of "frames": a zero-stride stand-in
-        "frames": torch.zeros(1, 1, 3, image_size, image_size, device=device).expand(1, length, -1, -1, -1),
         "keypoints": torch.stack([k for k, _ in poses])[None].to(device),
         "smpl": torch.stack([s for _, s in poses])[None].to(device),
         "source": load_frame(seq.ref_frame, image_size)[None].to(device),
-        "source_keypoints": src_kp[None].to(device),
         "source_smpl": src_smpl[None].to(device),
     }
 
@@ -82,7 +81,7 @@ def generate_test_split(generator, body, sequences: Sequence, out_pred: Path, ou
     """Write generated frames to out_pred/<seq>/ and link ground truth into out_gt/<seq>/; returns frames."""
     from PIL import Image
 
-    from bdmm_cli.train.data import clip_bodies, window_inputs
+    from bdmm_cli.window import WindowSchedule, gather_window, window_inputs
 
     total_windows = sum(len(s.padded(WINDOW).gen_frames) // WINDOW for s in sequences)
     written = 0
@@ -98,15 +97,14 @@ def generate_test_split(generator, body, sequences: Sequence, out_pred: Path, ou
                 except OSError:  # file systems without symlinks
                     link.write_bytes(frame.read_bytes())
             padded = seq.padded(WINDOW)
-            batch = _sequence_batch(padded, image_size, device)
-            bodies = clip_bodies(batch, body)
+            seq_poses = _sequence_poses(padded, image_size, device)
             state = None
-            for w in range(len(padded.gen_frames) // WINDOW):
-                inputs, _ = window_inputs(batch, bodies, w, WINDOW)
-                out = generator(inputs, state)
+            for w in WindowSchedule(WINDOW).windows(len(padded.gen_frames)):
+                poses = gather_window(seq_poses["smpl"], seq_poses["keypoints"], w)
+                out = generator(window_inputs(body, seq_poses["source"], seq_poses["source_smpl"], poses), state)
                 state = out.state
                 for t, img in enumerate(to_uint8(out.frames[0])):
-                    target = padded.gen_frames[w * WINDOW + t]
+                    target = padded.gen_frames[w.frames[t]]
                     Image.fromarray(img).save(out_pred / name / f"{target.stem}.png")
                 advance(1)
             written += len(dict.fromkeys(seq.gen_frames))

@@ -3,22 +3,31 @@
     from bdmm_cli.pipeline import AnimateConfig, animate
     result = animate("person.jpg", "dance.mp4", "out.mp4", AnimateConfig())
 
-One call, numbered steps (diffusers style):
+    # or: load once, run many times
+    pipe = AnimatePipeline.from_config(LoadSettings(weights="fashionvideo"))
+    pipe("person.jpg", "dance.mp4", "out.mp4", RunSettings(retarget="camera"))
+
+The pipeline is built once from what it loads (:class:`LoadSettings`: generator weights,
+body model, pose regressor, device, dtype) and called with what a run needs
+(:class:`RunSettings`). One call, numbered steps (diffusers style):
 
 1. **check inputs** (``pipeline.checks``): every file, option and the output path, before
-   anything heavy runs.
-2. **load models**: generator weights (``hub.load_generator``), body model, and the pose
-   front-end when a pose has to be estimated.
+   anything heavy runs (once per ``animate`` call: the one-call helper checks before
+   loading and hands the result to the pipeline).
+2. **models**: loaded by :meth:`AnimatePipeline.from_config` (generator through
+   ``hub.load_generator``, body model; the pose front-end on first use).
 3. **pose of the source photo** (or the pose file given for it).
 4. **stream the driving video** through the pose front-end or a pose folder
    (``pipeline.frames``), one frame at a time, cut into windows (``pipeline.stream``);
    frames without a person stop the run with a one-line error naming them, or are
    interpolated (``skip_missing``).
-5. **mesh flows and heatmaps per window**: the body model poses the T frames plus the
-   frames before and after the window, ``body.window_flows`` renders all T + 2 flows in one
-   batched call, ``body.keypoint_heatmaps`` draws the BODY_25 heatmaps.
-6. **generate** the window (forward state carried across windows in test mode), or warp the
-   source for ``preview``.
+5. **retarget and build the window inputs** (``bdmm_cli.window``): the driving poses are
+   mapped onto the source's body and framing (``window.retarget``; ``none`` keeps them),
+   then the body model poses the T frames plus the frames before and after the window,
+   ``body.window_flows`` renders all T + 2 flows in one batched call,
+   ``body.keypoint_heatmaps`` draws the BODY_25 heatmaps (``window.window_inputs``).
+6. **generate** the window (forward state carried across windows in test mode), or draw
+   the preview (driver's fit | retarget on the source photo).
 7. **encode**: blended / padded frames are dropped or mixed, the result (optionally beside
    the driving crop) goes to an H.264 MP4 at the driving video's frame rate, with its audio,
    written to a temporary file and renamed only on success.
@@ -44,17 +53,19 @@ import torch
 from bdmm_cli.device import resolve_device
 from bdmm_cli.errors import InputError
 from bdmm_cli.pipeline.cache import RunStore, hash_path
-from bdmm_cli.pipeline.checks import check_inputs, resolve_dtype
-from bdmm_cli.pipeline.config import CROP_SIZE, AnimateConfig
+from bdmm_cli.pipeline.checks import check_inputs, check_load, resolve_dtype
+from bdmm_cli.pipeline.config import CROP_SIZE, AnimateConfig, LoadSettings, RunSettings, resolve_retarget
 from bdmm_cli.pipeline.frames import estimate_driving, fill_gaps, make_pose_estimator, pose_dir_stream
-from bdmm_cli.pipeline.render import mesh_overlay, resize, side_by_side, to_tensor, to_uint8
+from bdmm_cli.pipeline.render import body_over_photo, mesh_overlay, resize, side_by_side, to_tensor, to_uint8
 from bdmm_cli.pipeline.stream import AnimateStats, StageTimer, batched, windowed
-from bdmm_cli.pipeline.windows import Window, WindowSchedule, blend_overlap
+from bdmm_cli.window import HEATMAP_SIGMA, Retargeter, Window, WindowFrames, WindowPoses, WindowSchedule, blend_overlap
+from bdmm_cli.window import window_inputs as build_window_inputs
 
 
 @dataclass(frozen=True)
 class AnimateResult:
-    """What a run produced: output file, frame count, frame rate, frame size, counters."""
+    """What a run produced: output file, frame count, frame rate, frame size, counters,
+    run-store key and the retargeting mode used (``auto`` resolved)."""
 
     output: Path
     num_frames: int
@@ -62,6 +73,7 @@ class AnimateResult:
     size: tuple[int, int]
     stats: AnimateStats
     run_key: str | None
+    retarget: str = "none"
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,27 @@ class Source:
 
     image: np.ndarray
     pose: object
+
+
+@dataclass(frozen=True)
+class CheckedInputs:
+    """The outcome of step 1 for one (photo, video, output, run settings): the video's info."""
+
+    photo: Path
+    video: Path
+    output: Path
+    run: RunSettings
+    info: object
+
+    def matches(self, photo: Path, video: Path, output: Path, run: RunSettings) -> bool:
+        return (self.photo, self.video, self.output, self.run) == (Path(photo), Path(video), Path(output), run)
+
+
+def check_run(photo, video, output, settings: RunSettings) -> CheckedInputs:
+    """Step 1 for one run (``checks.check_inputs``) as a record the pipeline accepts."""
+    run = settings.run_settings
+    photo, video, output = Path(photo), Path(video), Path(output)
+    return CheckedInputs(photo, video, output, run, check_inputs(photo, video, output, run))
 
 
 def module_identity(module: torch.nn.Module) -> str:
@@ -118,20 +151,25 @@ class AnimatePipeline:
         self.keypoints = keypoints
         self._ids: dict[str, str] = {}
 
-    # step 2 -------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: AnimateConfig) -> "AnimatePipeline":
+    def from_config(cls, settings: LoadSettings, with_generator: bool | None = None) -> "AnimatePipeline":
         """Step 2: load the generator (registry name, folder, safetensors or authors' .pth)
-        and the body model; CheckpointError when the weights are not a BDMM generator."""
+        and the body model; CheckpointError when the weights are not a BDMM generator.
+
+        ``with_generator`` False builds a preview-only pipeline; None: False exactly when
+        ``settings`` is an AnimateConfig asking for a preview.
+        """
         from bdmm_cli.body import load_body_model
         from bdmm_cli.model.checkpoint import load_generator
 
-        device = resolve_device(config.device)
-        dtype = resolve_dtype(config.dtype, device)
-        generator = None if config.preview else load_generator(config.weights, device=device)
-        body = load_body_model(None if config.smpl is None else Path(config.smpl), device=device)
-        return cls(generator, body, device=device, dtype=dtype, pose_weights=config.pose_weights,
-                   keypoints=config.keypoints)
+        if with_generator is None:
+            with_generator = not (isinstance(settings, RunSettings) and settings.preview)
+        device = resolve_device(settings.device)
+        dtype = resolve_dtype(settings.dtype, device)
+        generator = load_generator(settings.weights, device=device) if with_generator else None
+        body = load_body_model(None if settings.smpl is None else Path(settings.smpl), device=device)
+        return cls(generator, body, device=device, dtype=dtype, pose_weights=settings.pose_weights,
+                   keypoints=settings.keypoints)
 
     @property
     def pose_estimator(self):
@@ -145,13 +183,107 @@ class AnimatePipeline:
             self._ids[what] = "none" if module is None else module_identity(module)
         return self._ids[what]
 
+    # the call -----------------------------------------------------------------------
+    def __call__(
+        self,
+        photo: str | Path,
+        video: str | Path,
+        output: str | Path,
+        settings: RunSettings = RunSettings(),
+        on_window: Callable[[Window], None] | None = None,
+        progress: bool = False,
+        checked: CheckedInputs | None = None,
+    ) -> AnimateResult:
+        """Animate ``photo`` with the motion of ``video`` into ``output`` (steps 1, 3-7).
+
+        ``settings``: the run's :class:`RunSettings` (an AnimateConfig is accepted; its load
+        fields were for ``from_config`` and are not looked at here). ``checked``: step 1's
+        result when the caller already ran it for these inputs (``animate`` does).
+        ``on_window(window)`` is called after each window is finished and stored (a hook for
+        progress reporting and tests; an exception raised there aborts the run like Ctrl-C,
+        leaving no output file and a resumable run store).
+        """
+        from bdmm_cli.progress import progress_bar
+        from bdmm_cli.video import VideoWriter
+
+        run = settings.run_settings
+        photo, video, output = Path(photo), Path(video), Path(output)
+        # 1. check inputs
+        if checked is None or not checked.matches(photo, video, output, run):
+            checked = check_run(photo, video, output, run)
+        info = checked.info
+        # 2. models (loaded by from_config)
+        if not run.preview and self.generator is None:
+            raise InputError("this pipeline was built for --preview (no generator loaded)")
+        mode = resolve_retarget(run)
+        stats = AnimateStats()
+        timer = StageTimer(stats, self.device)
+        store = RunStore(self._key_doc(photo, video, run, mode)) if run.cache and not run.preview else None
+        done = store.windows_done() if store is not None else 0  # finished by an interrupted run
+        # 3. the source photo's pose
+        source = self.source_pose(photo, run)
+        src_tensor = to_tensor(source.image, run.model_size, self.device)
+        # 4. the driving video, posed frame by frame, cut into windows
+        posed = timer.iterate("decode+pose", self.driving_frames(video, run, stats))
+        schedule = WindowSchedule(run.window, run.overlap)
+        independent = run.preview or run.overlap > 0  # batched windows, no carried state
+        retarget: Retargeter | None = None
+        width = run.size * (2 if (run.side_by_side or run.preview) else 1)
+        state, held = None, None
+        bar = progress_bar(unit="frames", enabled=progress)
+        writer = VideoWriter(output, info.fps, (width, run.size), audio_from=video if info.has_audio else None,
+                             audio_start=run.start / info.fps, force=run.force)
+        with bar, writer:
+            task = bar.add_task("animating", total=_expected_frames(info, run))
+            for batch in batched(windowed(posed, schedule), run.batch if independent else 1):
+                if retarget is None:  # frame 0 of the run fixes the camera rule
+                    retarget = Retargeter(source.pose, batch[0].frames[0].pose, self.body, mode)
+                results: dict[int, np.ndarray] = {}
+                for item in batch:
+                    if item.window.index < done:
+                        results[item.window.index] = store.resume_frames(item.window.index)
+                        stats.windows_cached += 1
+                todo = [item for item in batch if item.window.index >= done]
+                if todo:
+                    carry = not independent and todo[0].window.carry_state
+                    if carry and state is None and done:
+                        state = self._resume_state(store, done - 1)
+                    # 5. retarget + window inputs, 6. generate (or preview)
+                    out, new_state = self.compute(todo, source, src_tensor, state if carry else None, run,
+                                                  retarget, timer)
+                    state = None if independent else new_state
+                    for k, item in enumerate(todo):
+                        w = item.window
+                        results[w.index] = out[k, : w.valid]
+                        stats.windows_generated += 1
+                        store = _save_window(store, w.index, results[w.index], state)
+                # 7. encode
+                for item in batch:
+                    w = item.window
+                    stats.windows += 1
+                    with timer("encode"):
+                        held = self._emit(writer, item, results[w.index], held, run)
+                    stats.frames += w.valid - w.hold
+                    bar.update(task, advance=w.valid - w.hold)
+                    if on_window is not None:
+                        on_window(w)
+            if stats.frames == 0:
+                raise InputError(f"the frame range {run.start}:{run.stop or ''} of {video} has no frames")
+            closing = time.perf_counter()
+        stats.seconds["encode"] += time.perf_counter() - closing  # flush, audio mux, rename
+        if store is not None:
+            store.prune()
+        stats.keypoints = "" if self._pose_estimator is None else self._pose_estimator.keypoints_description
+        return AnimateResult(output=output, num_frames=stats.frames, fps=info.fps, size=(width, run.size),
+                             stats=stats, run_key=None if store is None else store.key, retarget=mode)
+
     # step 3 -------------------------------------------------------------------------
-    def source_pose(self, photo: Path, config: AnimateConfig) -> Source:
-        """Step 3: the photo's 256 crop and pose (from ``config.source_pose`` or estimated)."""
+    def source_pose(self, photo: Path, run: RunSettings) -> Source:
+        """Step 3: the photo's 256 crop and pose (from ``run.source_pose`` or estimated)."""
         from bdmm_cli.video import read_image
 
-        if config.source_pose is not None:
-            sp = Path(config.source_pose)
+        if run.source_pose is not None:
+            sp = Path(run.source_pose)
             if sp.is_dir():
                 from bdmm_cli.dataset.pose_dir import read_pose_dir
 
@@ -177,215 +309,130 @@ class AnimatePipeline:
         return Source(posed.image, posed.pose)
 
     # step 4 -------------------------------------------------------------------------
-    def driving_frames(self, video: Path, config: AnimateConfig, stats: AnimateStats) -> Iterator:
+    def driving_frames(self, video: Path, run: RunSettings, stats: AnimateStats) -> Iterator:
         """Step 4: posed frames of the driving video's range, gaps filled or refused."""
         from bdmm_cli.video import iter_frames
 
-        if config.poses is not None:
-            frames = pose_dir_stream(Path(config.poses), iter_frames(video, config.start, config.stop),
-                                     config.start, config.stop)
+        if run.poses is not None:
+            frames = pose_dir_stream(Path(run.poses), iter_frames(video, run.start, run.stop), run.start, run.stop)
         else:
-            frames = estimate_driving(video, self.pose_estimator, config.start, config.stop, config.cache, stats)
-        return fill_gaps(frames, video, config.skip_missing, config.max_gap)
+            frames = estimate_driving(video, self.pose_estimator, run.start, run.stop, run.cache, stats)
+        return fill_gaps(frames, video, run.skip_missing, run.max_gap)
 
     # step 5 -------------------------------------------------------------------------
-    def window_inputs(self, source: Source, src_tensor: torch.Tensor, batch: list, size: int):
-        """Step 5: flows (one batched ``window_flows`` call) and heatmaps of a batch of windows.
+    def window_inputs(self, source: Source, src_tensor: torch.Tensor, windows: list[WindowFrames], size: int,
+                      retarget: Retargeter | None = None):
+        """Step 5: retarget the windows' poses, then their flows and heatmaps (``window.window_inputs``).
 
-        Returns (flows (n, T, S, S, 2), flow_pre (n, S, S, 2), flow_post (n, S, S, 2),
-        heatmaps (n, T, 25, S, S)).
+        Returns (``model.WindowInputs`` of the n windows, float32; the retargeted
+        FramePoses, n lists of T + 2).
         """
-        from bdmm_cli.body import keypoint_heatmaps, window_flows
-
-        dev = self.device
-        n = len(batch)
-        t = len(batch[0][1])
-        poses = []
-        for _, frames, pre, post in batch:
-            poses += [f.pose for f in frames] + [pre.pose, post.pose]
-        poses.append(source.pose)
-        betas = torch.from_numpy(np.stack([p.shape_beta for p in poses])).to(dev)
-        theta = torch.from_numpy(np.stack([p.pose_theta for p in poses])).to(dev)
-        cams = torch.from_numpy(np.stack([p.cam for p in poses])).to(dev, torch.float32)
-        verts = self.body(betas, theta).float()  # (n*(T+2)+1, V, 3)
-        v_src, c_src = verts[-1:], cams[-1:]
-        verts = verts[:-1].view(n, t + 2, *verts.shape[1:])
-        cams = cams[:-1].view(n, t + 2, 3)
-        flows, flow_pre, flow_post = window_flows(
-            v_src.expand(n, -1, -1), c_src.expand(n, -1),
-            verts[:, :t], cams[:, :t],
-            verts[:, t], cams[:, t], verts[:, t + 1], cams[:, t + 1],
-            self.body.faces, size,
-        )
-        kp = np.stack([f.pose.keypoints for _, frames, _, _ in batch for f in frames]).astype(np.float32)
-        scale = size / CROP_SIZE
-        kp_t = torch.from_numpy(kp).to(dev)
-        kp_t = torch.cat([kp_t[..., :2] * scale, kp_t[..., 2:]], dim=-1)
-        heat = keypoint_heatmaps(kp_t, image_size=size, sigma=6.0 * scale)
-        heat = heat.view(n, t, *heat.shape[1:])
-        return flows, flow_pre, flow_post, heat
+        flat = [p for item in windows for p in item.poses()]
+        if retarget is not None:
+            flat = retarget(flat)
+        t2 = len(windows[0].frames) + 2
+        poses = [flat[k * t2:(k + 1) * t2] for k in range(len(windows))]
+        src_smpl = torch.from_numpy(source.pose.smpl[None].astype(np.float32)).to(self.device)
+        inputs = build_window_inputs(self.body, src_tensor, src_smpl,
+                                     WindowPoses.from_frame_poses(poses, size, self.device),
+                                     sigma=HEATMAP_SIGMA * size / CROP_SIZE)
+        return inputs, poses
 
     # step 6 -------------------------------------------------------------------------
-    def generate(self, src_tensor, flows, flow_pre, flow_post, heat, state):
+    def generate(self, inputs, state):
         """Step 6: one generator call on ``n`` windows -> ((n, T, S, S, 3) uint8, state)."""
         from bdmm_cli.model import WindowInputs
 
-        n = flows.shape[0]
         dt = self.dtype
-        inputs = WindowInputs(
-            source=src_tensor.expand(n, -1, -1, -1).to(dt),
-            heatmaps=heat.to(dt),
-            flows=flows.to(dt),
-            flow_pre=flow_pre.to(dt),
-            flow_post=flow_post.to(dt),
-        )
+        inputs = WindowInputs(**{f.name: getattr(inputs, f.name).to(dt) for f in fields(inputs)})
         with torch.inference_mode():
             out = self.generator(inputs, state)
         frames = out.frames
+        n = frames.shape[0]
         return to_uint8(frames.reshape(-1, *frames.shape[2:])).reshape(n, frames.shape[1], *frames.shape[3:], 3), out.state
 
-    def preview(self, src_tensor, flows, crops: np.ndarray) -> np.ndarray:
-        """``preview`` instead of step 6: (n*T, S, 2S, 3) uint8 = mesh overlay | warped source."""
+    def coverage(self, poses: list, size: int) -> torch.Tensor:
+        """(N, S, S) bool: the pixels the bodies of ``poses`` (FramePoses) cover."""
+        from bdmm_cli.body import project_ndc, rasterize
+
+        smpl = torch.from_numpy(np.stack([p.smpl for p in poses]).astype(np.float32)).to(self.device)
+        with torch.no_grad():
+            verts = self.body(smpl[:, 75:85].contiguous(), smpl[:, 3:75].contiguous()).float()
+            frags = rasterize(project_ndc(verts, smpl[:, :3]), self.body.faces, size)
+        return frags.pix_to_face >= 0
+
+    def preview(self, source: Source, src_tensor, inputs, windows: list[WindowFrames], size: int,
+                retargeted: bool) -> np.ndarray:
+        """``preview`` instead of step 6: (n*T, S, 2S, 3) uint8 = driving crop + the driver's
+        mesh | the source photo warped onto the retargeted body, outlined, over the faded photo."""
         from bdmm_cli.body import warp
 
+        flows = inputs.flows
         m = flows.shape[0] * flows.shape[1]
         f = flows.reshape(m, *flows.shape[2:])
+        covered = f[..., 0] > -1.5  # the retargeted (target) body
+        crops = resize(np.stack([fr.image for item in windows for fr in item.frames]), size)
+        driver = self.coverage([fr.pose for item in windows for fr in item.frames], size) if retargeted else covered
         warped = to_uint8(warp(src_tensor.expand(m, -1, -1, -1), f))
-        return side_by_side(mesh_overlay(crops, f.float().cpu()), warped)
+        photo = resize(np.array(source.image)[None], size)[0]
+        return side_by_side(mesh_overlay(crops, driver), body_over_photo(photo, warped, covered))
 
-    def compute(self, todo: list, source: Source, src_tensor: torch.Tensor, state, config: AnimateConfig,
-                timer: StageTimer):
+    def compute(self, todo: list[WindowFrames], source: Source, src_tensor: torch.Tensor, state, run: RunSettings,
+                retarget: Retargeter | None, timer: StageTimer):
         """Steps 5 and 6 for a batch of ``n`` windows -> (outputs (n, T, S, W, 3) uint8, state after).
 
-        ``todo`` holds ``windowed`` items; ``state`` is the carried WindowState or None.
+        ``state`` is the carried WindowState or None.
         """
         with timer("flow"):
-            flows, flow_pre, flow_post, heat = self.window_inputs(source, src_tensor, todo, config.model_size)
+            inputs, _ = self.window_inputs(source, src_tensor, todo, run.model_size, retarget)
         with timer("generator"):
-            if config.preview:
-                crops = resize(np.stack([f.image for _, frames, _, _ in todo for f in frames]), config.model_size)
-                out = self.preview(src_tensor, flows, crops)
+            if run.preview:
+                out = self.preview(source, src_tensor, inputs, todo, run.model_size,
+                                   retargeted=retarget is not None and retarget.mode != "none")
                 return out.reshape(len(todo), -1, *out.shape[1:]), None
-            return self.generate(src_tensor, flows, flow_pre, flow_post, heat, state)
-
-    # the call -----------------------------------------------------------------------
-    def __call__(
-        self,
-        photo: str | Path,
-        video: str | Path,
-        output: str | Path,
-        config: AnimateConfig = AnimateConfig(),
-        on_window: Callable[[Window], None] | None = None,
-        progress: bool = False,
-    ) -> AnimateResult:
-        """Animate ``photo`` with the motion of ``video`` into ``output`` (steps 1, 3-7).
-
-        ``on_window(window)`` is called after each window is finished and stored (a hook for
-        progress reporting and tests; an exception raised there aborts the run like Ctrl-C,
-        leaving no output file and a resumable run store).
-        """
-        from bdmm_cli.progress import progress_bar
-        from bdmm_cli.video import VideoWriter
-
-        photo, video, output = Path(photo), Path(video), Path(output)
-        info = check_inputs(photo, video, output, config)  # step 1
-        if config.preview is False and self.generator is None:
-            raise InputError("this pipeline was built for --preview (no generator loaded)")
-        stats = AnimateStats()
-        timer = StageTimer(stats, self.device)
-        schedule = WindowSchedule(config.window, config.overlap)
-        # windows are independent (batched, no carried state) in overlap mode and for previews
-        independent = config.preview or config.overlap > 0
-
-        store = RunStore(self._key_doc(photo, video, config)) if config.cache and not config.preview else None
-        done = store.windows_done() if store is not None else 0  # finished by an interrupted run
-
-        source = self.source_pose(photo, config)  # step 3
-        src_tensor = to_tensor(source.image, config.model_size, self.device)
-        posed = timer.iterate("decode+pose", self.driving_frames(video, config, stats))  # step 4
-
-        width = config.size * (2 if (config.side_by_side or config.preview) else 1)
-        state = None
-        held: np.ndarray | None = None
-        bar = progress_bar(unit="frames", enabled=progress)
-        writer = VideoWriter(output, info.fps, (width, config.size), audio_from=video if info.has_audio else None,
-                             audio_start=config.start / info.fps, force=config.force)
-        with bar, writer:
-            task = bar.add_task("animating", total=_expected_frames(info, config))
-            for batch in batched(windowed(posed, schedule), config.batch if independent else 1):
-                results: dict[int, np.ndarray] = {}
-                for w, *_ in batch:
-                    if w.index < done:
-                        results[w.index] = store.resume_frames(w.index)
-                        stats.windows_cached += 1
-                todo = [item for item in batch if item[0].index >= done]
-                if todo:
-                    carry = not independent and todo[0][0].carry_state
-                    if carry and state is None and done:
-                        state = self._resume_state(store, done - 1)
-                    out, new_state = self.compute(todo, source, src_tensor, state if carry else None, config, timer)
-                    state = None if independent else new_state
-                    for k, (w, *_) in enumerate(todo):
-                        results[w.index] = out[k, : w.valid]
-                        stats.windows_generated += 1
-                        store = _save_window(store, w.index, results[w.index], state)
-                for w, frames, _, _ in batch:
-                    stats.windows += 1
-                    with timer("encode"):
-                        held = self._emit(writer, w, frames, results[w.index], held, config)
-                    stats.frames += w.valid - w.hold
-                    bar.update(task, advance=w.valid - w.hold)
-                    if on_window is not None:
-                        on_window(w)
-            if stats.frames == 0:
-                raise InputError(f"the frame range {config.start}:{config.stop or ''} of {video} has no frames")
-            closing = time.perf_counter()
-        stats.seconds["encode"] += time.perf_counter() - closing  # flush, audio mux, rename
-        if store is not None:
-            store.prune()
-        stats.keypoints = "" if self._pose_estimator is None else self._pose_estimator.keypoints_description
-        return AnimateResult(output=output, num_frames=stats.frames, fps=info.fps,
-                             size=(width, config.size), stats=stats, run_key=None if store is None else store.key)
+            return self.generate(inputs, state)
 
     # step 7 -------------------------------------------------------------------------
-    def _emit(self, writer, w: Window, frames: list, res: np.ndarray, held, config: AnimateConfig):
+    def _emit(self, writer, item: WindowFrames, res: np.ndarray, held, run: RunSettings):
         """Step 7: blend the overlap, drop padding, compose and write; returns the new held tail."""
+        w = item.window
         a, b = w.emit
         out = res[a:b].copy()
         if w.blend and held is not None:
             out[: w.blend] = blend_overlap(held, res[: w.blend])
         new_held = res[w.valid - w.hold : w.valid].copy() if w.hold else None
-        if config.preview:
-            side = config.size
+        if run.preview:
+            side = run.size
             out = np.stack([np.concatenate([resize(o[None, :, : o.shape[1] // 2], side)[0],
                                             resize(o[None, :, o.shape[1] // 2 :], side)[0]], axis=1) for o in out])
         else:
-            out = resize(out, config.size)
-            if config.side_by_side:
-                crops = resize(np.stack([frames[p].image for p in range(a, b)]), config.size)
+            out = resize(out, run.size)
+            if run.side_by_side:
+                crops = resize(np.stack([item.frames[p].image for p in range(a, b)]), run.size)
                 out = side_by_side(crops, out)
         for frame in out:
             writer.write(np.ascontiguousarray(frame))
         return new_held
 
-    def _key_doc(self, photo: Path, video: Path, config: AnimateConfig) -> dict:
+    def _key_doc(self, photo: Path, video: Path, run: RunSettings, retarget: str | None = None) -> dict:
         """What identifies a run's generated frames (see pipeline.cache)."""
         from bdmm_cli.pose.detector import resolve_keypoints
 
         return {
-            "version": 1,
+            "version": 2,
             "photo": hash_path(photo),
-            "source_pose": None if config.source_pose is None else hash_path(Path(config.source_pose)),
+            "source_pose": None if run.source_pose is None else hash_path(Path(run.source_pose)),
             "video": hash_path(video),
-            "poses": None if config.poses is None else hash_path(Path(config.poses)),
-            "pose_weights": config.pose_weights,
-            "keypoints": resolve_keypoints(config.keypoints),
-            "range": [config.start, config.stop],
-            "window": config.window,
-            "overlap": config.overlap,
-            "model_size": config.model_size,
-            "skip_missing": config.skip_missing,
-            "max_gap": config.max_gap,
+            "poses": None if run.poses is None else hash_path(Path(run.poses)),
+            "pose_weights": self.pose_weights,
+            "keypoints": resolve_keypoints(self.keypoints),
+            "range": [run.start, run.stop],
+            "window": run.window,
+            "overlap": run.overlap,
+            "model_size": run.model_size,
+            "skip_missing": run.skip_missing,
+            "max_gap": run.max_gap,
+            "retarget": resolve_retarget(run) if retarget is None else retarget,
             "generator": self.identity("generator"),
             "body": self.identity("body"),
             "device": self.device.type,
@@ -412,7 +459,7 @@ def _save_window(store: RunStore | None, index: int, frames: np.ndarray, state) 
     return store
 
 
-def _expected_frames(info, config: AnimateConfig) -> int | None:
+def _expected_frames(info, config: RunSettings) -> int | None:
     total = info.num_frames or None
     if config.stop is not None:
         total = config.stop if total is None else min(total, config.stop)
@@ -430,15 +477,18 @@ def animate(
     progress: bool = False,
 ) -> AnimateResult:
     """The main job in one call: check inputs (1), load models (2), then run (3-7)."""
-    check_inputs(Path(photo), Path(video), Path(output), config)
-    pipe = AnimatePipeline.from_config(config)
-    return pipe(photo, video, output, config, on_window=on_window, progress=progress)
+    checked = check_run(photo, video, output, config)  # 1. once, before anything heavy
+    check_load(config)
+    pipe = AnimatePipeline.from_config(config.load_settings, with_generator=not config.preview)  # 2.
+    return pipe(photo, video, output, checked.run, on_window=on_window, progress=progress, checked=checked)
 
 
 __all__ = [
     "AnimatePipeline",
     "AnimateResult",
+    "CheckedInputs",
     "Source",
     "animate",
+    "check_run",
     "module_identity",
 ]

@@ -1,4 +1,5 @@
-"""Step 1 of the pipeline: validate every input and option before anything heavy runs."""
+"""Step 1 of the pipeline: validate every input and option before anything heavy runs
+(:func:`check_load` for what is loaded, :func:`check_inputs` for one run)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from bdmm_cli.dataset.layout import POSES_DIR
 from bdmm_cli.device import resolve_device
 from bdmm_cli.errors import InputError
 from bdmm_cli.fileio import check_output_path
-from bdmm_cli.pipeline.config import AnimateConfig
+from bdmm_cli.pipeline.config import LoadSettings, RunSettings
 
 #: Free space below which the output directory counts as full before anything runs.
 MIN_FREE_BYTES = 256 * 1024
@@ -27,18 +28,33 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     return dtype
 
 
-def check_inputs(photo: Path, video: Path, output: Path, config: AnimateConfig):
-    """Validate everything cheap to validate; returns the driving video's VideoInfo.
+def check_load(settings: LoadSettings) -> None:
+    """Validate what the pipeline will load (cheap: no file is read).
 
-    Raises InputError (one line) for a missing or unreadable photo, a missing file or one
-    that is not a video, a video without a frame rate, an output that exists (without
-    ``force``), is an input, sits in a missing / read-only / full directory, a missing pose
-    folder, pose file, SMPL file or weights file, or an unavailable device / dtype.
+    Raises InputError for a bad dtype name, a missing SMPL file or weights file, or an
+    unavailable device / dtype.
     """
     from bdmm_cli.hub.resolve import names_a_path
+
+    settings.validate_load()
+    if settings.smpl is not None and not Path(settings.smpl).is_file():
+        raise InputError(f"SMPL model file {settings.smpl} not found")
+    if names_a_path(settings.weights) and not Path(settings.weights).expanduser().exists():
+        raise InputError(f"weights {settings.weights} not found")
+    resolve_dtype(settings.dtype, resolve_device(settings.device))
+
+
+def check_inputs(photo: Path, video: Path, output: Path, run: RunSettings):
+    """Validate every input of one run, before anything heavy runs; returns the driving video's VideoInfo.
+
+    Raises InputError (one line) for a bad run setting, a missing or unreadable photo, a
+    missing file or one that is not a video, a video without a frame rate, an output that
+    exists (without ``force``), is an input, sits in a missing / read-only / full directory,
+    a missing pose folder or pose file. (What is loaded is checked by :func:`check_load`.)
+    """
     from bdmm_cli.video import probe_video, read_image
 
-    config.validate()
+    run.validate_run()
     photo, video, output = Path(photo), Path(video), Path(output)
     read_image(photo)
     info = probe_video(video)
@@ -46,7 +62,7 @@ def check_inputs(photo: Path, video: Path, output: Path, config: AnimateConfig):
         raise InputError(f"cannot tell the frame rate of {video}")
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise InputError(f"output {output} must be an .mp4 file (or {', '.join(OUTPUT_SUFFIXES[1:])})")
-    check_output_path(output, config.force)
+    check_output_path(output, run.force)
     out_resolved = output.expanduser().resolve()
     for name, path in (("photo", photo), ("driving video", video)):
         if out_resolved == path.resolve():
@@ -54,21 +70,15 @@ def check_inputs(photo: Path, video: Path, output: Path, config: AnimateConfig):
     parent = output.expanduser().parent if str(output.parent) else Path(".")
     if shutil.disk_usage(parent).free < MIN_FREE_BYTES:
         raise InputError(f"no space left on the device for {output} (less than {MIN_FREE_BYTES // 1024} KiB free)")
-    if config.poses is not None:
-        poses = Path(config.poses)
+    if run.poses is not None:
+        poses = Path(run.poses)
         if not poses.is_dir() or not (poses / POSES_DIR).is_dir():
             raise InputError(f"pose folder {poses} not found (expected frames/ and kptsmpls/ written by `bdmm pose`)")
-    if config.source_pose is not None and not Path(config.source_pose).exists():
-        raise InputError(f"source pose {config.source_pose} not found")
-    if config.smpl is not None and not Path(config.smpl).is_file():
-        raise InputError(f"SMPL model file {config.smpl} not found")
-    if names_a_path(config.weights) and not Path(config.weights).expanduser().exists():
-        raise InputError(f"weights {config.weights} not found")
-    device = resolve_device(config.device)
-    resolve_dtype(config.dtype, device)
-    if config.start > 0 and info.num_frames and config.start >= info.num_frames + 1:
-        raise InputError(f"--frames starts at {config.start} but {video} has about {info.num_frames} frames")
+    if run.source_pose is not None and not Path(run.source_pose).exists():
+        raise InputError(f"source pose {run.source_pose} not found")
+    if run.start > 0 and info.num_frames and run.start >= info.num_frames + 1:
+        raise InputError(f"--frames starts at {run.start} but {video} has about {info.num_frames} frames")
     return info
 
 
-__all__ = ["MIN_FREE_BYTES", "OUTPUT_SUFFIXES", "check_inputs", "resolve_dtype"]
+__all__ = ["MIN_FREE_BYTES", "OUTPUT_SUFFIXES", "check_inputs", "check_load", "resolve_dtype"]

@@ -46,23 +46,37 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.concatenate([left, right], axis=2)
 
 
-def mesh_overlay(crops: np.ndarray, flows: Tensor, alpha: float = 0.45) -> np.ndarray:
-    """Tint the pixels the target mesh covers and outline its silhouette.
+def mesh_overlay(crops: np.ndarray, covered: Tensor, alpha: float = 0.45) -> np.ndarray:
+    """Tint the pixels a mesh covers and outline its silhouette.
 
     Args:
-        crops: (N, S, S, 3) uint8 driving crops at the flow resolution.
-        flows: (N, S, S, 2) mesh flows (-2 = not covered by the mesh).
+        crops: (N, S, S, 3) uint8 images at the mask's resolution.
+        covered: (N, S, S) bool, the pixels the mesh covers (``alpha = 0``: outline only).
     Returns:
         (N, S, S, 3) uint8.
     """
-    covered = (flows[..., 0] > -1.5).float()[:, None]  # (N, 1, S, S)
-    eroded = -F.max_pool2d(-covered, 3, stride=1, padding=1)
-    edge = (covered - eroded).clamp(0, 1)
+    cov = covered.float().cpu()[:, None]  # (N, 1, S, S)
+    eroded = -F.max_pool2d(-cov, 3, stride=1, padding=1)
+    edge = (cov - eroded).clamp(0, 1)
     base = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float()
     colour = torch.tensor(MESH_COLOUR, dtype=torch.float32).view(1, 3, 1, 1)
-    out = base * (1 - alpha * covered.cpu()) + colour * alpha * covered.cpu()
-    out = out * (1 - edge.cpu()) + colour * edge.cpu()
+    out = base * (1 - alpha * cov) + colour * alpha * cov
+    out = out * (1 - edge) + colour * edge
     return out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-__all__ = ["MESH_COLOUR", "mesh_overlay", "resize", "side_by_side", "to_tensor", "to_uint8"]
+def body_over_photo(photo: np.ndarray, warped: np.ndarray, covered: Tensor, fade: float = 0.12) -> np.ndarray:
+    """The preview's right half: the photo warped onto a body where the body is, the photo
+    itself faded towards grey (``fade`` of its contrast) elsewhere, the body outlined.
+
+    Args:
+        photo: (S, S, 3) uint8; warped: (N, S, S, 3) uint8; covered: (N, S, S) bool.
+    Returns:
+        (N, S, S, 3) uint8.
+    """
+    faint = np.rint(128.0 + fade * (photo.astype(np.float32) - 128.0)).astype(np.uint8)
+    mask = covered.cpu().numpy()[..., None]
+    return mesh_overlay(np.where(mask, warped, faint[None]), covered, alpha=0.0)
+
+
+__all__ = ["MESH_COLOUR", "body_over_photo", "mesh_overlay", "resize", "side_by_side", "to_tensor", "to_uint8"]

@@ -1,6 +1,6 @@
 """The driving stream cut into windows and batches, and the run's per-stage counters.
 
-- :func:`windowed`: posed frames -> (window, its T frames, frame before, frame after),
+- :func:`windowed`: posed frames -> ``WindowFrames`` (window, its T frames, frame before, frame after),
   holding at most T + 2 frames.
 - :func:`batched`: group any stream into lists of ``size``.
 - :class:`AnimateStats` and :class:`StageTimer`: counters and wall time per stage.
@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 
 import torch
 
-from bdmm_cli.pipeline.windows import Window, WindowSchedule
+from bdmm_cli.window import WindowFrames, WindowSchedule
 
 STAGES = ("decode+pose", "flow", "generator", "encode")
 
@@ -79,8 +79,8 @@ class StageTimer:
             yield item
 
 
-def windowed(frames: Iterable, schedule: WindowSchedule) -> Iterator[tuple[Window, list, object, object]]:
-    """Group a frame stream into windows: (window, its T frames, pre frame, post frame).
+def windowed(frames: Iterable, schedule: WindowSchedule) -> Iterator[WindowFrames]:
+    """Group a frame stream into windows (``WindowFrames``: window, its T frames, pre, post).
 
     Holds the frames from the current window's ``pre`` to its ``post`` (T + 2 at most).
     """
@@ -94,7 +94,7 @@ def windowed(frames: Iterable, schedule: WindowSchedule) -> Iterator[tuple[Windo
             w = schedule.window_at(nxt, None)
             if w.post > rel:
                 break
-            yield w, [buffer[i] for i in w.frames], buffer[w.pre], buffer[w.post]
+            yield WindowFrames(w, tuple(buffer[i] for i in w.frames), buffer[w.pre], buffer[w.post])
             nxt += 1
             keep_from = max(schedule.window_at(nxt, None).pre, 0)
             for key in [k for k in buffer if k < keep_from]:
@@ -103,7 +103,7 @@ def windowed(frames: Iterable, schedule: WindowSchedule) -> Iterator[tuple[Windo
         return
     for i in range(nxt, schedule.num_windows(count)):
         w = schedule.window_at(i, count)
-        yield w, [buffer[j] for j in w.frames], buffer[w.pre], buffer[w.post]
+        yield WindowFrames(w, tuple(buffer[j] for j in w.frames), buffer[w.pre], buffer[w.post])
 
 
 def batched(items: Iterable, size: int) -> Iterator[list]:

@@ -6,10 +6,12 @@ frames of the same video. Frames are read from the official layout
 (`bdmm_cli.dataset.layout`), normalised to [-1, 1]; per frame the BODY_25 keypoints and
 the 85-vector [cam | pose_theta | shape_beta] come from the kptsmpls JSON.
 
-The loop cuts a clip into windows of T = 6 (`window_inputs`): SMPL vertices through the
-body model, the T + 2 mesh flows through `bdmm_cli.body.window_flows`, heatmaps from the
-keypoints. Window w's "previous" frame is clip frame w*T - 1 (frame 0 for the first
-window) and its "future" frame is w*T + T (the clip's last frame for the last window).
+The loop cuts a clip into windows of T = 6 (`clip_windows`, the test mode of
+`bdmm_cli.window.WindowSchedule`: window w's "previous" frame is clip frame w*T - 1, frame 0
+for the first window, and its "future" frame is w*T + T, the clip's last frame for the last
+window) and builds each window's generator inputs with `bdmm_cli.window.window_inputs`
+(`window_inputs` here: SMPL vertices through the body model, the T + 2 mesh flows, heatmaps
+from the keypoints).
 
 Determinism: which items a process sees is a pure function of (seed, step, rank,
 world_size) (`ClipSampler`): the global stream of items is a concatenation of seeded
@@ -21,7 +23,6 @@ the data an uninterrupted run would have seen, for any number of DataLoader work
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -188,68 +189,29 @@ def make_loader(dataset: ClipDataset, sampler: ClipSampler, start_step: int, sto
 # ---------------------------------------------------------------------------- windows
 
 
-@dataclass(frozen=True)
-class ClipBodies:
-    """Vertices and cameras of a batch of clips, computed once per clip.
+def clip_windows(batch: dict[str, Tensor], window: int = 6) -> list:
+    """The full windows of a batch of clips (the window schedule's test mode; a tail shorter
+    than ``window`` is not trained on)."""
+    from bdmm_cli.window import WindowSchedule
 
-    verts: (B, L, V, 3), cams: (B, L, 3), source_verts: (B, V, 3), source_cam: (B, 3),
-    faces: (F, 3) int64.
-    """
-
-    verts: Tensor
-    cams: Tensor
-    source_verts: Tensor
-    source_cam: Tensor
-    faces: Tensor
+    length = batch["smpl"].shape[1]
+    return WindowSchedule(window).windows(length)[: length // window]
 
 
 @torch.no_grad()
-def clip_bodies(batch: dict[str, Tensor], body) -> ClipBodies:
-    """Run the body model on every frame of the clips and on the sources."""
-    smpl, src = batch["smpl"], batch["source_smpl"]
-    b, l = smpl.shape[:2]
-    allp = torch.cat([smpl.reshape(b * l, -1), src], dim=0).float()
-    verts = body(allp[:, 75:85].contiguous(), allp[:, 3:75].contiguous())
-    return ClipBodies(
-        verts=verts[: b * l].reshape(b, l, *verts.shape[1:]),
-        cams=smpl[..., :3].float(),
-        source_verts=verts[b * l:],
-        source_cam=src[:, :3].float(),
-        faces=body.faces.to(verts.device),
-    )
+def window_inputs(batch: dict[str, Tensor], body, window) -> tuple:
+    """The generator inputs and the real frames of one window of a batch of clips.
 
-
-def window_neighbours(w: int, window: int, clip_len: int) -> tuple[int, int]:
-    """Clip indices of window w's previous and future frames (the authors' rule)."""
-    s = w * window
-    pre = s - 1 if s > 0 else 0
-    post = s + window if s + window < clip_len else clip_len - 1
-    return pre, post
-
-
-@torch.no_grad()
-def window_inputs(batch: dict[str, Tensor], bodies: ClipBodies, w: int, window: int = 6):
-    """The generator inputs and the real frames of window w of a batch of clips.
-
-    Returns (WindowInputs, real (B, T, 3, S, S)); tensors on the device of `batch`.
+    Args:
+        batch: a collated ``ClipDataset`` batch; body: the BodyModel;
+        window: a ``window.Window`` of :func:`clip_windows`.
+    Returns:
+        (WindowInputs, real (B, T, 3, S, S)); tensors on the device of ``batch``.
     """
-    from bdmm_cli.body import keypoint_heatmaps, window_flows
-    from bdmm_cli.model import WindowInputs
+    from bdmm_cli.window import gather_window
+    from bdmm_cli.window import window_inputs as build
 
+    poses = gather_window(batch["smpl"], batch["keypoints"], window)
+    inputs = build(body, batch["source"], batch["source_smpl"], poses)
     frames = batch["frames"]
-    b, l, _, s, _ = frames.shape
-    sl = slice(w * window, (w + 1) * window)
-    pre, post = window_neighbours(w, window, l)
-    flows, flow_pre, flow_post = window_flows(
-        bodies.source_verts, bodies.source_cam, bodies.verts[:, sl], bodies.cams[:, sl],
-        bodies.verts[:, pre], bodies.cams[:, pre], bodies.verts[:, post], bodies.cams[:, post],
-        bodies.faces, s,
-    )
-    kp = batch["keypoints"][:, sl]
-    heat = keypoint_heatmaps(kp.reshape(b * window, *kp.shape[2:]), image_size=s)
-    inputs = WindowInputs(
-        source=batch["source"],
-        heatmaps=heat.reshape(b, window, *heat.shape[1:]),
-        flows=flows, flow_pre=flow_pre, flow_post=flow_post,
-    )
-    return inputs, frames[:, sl]
+    return inputs, frames[:, window.start:window.start + len(window.frames)]

@@ -37,7 +37,7 @@ from bdmm_cli.errors import CheckpointError, InputError
 from bdmm_cli.fileio import atomic_output
 from bdmm_cli.train import checkpoint as ckpt
 from bdmm_cli.train.config import TrainConfig, config_from_dict
-from bdmm_cli.train.data import ClipDataset, ClipSampler, clip_bodies, generator, make_loader, window_inputs
+from bdmm_cli.train.data import ClipDataset, ClipSampler, clip_windows, generator, make_loader, window_inputs
 from bdmm_cli.train.distributed import DistInfo, any_flag, barrier, setup
 from bdmm_cli.train.init import init_weights
 from bdmm_cli.train.losses import LossWeights, ReconstructionLoss, load_vgg19, lsgan_d_loss, lsgan_g_loss
@@ -243,12 +243,11 @@ class Trainer:
         self.nets.G.train()
         self.nets.D.train()
         self.nets.D_V.train()
-        bodies = clip_bodies(batch, self.body)
         log = WindowLog()
         state = None
-        for w in range(batch["frames"].shape[1] // cfg.window):
-            inputs, real = window_inputs(batch, bodies, w, cfg.window)
-            state = self.train_window(inputs, real, state, generator(cfg.seed, 3, step, w), log)
+        for w in clip_windows(batch, cfg.window):
+            inputs, real = window_inputs(batch, self.body, w)
+            state = self.train_window(inputs, real, state, generator(cfg.seed, 3, step, w.index), log)
         return log.means()
 
 
