@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bdmm_cli.errors import CheckpointError, MissingResourceError
+from bdmm_cli.fileio import apply_umask
 from bdmm_cli.hub import hfenv
 from bdmm_cli.hub.progress import RichBar
 from bdmm_cli.hub.registry import Registry, WeightEntry, load_registry
@@ -186,7 +187,9 @@ def _fetch_url(entry: WeightEntry, url: str, *, force: bool) -> Path:
     level = logger.level
     logger.setLevel("WARNING")  # our progress bar and errors say what pooch would log
     try:
-        return Path(pooch.retrieve(url, known_hash=known, fname=entry.filename, path=folder, progressbar=bar))
+        got = Path(pooch.retrieve(url, known_hash=known, fname=entry.filename, path=folder, progressbar=bar))
+        apply_umask(got)  # pooch publishes its 0600 temporary as it is
+        return got
     except ValueError as exc:  # pooch: hash mismatch (the download was already removed)
         raise ChecksumError(
             f"{entry.name}: sha256 mismatch for the download from {url}; the file is corrupt or was tampered "
@@ -213,10 +216,9 @@ def _extract_member(entry: WeightEntry, archive: Path) -> Path:
             src = tar.extractfile(member)
             if src is None:
                 raise KeyError(entry.member)
-            tmp = out.with_name(f".{out.name}.part")
-            with open(tmp, "wb") as f:
-                f.write(src.read())
-            os.replace(tmp, out)
+            from bdmm_cli.fileio import atomic_write
+
+            atomic_write(out, lambda tmp: tmp.write_bytes(src.read()))
     except (tarfile.TarError, KeyError) as exc:
         raise CheckpointError(f"{entry.name}: {archive} has no usable member {entry.member!r} ({exc})") from None
     return out

@@ -15,11 +15,8 @@ matches its stamp is not hashed again. `bdmm weights verify` always re-hashes.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,14 +83,9 @@ def _load_store() -> dict:
 def _save_store(data: dict) -> None:
     path = _store_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".verified.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    from bdmm_cli.fileio import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def _stat_key(path: Path) -> dict:

@@ -32,7 +32,6 @@ run resumes from the first unfinished window.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -43,6 +42,7 @@ import torch
 
 from bdmm_cli.device import resolve_device
 from bdmm_cli.errors import InputError
+from bdmm_cli.fileio import module_hash
 from bdmm_cli.pipeline.cache import RunStore, hash_path
 from bdmm_cli.pipeline.checks import check_inputs, resolve_dtype
 from bdmm_cli.pipeline.config import CROP_SIZE, AnimateConfig
@@ -72,17 +72,8 @@ class Source:
     pose: object
 
 
-def module_identity(module: torch.nn.Module) -> str:
-    """sha256 over a module's parameters and buffers (names, shapes, dtypes, bytes)."""
-    h = hashlib.sha256()
-    tensors = dict(module.state_dict())
-    for name, buf in module.named_buffers():
-        tensors.setdefault(name, buf)
-    for name in sorted(tensors):
-        t = tensors[name].detach().to("cpu").contiguous()
-        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+#: sha256 over a module's parameters and buffers (the one module hash: ``fileio.module_hash``).
+module_identity = module_hash
 
 
 # ---------------------------------------------------------------------------------------

@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -39,7 +37,7 @@ import numpy as np
 import torch
 
 from bdmm_cli.errors import InputError
-from bdmm_cli.fileio import sha256_file
+from bdmm_cli.fileio import atomic_write as _atomic_write, tree_hash
 from bdmm_cli.paths import cache_dir
 
 FORMAT = 1
@@ -47,35 +45,14 @@ FORMAT = 1
 KEEP_RUNS = 4
 
 
-def hash_path(path: Path) -> str:
-    """Content hash of a file, or of a folder (relative names + file hashes, sorted)."""
-    path = Path(path)
-    if path.is_file():
-        return sha256_file(path)
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(str(f.relative_to(path)).encode())
-        h.update(b"\0")
-        h.update(sha256_file(f).encode())
-        h.update(b"\n")
-    return h.hexdigest()
+#: Content hash of a file, or of a folder (memoised per run: ``fileio.tree_hash``).
+hash_path = tree_hash
 
 
 def run_key(key_doc: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of ``key_doc`` (sorted keys)."""
     text = json.dumps(key_doc, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class RunStore:

@@ -46,6 +46,7 @@ from bdmm_cli.dataset.pose_dir import (
     write_posed_frame,
 )
 from bdmm_cli.errors import InputError
+from bdmm_cli.fileio import content_hash, module_hash
 from bdmm_cli.pose.body25 import Body25
 from bdmm_cli.pose.crop import CropTracker, crop_to_square, map_keypoints
 from bdmm_cli.pose.detector import KeypointDetector
@@ -158,11 +159,8 @@ class PoseEstimator:
             h.update(json.dumps(dataclasses.asdict(self.config), sort_keys=True).encode())
             h.update(self.detector_name().encode())
             for module in (self.hmr, self.body_model):
-                if module is None:
-                    continue
-                for k, v in module.state_dict().items():
-                    h.update(k.encode())
-                    h.update(v.detach().cpu().contiguous().numpy().tobytes())
+                if module is not None:
+                    h.update(module_hash(module).encode())
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 
@@ -292,11 +290,9 @@ class PoseStream:
 
 
 def _cache_key(path: Path, estimator: PoseEstimator, start: int, stop: int | None) -> str:
-    from bdmm_cli.fileio import sha256_file
-
     h = hashlib.sha256()
     h.update(f"bdmm-pose-cache-{CACHE_FORMAT}|{start}|{stop}|".encode())
-    h.update(sha256_file(path).encode())
+    h.update(content_hash(path).encode())
     h.update(estimator.fingerprint().encode())
     return h.hexdigest()[:32]
 
