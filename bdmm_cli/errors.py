@@ -34,3 +34,12 @@ class NotAvailableError(BdmmError):
     """A command or feature that this build does not provide."""
 
     exit_code = 2
+
+
+class BdmmWarning(UserWarning):
+    """Something the user should know that does not stop the command (e.g. a cache that
+    cannot be written, a truncated video used with --allow-truncated). The CLI prints it as
+    one ``warning:`` line; other libraries' warnings are shown only with ``--verbose``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
