@@ -308,15 +308,22 @@ class FileLock:
     def acquire(self, blocking: bool = True) -> "FileLock":
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, file_mode())
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, file_mode())
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                os.close(fd)
+                raise LockBusy(self.path, self.holder()) from None
+            except BaseException:
+                os.close(fd)
+                raise
+            try:  # the file may have been removed (by `remove`) while we waited: lock the new one
+                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
             os.close(fd)
-            raise LockBusy(self.path, self.holder()) from None
-        except BaseException:
-            os.close(fd)
-            raise
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
@@ -326,6 +333,16 @@ class FileLock:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
+
+    def remove(self) -> None:
+        """Delete the lock file and release it (only while held: others then lock a new file)."""
+        if self._fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            self.release()
+
+    def __del__(self) -> None:
+        self.release()
 
     @property
     def held(self) -> bool:

@@ -22,19 +22,32 @@ def fail(message: str, exit_code: int = 1) -> None:
     raise typer.Exit(exit_code)
 
 
+def warn(message: str) -> None:
+    """Print `warning: message` on stderr (the command goes on)."""
+    err_console.print(f"[yellow]warning:[/] {message}", markup=True)
+
+
 def handle_errors(fn: F) -> F:
     """Decorator for command functions: BdmmError -> one line + its exit code; Ctrl-C -> 130."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from bdmm_cli.noise import cli_warnings
+
         try:
-            return fn(*args, **kwargs)
+            with cli_warnings(warn):
+                return fn(*args, **kwargs)
         except BdmmError as exc:
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
         except OSError as exc:
             # Disk full, permission denied, ... : still one line, never a traceback.
+            import errno
+
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                where = f" while writing {exc.filename}" if exc.filename else ""
+                fail(f"no space left on the device{where}; free some space and run again", 1)
             fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), 1)
 
     return wrapper  # type: ignore[return-value]

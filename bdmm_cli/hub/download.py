@@ -67,10 +67,15 @@ def resolve_location(
     return Location(source="project", repo=repo_id, revision=rev, filename=entry.filename)
 
 
+def _pass_option(entry: WeightEntry) -> str:
+    """Which option takes an imported folder of this kind."""
+    return {"generator": "--weights DIR", "spin": "--pose-weights DIR"}.get(entry.kind, "DIR as the weights")
+
+
 def _how_to_get(entry: WeightEntry) -> str:
     if entry.kind in ("generator", "discriminator", "temporal_discriminator", "spin"):
         return (f"run `bdmm weights download {entry.name}` while online, or convert the authors' file with "
-                f"`bdmm weights import FILE -o DIR` and pass DIR instead")
+                f"`bdmm weights import FILE -o DIR` and pass {_pass_option(entry)} instead")
     return f"run `bdmm weights download {entry.name}` while online"
 
 
@@ -279,7 +284,7 @@ def fetch(
         if not entry.published and loc.repo == registry.hub.repo:
             raise MissingResourceError(
                 f"{entry.name} is not published on the Hub yet ({loc}); convert the authors' checkpoint with "
-                f"`bdmm weights import FILE -o DIR` and pass DIR, or point --repo / BDMM_HUB_REPO at a copy that has it"
+                f"`bdmm weights import FILE -o DIR` and pass {_pass_option(entry)}, or point --repo / BDMM_HUB_REPO at a copy that has it"
             )
         path = _fetch_hub(entry, loc, force=force)
         return _verify_or_delete(entry, path, loc, trust, rehash).path

@@ -32,6 +32,7 @@ run resumes from the first unfinished window.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -286,6 +287,7 @@ class AnimatePipeline:
         independent = config.preview or config.overlap > 0
 
         store = RunStore(self._key_doc(photo, video, config)) if config.cache and not config.preview else None
+        run_lock = store.lock() if store is not None else None  # a concurrent run on the same inputs waits
         done = store.windows_done() if store is not None else 0  # finished by an interrupted run
 
         source = self.source_pose(photo, config)  # step 3
@@ -298,7 +300,7 @@ class AnimatePipeline:
         bar = progress_bar(unit="frames", enabled=progress)
         writer = VideoWriter(output, info.fps, (width, config.size), audio_from=video if info.has_audio else None,
                              audio_start=config.start / info.fps, force=config.force)
-        with bar, writer:
+        with bar, writer, run_lock or contextlib.nullcontext():
             task = bar.add_task("animating", total=_expected_frames(info, config))
             for batch in batched(windowed(posed, schedule), config.batch if independent else 1):
                 results: dict[int, np.ndarray] = {}

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 import shutil
 import zipfile
 from pathlib import Path
@@ -36,8 +37,9 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from bdmm_cli.errors import InputError
-from bdmm_cli.fileio import atomic_write as _atomic_write, tree_hash
+from bdmm_cli.errors import BdmmWarning, InputError
+from bdmm_cli.fileio import FileLock, LockBusy, sweep_stale, tree_hash
+from bdmm_cli.fileio import atomic_write as _atomic_write
 from bdmm_cli.paths import cache_dir
 
 FORMAT = 1
@@ -69,6 +71,29 @@ class RunStore:
         self.key = run_key(self.key_doc)
         self.root = Path(root) if root is not None else cache_dir() / "runs"
         self.dir = self.root / self.key
+
+    # -- locking -------------------------------------------------------------------
+    def lock(self) -> FileLock | None:
+        """Take this run's lock (``<root>/<key>.lock``) for the whole run; returns it (a
+        context manager that releases it), or None when the cache cannot be written.
+
+        A second run on the same inputs waits here, with one `BdmmWarning`, until the
+        first finishes, then resumes from what it stored; it never reads a half-written
+        store nor deletes the other run's data.
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(_lock_path(self.root, self.key))
+            try:
+                return lock.acquire(blocking=False)
+            except LockBusy as busy:
+                who = f"process {busy.holder}" if busy.holder else "another process"
+                warnings.warn(BdmmWarning(
+                    f"another bdmm run on the same inputs ({who}) is in progress; waiting for it to finish, "
+                    "then this run reuses its windows"), stacklevel=2)
+                return lock.acquire(blocking=True)
+        except OSError:
+            return None
 
     # -- reading -------------------------------------------------------------------
     def _manifest(self) -> dict[str, Any] | None:
@@ -139,10 +164,19 @@ class RunStore:
         """Delete all but the ``keep`` most recently written runs under ``root`` (never this one)."""
         if not self.root.is_dir():
             return
-        runs = sorted((p for p in self.root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+        sweep_stale(self.root)
+        runs = sorted((p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
         for old in runs[keep:]:
-            if old != self.dir:
-                shutil.rmtree(old, ignore_errors=True)
+            if old == self.dir:
+                continue
+            lock = FileLock(_lock_path(self.root, old.name))
+            try:
+                lock.acquire(blocking=False)
+            except (LockBusy, OSError):
+                continue  # a run in progress (or resumed right now): not ours to delete
+            shutil.rmtree(old, ignore_errors=True)
+            lock.remove()
 
     # -- resuming ------------------------------------------------------------------
     def resume_frames(self, index: int) -> np.ndarray:
@@ -167,6 +201,10 @@ class RunStore:
 
     def _window_path(self, index: int) -> Path:
         return self.dir / f"window_{index:05d}.npz"
+
+
+def _lock_path(root: Path, key: str) -> Path:
+    return root / f"{key}.lock"
 
 
 __all__ = ["KEEP_RUNS", "RunStore", "hash_path", "run_key"]

@@ -143,7 +143,8 @@ def check_weights() -> list[Check]:
         if path is None:
             importable = entry.kind in ("generator", "discriminator", "temporal_discriminator", "spin")
             if not entry.published and importable:
-                fix = "`bdmm weights import FILE -o DIR` (the authors' file), then pass DIR"
+                fix = ("`bdmm weights import FILE -o DIR` (the authors' file), then pass "
+                       + {"generator": "--weights DIR", "spin": "--pose-weights DIR"}.get(entry.kind, "DIR as the weights"))
             else:
                 fix = f"bdmm weights download {name}" + ("  (or `bdmm weights import FILE -o DIR`)" if importable else "")
             detail = "not cached" + ("" if entry.published else "; not published on the Hub yet")
