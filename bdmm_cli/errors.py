@@ -14,8 +14,10 @@ class BdmmError(Exception):
 
     exit_code: int = 1
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, details: tuple[str, ...] | list[str] = ()) -> None:
         super().__init__(" ".join(str(message).split()))
+        #: Lines printed under the error line (e.g. every bad file of a data set).
+        self.details = tuple(details)
 
 
 class InputError(BdmmError):

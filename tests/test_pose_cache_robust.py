@@ -16,7 +16,7 @@ import torch
 
 from bdmm_cli.errors import BdmmWarning
 from bdmm_cli.pose import HMR, Body25, PoseConfig, PoseEstimator, estimate_video, pose_cache_root
-from tests.media import make_test_video, small_tmpfs
+from media import make_test_video, small_tmpfs
 
 
 class FixedDetector:

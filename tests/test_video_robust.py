@@ -14,7 +14,7 @@ import pytest
 from bdmm_cli.errors import BdmmWarning, InputError
 from bdmm_cli.video import VideoWriter, iter_frames, probe_video
 from bdmm_cli.video.read import allowing_truncated
-from tests.media import ffmpeg, make_media, make_test_video, small_tmpfs
+from media import ffmpeg, make_media, make_test_video, small_tmpfs
 
 SRC = "testsrc=size=64x48:rate=25"
 

@@ -16,9 +16,11 @@ F = TypeVar("F", bound=Callable)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def fail(message: str, exit_code: int = 1) -> None:
-    """Print `error: message` on stderr and leave with `exit_code`."""
+def fail(message: str, exit_code: int = 1, details: tuple[str, ...] = ()) -> None:
+    """Print `error: message` on stderr (then each of `details` indented) and leave with `exit_code`."""
     err_console.print(f"[bold red]error:[/] {message}", markup=True)
+    for line in details:
+        err_console.print(f"  {line}", markup=False)
     raise typer.Exit(exit_code)
 
 
@@ -38,7 +40,7 @@ def handle_errors(fn: F) -> F:
             with cli_warnings(warn):
                 return fn(*args, **kwargs)
         except BdmmError as exc:
-            fail(str(exc), exc.exit_code)
+            fail(str(exc), exc.exit_code, getattr(exc, "details", ()))
         except KeyboardInterrupt:
             fail("interrupted", 130)
         except OSError as exc:
