@@ -349,7 +349,7 @@ class FileLock:
         return self._fd is not None
 
     def __enter__(self) -> "FileLock":
-        return self.acquire(blocking=True)
+        return self if self.held else self.acquire(blocking=True)
 
     def __exit__(self, *exc) -> None:
         self.release()

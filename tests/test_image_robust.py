@@ -52,7 +52,7 @@ def test_decompression_bomb_through_the_cli(tmp_path):
     from typer.testing import CliRunner
 
     from bdmm_cli.cli import app
-    from tests.media import make_test_video
+    from media import make_test_video
 
     bomb = _bomb_png(tmp_path / "bomb.png")
     video = make_test_video(tmp_path / "v.mp4", frames=5)

@@ -110,8 +110,8 @@ def test_killed_runs_partial_entry_is_swept(video, estimator):
 
     script = textwrap.dedent("""
         import sys, torch
-        sys.path.insert(0, sys.argv[2])
-        from tests.test_pose_cache_robust import FixedDetector
+        sys.path[:0] = [sys.argv[2], sys.argv[2] + "/tests"]
+        from test_pose_cache_robust import FixedDetector
         from bdmm_cli.pose import HMR, PoseConfig, PoseEstimator, estimate_video
         torch.manual_seed(0)
         est = PoseEstimator(HMR().eval(), detector=FixedDetector(), config=PoseConfig(batch_size=8))

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Callable, Sequence
 
-import torch
 
+from bdmm_cli.fileio import module_hash
 from bdmm_cli.metrics.frechet import GaussianStats
 from bdmm_cli.metrics.inputs import Video
 from bdmm_cli.paths import cache_dir
@@ -36,11 +36,8 @@ def data_fingerprint(videos: Sequence[Video]) -> str:
     return h.hexdigest()
 
 
-def module_fingerprint(module: torch.nn.Module) -> str:
-    """Hash of a network's parameters and buffers (names, shapes, values)."""
-    from bdmm_cli.fileio import module_hash
-
-    return module_hash(module)
+#: Hash of a network's parameters and buffers (the one module hash: ``fileio.module_hash``).
+module_fingerprint = module_hash
 
 
 def cache_path(tag: str, key: dict) -> Path:
