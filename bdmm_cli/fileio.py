@@ -14,8 +14,8 @@ One writer family, used by every module that writes a file or a folder:
   ``0o666 & ~umask`` / ``0o777 & ~umask`` before publishing, so outputs (also when
   replaced with `force`) get the mode any other program would give them.
 - Temporaries are named ``.<stem>.bdmm-<host>-<pid>-<random>.part<suffix>``; every writer
-  first removes the temporaries of the same target left by processes of this machine
-  that no longer exist (`sweep_stale`): only ours, only stale.
+  first removes the temporaries in its folder left by processes of this machine that no
+  longer exist (`sweep_stale`): only ours (that name pattern), only stale (dead pid).
 - `FileLock` is an advisory lock (``flock``) that records its holder's pid.
 """
 
@@ -157,11 +157,26 @@ def _taken(path: Path) -> InputError:
                       "it was not overwritten (use --force to overwrite it, or choose another output)")
 
 
+class WriteError(InputError, OSError):
+    """A file could not be written (disk full, read-only, permission): a one-line InputError
+    for the user that is still an OSError (``errno``, ``strerror``) for code that skips
+    optional writes such as caches."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _write_error(message: str, exc: OSError) -> WriteError:
+    err = WriteError(message)
+    err.errno, err.strerror, err.filename = exc.errno, exc.strerror, exc.filename
+    return err
+
+
 def _no_space(path: Path, exc: OSError) -> InputError | None:
     if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
-        return InputError(f"no space left on the device while writing {path}; free some space and run again")
+        return _write_error(f"no space left on the device while writing {path}; free some space and run again", exc)
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and exc.filename is not None:
-        return InputError(f"cannot write {path}: {exc.strerror} ({exc.filename})")
+        return _write_error(f"cannot write {path}: {exc.strerror} ({exc.filename})", exc)
     return None
 
 
@@ -197,7 +212,7 @@ def atomic_output(path: Path, force: bool = False, suffix: str | None = None) ->
     (ffmpeg, imageio) see the right one. An empty result is an error.
     """
     path = check_output_path(Path(path), force)
-    sweep_stale(path.parent, path.stem)
+    sweep_stale(path.parent)
     try:
         tmp = temp_file(path.parent, path.stem, suffix if suffix is not None else path.suffix)
     except OSError as exc:
@@ -248,7 +263,7 @@ def atomic_output_dir(folder: Path, force: bool = False) -> Iterator[Path]:
     parent = folder.parent
     if not parent.is_dir():
         raise InputError(f"output directory {parent} does not exist")
-    sweep_stale(parent, folder.name)
+    sweep_stale(parent)
     try:
         tmp = temp_dir(parent, folder.name)
     except OSError as exc:
@@ -419,6 +434,7 @@ def module_hash(module) -> str:
 
 __all__ = [
     "FileLock",
+    "WriteError",
     "LockBusy",
     "apply_umask",
     "atomic_output",

@@ -75,3 +75,18 @@ def test_truncated_driving_video(env, tmp_path):
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert lines[0] == f"warning: {cut} is truncated: decoded {decoded} of the 40 frames its header announces; using those {decoded} frames"
     assert count_frames(out) == decoded
+
+
+@pytest.mark.slow  # the generator runs: ~40 s on 2 loaded cores
+def test_full_cache_disk_is_skipped_with_one_warning(env, tmp_path, monkeypatch):
+    from media import small_tmpfs
+
+    with small_tmpfs(tmp_path / "cache", "32k") as disk:
+        monkeypatch.setenv("BDMM_CACHE_DIR", str(disk))
+        out = tmp_path / "o.mp4"
+        result = runner.invoke(app, animate_args(tmp_path, env, out))
+        assert result.exit_code == 0, result.output
+        warnings = [ln for ln in result.output.splitlines() if ln.startswith("warning:")]
+        assert len(warnings) == 1 and "resume data cannot be written" in warnings[0]
+        assert "No space left on device" in warnings[0] and "--no-cache" in warnings[0]
+        assert count_frames(out) == N

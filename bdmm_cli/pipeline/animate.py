@@ -44,7 +44,7 @@ import torch
 from bdmm_cli.device import resolve_device
 from bdmm_cli.errors import InputError
 from bdmm_cli.fileio import module_hash
-from bdmm_cli.pipeline.cache import RunStore, hash_path
+from bdmm_cli.pipeline.cache import RunStore, hash_path, warn_unwritable
 from bdmm_cli.pipeline.checks import check_inputs, resolve_dtype
 from bdmm_cli.pipeline.config import CROP_SIZE, AnimateConfig
 from bdmm_cli.pipeline.frames import estimate_driving, fill_gaps, make_pose_estimator, pose_dir_stream
@@ -393,7 +393,8 @@ def _save_window(store: RunStore | None, index: int, frames: np.ndarray, state) 
     tensors = None if state is None else {f.name: getattr(state, f.name) for f in fields(state)}
     try:
         store.save_window(index, frames, tensors)
-    except OSError:
+    except OSError as exc:
+        warn_unwritable(store.root, exc)
         return None
     return store
 

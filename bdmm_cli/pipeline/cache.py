@@ -85,13 +85,16 @@ class RunStore:
             self.root.mkdir(parents=True, exist_ok=True)
             lock = FileLock(_lock_path(self.root, self.key))
             try:
-                return lock.acquire(blocking=False)
+                lock.acquire(blocking=False)
             except LockBusy as busy:
                 who = f"process {busy.holder}" if busy.holder else "another process"
                 warnings.warn(BdmmWarning(
                     f"another bdmm run on the same inputs ({who}) is in progress; waiting for it to finish, "
                     "then this run reuses its windows"), stacklevel=2)
-                return lock.acquire(blocking=True)
+                lock.acquire(blocking=True)
+            if self.dir.is_dir():
+                sweep_stale(self.dir)  # temporaries of a killed run of these inputs
+            return lock
         except OSError:
             return None
 
@@ -203,8 +206,15 @@ class RunStore:
         return self.dir / f"window_{index:05d}.npz"
 
 
+def warn_unwritable(root: Path, exc: OSError) -> None:
+    """One BdmmWarning: the run store cannot be written (the run goes on without resume data)."""
+    warnings.warn(BdmmWarning(
+        f"the resume data cannot be written to {root} ({exc.strerror or exc}); continuing without it "
+        "(free space there, set BDMM_CACHE_DIR to a writable folder, or pass --no-cache)"), stacklevel=3)
+
+
 def _lock_path(root: Path, key: str) -> Path:
     return root / f"{key}.lock"
 
 
-__all__ = ["KEEP_RUNS", "RunStore", "hash_path", "run_key"]
+__all__ = ["KEEP_RUNS", "RunStore", "hash_path", "run_key", "warn_unwritable"]
