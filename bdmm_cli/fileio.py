@@ -373,30 +373,33 @@ class FileLock:
 # --- hashes -----------------------------------------------------------------------------
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks (no memo: see `content_hash`)."""
+def sha256_file(path: Path, chunk: int = 1 << 20, on_bytes: Callable[[int], None] | None = None) -> str:
+    """Hex sha256 of a file, read in chunks (no memo: see `content_hash`); `on_bytes(n)` per chunk."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
+            if on_bytes is not None:
+                on_bytes(len(block))
     return h.hexdigest()
 
 
 _HASHES: dict[tuple, str] = {}
 
 
-def content_hash(path: Path) -> str:
+def content_hash(path: Path, on_bytes: Callable[[int], None] | None = None) -> str:
     """sha256 of a file's content, computed once per (path, size, mtime, inode) in a process.
 
-    Every identity of an input (run store key, pose cache key, provenance) uses this, so
-    a driving video is read once per run however many keys need its hash.
+    Every identity of an input (run store key, pose cache key, weights verification) uses
+    this, so a driving video is read once per run however many keys need its hash.
+    `on_bytes(n)` is called per chunk read (progress bars), only when the file is read.
     """
     path = Path(path)
     st = path.stat()
     key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
     digest = _HASHES.get(key)
     if digest is None:
-        digest = _HASHES[key] = sha256_file(path)
+        digest = _HASHES[key] = sha256_file(path, on_bytes=on_bytes)
     return digest
 
 

@@ -15,7 +15,6 @@ matches its stamp is not hashed again. `bdmm weights verify` always re-hashes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,15 +54,11 @@ class VerifiedFile:
 
 def sha256_with_progress(path: Path, desc: str = "") -> str:
     """Hex sha256 of a file, with a progress bar for large files."""
+    from bdmm_cli.fileio import content_hash
+
     size = path.stat().st_size
-    h = hashlib.sha256()
-    with open(path, "rb") as f, RichBar(
-        desc=f"verify {desc or path.name}", total=size, disable=size < _PROGRESS_MIN_BYTES
-    ) as bar:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-            bar.update(len(block))
-    return h.hexdigest()
+    with RichBar(desc=f"verify {desc or path.name}", total=size, disable=size < _PROGRESS_MIN_BYTES) as bar:
+        return content_hash(path, on_bytes=bar.update)
 
 
 def _store_path() -> Path:
