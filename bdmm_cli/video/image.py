@@ -85,8 +85,8 @@ def read_image(path: str | Path) -> np.ndarray:
     except Image.DecompressionBombError as exc:
         raise InputError(f"image {path} is too large to decode safely; downscale it") from exc
     except UnidentifiedImageError as exc:
-        raise InputError(f"cannot read image {path}: not an image format bdmm reads "
-                         "(JPEG, PNG, WebP, BMP, TIFF; convert HEIC/RAW photos to JPEG)") from exc
+        raise InputError(f"cannot read image {path}: not a readable image file (bdmm reads JPEG, PNG, WebP, "
+                         "BMP, TIFF; convert HEIC/RAW photos to JPEG)") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise InputError(f"cannot read image {path}: the file is damaged or truncated") from exc
     if rgb.ndim != 3 or rgb.shape[0] < 2 or rgb.shape[1] < 2:
