@@ -14,8 +14,10 @@ class BdmmError(Exception):
 
     exit_code: int = 1
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, details: tuple[str, ...] | list[str] = ()) -> None:
         super().__init__(" ".join(str(message).split()))
+        #: Lines printed under the error line (e.g. every bad file of a data set).
+        self.details = tuple(details)
 
 
 class InputError(BdmmError):
@@ -34,3 +36,12 @@ class NotAvailableError(BdmmError):
     """A command or feature that this build does not provide."""
 
     exit_code = 2
+
+
+class BdmmWarning(UserWarning):
+    """Something the user should know that does not stop the command (e.g. a cache that
+    cannot be written, a truncated video used with --allow-truncated). The CLI prints it as
+    one ``warning:`` line; other libraries' warnings are shown only with ``--verbose``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))

@@ -26,3 +26,38 @@ def make_test_video(
         cmd += ["-shortest"]
     subprocess.run(cmd + [str(path)], check=True)
     return path
+
+
+def make_media(path: Path, lavfi: str, args: list[str], frames: int | None = None, pre: list[str] | None = None) -> Path:
+    """Any test video: ffmpeg ``-f lavfi -i <lavfi>`` then ``args`` (codec, pixel format, ...)."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"] + (pre or []) + ["-f", "lavfi", "-i", lavfi]
+    if frames is not None:
+        cmd += ["-frames:v", str(frames)]
+    subprocess.run(cmd + args + [str(path)], check=True)
+    return path
+
+
+def ffmpeg(*args: str) -> None:
+    """Run the bundled ffmpeg quietly (raises on failure)."""
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+import contextlib  # noqa: E402
+import os  # noqa: E402
+
+
+@contextlib.contextmanager
+def small_tmpfs(path: Path, size: str = "1m"):
+    """A real, tiny file system mounted at `path` (root only; the test is skipped otherwise)."""
+    import pytest
+
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode(errors='replace').strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)

@@ -111,8 +111,6 @@ def test_local_archives_install_everything_once(release, tmp_path):
     assert _installed_files() == before
 
 
-@pytest.mark.xfail(strict=True, reason="fileio's temporary files/folders are 0600/0700 until the `robust` branch's "
-                   "umask fix lands; remove this mark then")
 def test_installed_files_follow_the_umask(release):
     old = os.umask(0o022)
     try:

@@ -16,10 +16,17 @@ F = TypeVar("F", bound=Callable)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def fail(message: str, exit_code: int = 1) -> None:
-    """Print `error: message` on stderr and leave with `exit_code`."""
+def fail(message: str, exit_code: int = 1, details: tuple[str, ...] = ()) -> None:
+    """Print `error: message` on stderr (then each of `details` indented) and leave with `exit_code`."""
     err_console.print(f"[bold red]error:[/] {message}", markup=True)
+    for line in details:
+        err_console.print(f"  {line}", markup=False)
     raise typer.Exit(exit_code)
+
+
+def warn(message: str) -> None:
+    """Print `warning: message` on stderr (the command goes on)."""
+    err_console.print(f"[yellow]warning:[/] {message}", markup=True)
 
 
 def handle_errors(fn: F) -> F:
@@ -27,14 +34,22 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from bdmm_cli.noise import cli_warnings
+
         try:
-            return fn(*args, **kwargs)
+            with cli_warnings(warn):
+                return fn(*args, **kwargs)
         except BdmmError as exc:
-            fail(str(exc), exc.exit_code)
+            fail(str(exc), exc.exit_code, getattr(exc, "details", ()))
         except KeyboardInterrupt:
             fail("interrupted", 130)
         except OSError as exc:
             # Disk full, permission denied, ... : still one line, never a traceback.
+            import errno
+
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                where = f" while writing {exc.filename}" if exc.filename else ""
+                fail(f"no space left on the device{where}; free some space and run again", 1)
             fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), 1)
 
     return wrapper  # type: ignore[return-value]

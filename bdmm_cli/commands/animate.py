@@ -49,6 +49,9 @@ def animate_command(
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite the output file."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither use nor write the pose cache and the resume data."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    allow_truncated: bool = typer.Option(
+        False, "--allow-truncated", help="Use a truncated video's decodable frames (a warning names both counts) instead of stopping."
+    ),
 ) -> None:
     """Animate a person photo with the motion of a driving video.
 
@@ -74,6 +77,7 @@ def animate_command(
     """
     from bdmm_cli.errors import MissingResourceError
     from bdmm_cli.pipeline import AnimateConfig, animate, parse_frame_range
+    from bdmm_cli.video.read import allowing_truncated
 
     start, stop = parse_frame_range(frames)
     config = AnimateConfig(
@@ -83,7 +87,8 @@ def animate_command(
         max_gap=max_gap, retarget=retarget, force=force, cache=not no_cache,
     )
     try:
-        result = animate(photo, video, output, config, progress=not quiet)
+        with allowing_truncated(allow_truncated):
+            result = animate(photo, video, output, config, progress=not quiet)
     except MissingResourceError as exc:
         raise MissingResourceError(f"{exc} (`bdmm doctor` lists everything the main job needs)") from exc
     except KeyboardInterrupt:

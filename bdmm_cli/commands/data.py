@@ -30,6 +30,9 @@ def prepare_command(
     ),
     force: bool = typer.Option(False, "--force", "-f", help="Write into a non-empty output folder, replacing videos."),
     keypoints: str = typer.Option("auto", "--keypoints", help="auto (OpenPose BODY_25 when its weights are installed, else MediaPipe), openpose (the authors' detector; needs `bdmm setup`) or mediapipe."),
+    allow_truncated: bool = typer.Option(
+        False, "--allow-truncated", help="Use a truncated video's decodable frames (a warning names both counts) instead of stopping."
+    ),
 ) -> None:
     """Run the pose front-end on every video and write the official data layout.
 
@@ -55,7 +58,11 @@ def prepare_command(
     from bdmm_cli.dataset.prepare import plan_splits, prepare_dataset
     from bdmm_cli.pose import PoseEstimator, estimate_video
 
-    plan_splits(videos_dir, test_fraction)  # fail fast on a bad folder before loading weights
+    from bdmm_cli.dataset.validate import check_video_files
+    from bdmm_cli.video.read import allowing_truncated
+
+    plan = plan_splits(videos_dir, test_fraction)  # fail fast on a bad folder before loading weights
+    check_video_files([v for _, v in plan])  # every video readable, all bad ones listed at once
     device = resolve_device(device)
     from bdmm_cli.pose.detector import load_keypoint_model
 
@@ -67,8 +74,9 @@ def prepare_command(
         def on_video(i: int, n: int, name: str) -> None:
             progress.update(task, total=n, completed=i, name=name)
 
-        report = prepare_dataset(videos_dir, out, lambda p: estimate_video(p, estimator), test_fraction,
-                                 force, on_video)
+        with allowing_truncated(allow_truncated):
+            report = prepare_dataset(videos_dir, out, lambda p: estimate_video(p, estimator), test_fraction,
+                                     force, on_video)
         progress.update(task, completed=progress.tasks[0].total)
     for v in report.videos:
         note = f", {len(v.skipped)} frames without a person skipped" if v.skipped else ""

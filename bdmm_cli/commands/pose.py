@@ -48,6 +48,9 @@ def pose_command(
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse results of an earlier identical run."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace a non-empty output folder."),
+    allow_truncated: bool = typer.Option(
+        False, "--allow-truncated", help="Use a truncated video's decodable frames (a warning names both counts) instead of stopping."
+    ),
 ) -> None:
     """Estimate SMPL (SPIN) and BODY_25 keypoints (OpenPose when installed, else MediaPipe) for a video or a photo.
 
@@ -67,7 +70,10 @@ def pose_command(
 
       bdmm pose dance.mp4 -o dance_poses/ --keypoints openpose   # the authors' OpenPose BODY_25
     """
-    _run(source, output, spin, crop, missing_joints, smooth, refine, largest, frames, device, cache, force, keypoints)
+    from bdmm_cli.video.read import allowing_truncated
+
+    with allowing_truncated(allow_truncated):
+        _run(source, output, spin, crop, missing_joints, smooth, refine, largest, frames, device, cache, force, keypoints)
 
 
 @handle_errors

@@ -10,15 +10,19 @@ so the numbering can have gaps, as in the authors' data.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from bdmm_cli.dataset.kptsmpl import FramePose, dumps_kptsmpl, read_kptsmpl
 from bdmm_cli.dataset.layout import FRAMES_DIR, POSES_DIR
-from bdmm_cli.errors import InputError
+from bdmm_cli.errors import BdmmWarning, InputError
 from bdmm_cli.fileio import atomic_output_dir
 
 
@@ -43,11 +47,15 @@ def frame_name(index: int) -> str:
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
-    """(H, W, 3) uint8 RGB -> PNG; OSError when it cannot be written."""
+    """(H, W, 3) uint8 RGB -> PNG; OSError (with the system's reason: disk full, read-only,
+    permission) when it cannot be written."""
     import cv2
 
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"cannot write {path}")
+    ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"cannot encode a {image.shape} {image.dtype} image as PNG")
+    with open(path, "wb") as f:
+        f.write(data.tobytes())
 
 
 def read_png(path: Path) -> np.ndarray:
@@ -133,7 +141,110 @@ def read_pose_dir(pose_dir: str | Path) -> Iterator[PosedFrame]:
     return gen()
 
 
+# --- the pose cache: pose folders of whole videos, reused by later runs ---------------------
+
+CACHE_FORMAT = 1
+NOPOSE_DIR = "nopose"
+
+
+def _cache_warning(root: Path, exc: OSError) -> None:
+    reason = exc.strerror or str(exc)
+    warnings.warn(BdmmWarning(
+        f"the pose cache {root} cannot be written ({reason}); continuing without it "
+        "(free space there, set BDMM_CACHE_DIR to a writable folder, or pass --no-cache)"), stacklevel=4)
+
+
+def record_pose_cache(frames: Iterable[PosedFrame], entry: Path) -> Iterator[PosedFrame]:
+    """Pass `frames` through while writing them to a new cache entry `entry`.
+
+    The entry is built in a temporary folder and published when the stream ends. A cache
+    that cannot be written (full, read-only, no permission) is skipped with one
+    `BdmmWarning`; the frames still flow. Stale temporaries of killed runs are swept first.
+    """
+    from bdmm_cli.fileio import dir_mode, sweep_stale, temp_dir
+
+    tmp: Path | None = None
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale(entry.parent)
+        tmp = temp_dir(entry.parent, entry.name)
+        make_pose_dir(tmp)
+        (tmp / NOPOSE_DIR).mkdir()
+    except OSError as exc:
+        _cache_warning(entry.parent, exc)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        tmp = None
+    indices, missing = [], []
+    try:
+        for frame in frames:
+            if tmp is not None:
+                try:
+                    if frame.pose is None:
+                        write_png(tmp / NOPOSE_DIR / f"{frame_name(frame.index)}.png", frame.image)
+                    else:
+                        write_posed_frame(tmp, frame)
+                except OSError as exc:
+                    _cache_warning(entry.parent, exc)
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    tmp = None
+            if frame.pose is None:
+                missing.append(frame.index)
+            indices.append(frame.index)
+            yield frame
+        if tmp is not None:
+            try:
+                (tmp / "manifest.json").write_text(
+                    json.dumps({"format": CACHE_FORMAT, "indices": indices, "missing": missing}))
+                os.chmod(tmp, dir_mode())
+                os.rename(tmp, entry)
+            except OSError as exc:
+                if not (entry / "manifest.json").is_file():  # else: another process published it first
+                    _cache_warning(entry.parent, exc)
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def replay_pose_cache(entry: Path, recompute: Callable[[], Iterable[PosedFrame]]) -> Iterator[PosedFrame]:
+    """The frames of a complete cache entry, in order.
+
+    A damaged entry (unreadable manifest, PNG or JSON) is deleted with one `BdmmWarning`
+    and the rest of the stream comes from `recompute()` (which yields the same frames from
+    the start; those already replayed are skipped), so the run goes on.
+    """
+    yielded = 0
+    try:
+        manifest = json.loads((entry / "manifest.json").read_text())
+        indices, missing = list(manifest["indices"]), set(manifest["missing"])
+    except (OSError, ValueError, KeyError, TypeError):
+        indices, missing = None, set()
+    for index in indices if indices is not None else [None]:
+        try:
+            if index is None:
+                raise InputError("manifest")
+            if index in missing:
+                frame = PosedFrame(index, read_png(entry / NOPOSE_DIR / f"{frame_name(index)}.png"), None)
+            else:
+                frame = read_posed_frame(entry, index)
+        except (InputError, OSError, ValueError):
+            where = "its index" if index is None else f"frame {index}"
+            warnings.warn(BdmmWarning(
+                f"the pose cache entry {entry} was damaged ({where}); it was deleted and the poses "
+                "are computed again"), stacklevel=3)
+            shutil.rmtree(entry, ignore_errors=True)
+            for j, fresh in enumerate(recompute()):
+                if j >= yielded:
+                    yield fresh
+            return
+        yield frame
+        yielded += 1
+
+
 __all__ = [
+    "CACHE_FORMAT",
+    "record_pose_cache",
+    "replay_pose_cache",
     "PosedFrame",
     "frame_name",
     "make_pose_dir",

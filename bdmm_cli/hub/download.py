@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bdmm_cli.errors import CheckpointError, MissingResourceError
+from bdmm_cli.fileio import apply_umask
 from bdmm_cli.hub import hfenv
 from bdmm_cli.hub.progress import RichBar
 from bdmm_cli.hub.registry import Registry, WeightEntry, load_registry
@@ -66,12 +67,18 @@ def resolve_location(
     return Location(source="project", repo=repo_id, revision=rev, filename=entry.filename)
 
 
+def _pass_option(entry: WeightEntry) -> str:
+    """Which option takes an imported folder of this kind."""
+    return {"generator": "--weights DIR", "spin": "--pose-weights DIR"}.get(entry.kind, "DIR as the weights")
+
+
 def _how_to_get(entry: WeightEntry) -> str:
     if entry.source == "setup":
         return "run `bdmm setup --accept-licenses`, or `bdmm setup --from ARCHIVE` with the archive that carries it"
     if entry.kind in ("generator", "discriminator", "temporal_discriminator", "spin"):
         return (f"run `bdmm setup --accept-licenses` (the authors' release), `bdmm weights download {entry.name}` "
-                f"while online, or convert the authors' file with `bdmm weights import FILE -o DIR` and pass DIR")
+                f"while online, or convert the authors' file with `bdmm weights import FILE -o DIR` and pass "
+                f"{_pass_option(entry)} instead")
     return f"run `bdmm weights download {entry.name}` while online"
 
 
@@ -188,7 +195,9 @@ def _fetch_url(entry: WeightEntry, url: str, *, force: bool) -> Path:
     level = logger.level
     logger.setLevel("WARNING")  # our progress bar and errors say what pooch would log
     try:
-        return Path(pooch.retrieve(url, known_hash=known, fname=entry.filename, path=folder, progressbar=bar))
+        got = Path(pooch.retrieve(url, known_hash=known, fname=entry.filename, path=folder, progressbar=bar))
+        apply_umask(got)  # pooch publishes its 0600 temporary as it is
+        return got
     except ValueError as exc:  # pooch: hash mismatch (the download was already removed)
         raise ChecksumError(
             f"{entry.name}: sha256 mismatch for the download from {url}; the file is corrupt or was tampered "
@@ -215,10 +224,9 @@ def _extract_member(entry: WeightEntry, archive: Path) -> Path:
             src = tar.extractfile(member)
             if src is None:
                 raise KeyError(entry.member)
-            tmp = out.with_name(f".{out.name}.part")
-            with open(tmp, "wb") as f:
-                f.write(src.read())
-            os.replace(tmp, out)
+            from bdmm_cli.fileio import atomic_write
+
+            atomic_write(out, lambda tmp: tmp.write_bytes(src.read()))
     except (tarfile.TarError, KeyError) as exc:
         raise CheckpointError(f"{entry.name}: {archive} has no usable member {entry.member!r} ({exc})") from None
     return out
@@ -282,7 +290,7 @@ def fetch(
             raise MissingResourceError(
                 f"{entry.name} is not published on the Hub yet ({loc}); run `bdmm setup --accept-licenses` "
                 f"(the authors' release), convert the authors' checkpoint with `bdmm weights import FILE -o DIR` "
-                f"and pass DIR, or point --repo / BDMM_HUB_REPO at a copy that has it"
+                f"and pass {_pass_option(entry)}, or point --repo / BDMM_HUB_REPO at a copy that has it"
             )
         path = _fetch_hub(entry, loc, force=force)
         return _verify_or_delete(entry, path, loc, trust, rehash).path

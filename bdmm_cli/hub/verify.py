@@ -15,11 +15,7 @@ matches its stamp is not hashed again. `bdmm weights verify` always re-hashes.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,15 +54,11 @@ class VerifiedFile:
 
 def sha256_with_progress(path: Path, desc: str = "") -> str:
     """Hex sha256 of a file, with a progress bar for large files."""
+    from bdmm_cli.fileio import content_hash
+
     size = path.stat().st_size
-    h = hashlib.sha256()
-    with open(path, "rb") as f, RichBar(
-        desc=f"verify {desc or path.name}", total=size, disable=size < _PROGRESS_MIN_BYTES
-    ) as bar:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-            bar.update(len(block))
-    return h.hexdigest()
+    with RichBar(desc=f"verify {desc or path.name}", total=size, disable=size < _PROGRESS_MIN_BYTES) as bar:
+        return content_hash(path, on_bytes=bar.update)
 
 
 def _store_path() -> Path:
@@ -86,14 +78,9 @@ def _load_store() -> dict:
 def _save_store(data: dict) -> None:
     path = _store_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".verified.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    from bdmm_cli.fileio import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def _stat_key(path: Path) -> dict:

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
-import torch
 
+from bdmm_cli.fileio import module_hash
 from bdmm_cli.metrics.frechet import GaussianStats
 from bdmm_cli.metrics.inputs import Video
 from bdmm_cli.paths import cache_dir
@@ -38,14 +36,8 @@ def data_fingerprint(videos: Sequence[Video]) -> str:
     return h.hexdigest()
 
 
-def module_fingerprint(module: torch.nn.Module) -> str:
-    """Hash of a network's parameters and buffers (names, shapes, values)."""
-    h = hashlib.sha256()
-    for name, t in sorted(module.state_dict().items()):
-        t = t.detach().cpu().contiguous().reshape(-1)
-        h.update(f"{name}\0{tuple(t.shape)}\0{t.dtype}\0".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+#: Hash of a network's parameters and buffers (the one module hash: ``fileio.module_hash``).
+module_fingerprint = module_hash
 
 
 def cache_path(tag: str, key: dict) -> Path:
@@ -76,12 +68,7 @@ def cached_stats(
     stats = compute()
     if enabled:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-        os.close(fd)
-        try:
-            stats.save(Path(tmp))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        from bdmm_cli.fileio import atomic_write
+
+        atomic_write(path, stats.save)
     return stats, False

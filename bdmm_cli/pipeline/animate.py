@@ -41,7 +41,7 @@ run resumes from the first unfinished window.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -52,7 +52,8 @@ import torch
 
 from bdmm_cli.device import resolve_device
 from bdmm_cli.errors import InputError
-from bdmm_cli.pipeline.cache import RunStore, hash_path
+from bdmm_cli.fileio import module_hash
+from bdmm_cli.pipeline.cache import RunStore, hash_path, warn_unwritable
 from bdmm_cli.pipeline.checks import check_inputs, check_load, resolve_dtype
 from bdmm_cli.pipeline.config import CROP_SIZE, AnimateConfig, LoadSettings, RunSettings, resolve_retarget
 from bdmm_cli.pipeline.frames import estimate_driving, fill_gaps, make_pose_estimator, pose_dir_stream
@@ -105,17 +106,8 @@ def check_run(photo, video, output, settings: RunSettings) -> CheckedInputs:
     return CheckedInputs(photo, video, output, run, check_inputs(photo, video, output, run))
 
 
-def module_identity(module: torch.nn.Module) -> str:
-    """sha256 over a module's parameters and buffers (names, shapes, dtypes, bytes)."""
-    h = hashlib.sha256()
-    tensors = dict(module.state_dict())
-    for name, buf in module.named_buffers():
-        tensors.setdefault(name, buf)
-    for name in sorted(tensors):
-        t = tensors[name].detach().to("cpu").contiguous()
-        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+#: sha256 over a module's parameters and buffers (the one module hash: ``fileio.module_hash``).
+module_identity = module_hash
 
 
 # ---------------------------------------------------------------------------------------
@@ -219,6 +211,7 @@ class AnimatePipeline:
         stats = AnimateStats()
         timer = StageTimer(stats, self.device)
         store = RunStore(self._key_doc(photo, video, run, mode)) if run.cache and not run.preview else None
+        run_lock = store.lock() if store is not None else None  # a concurrent run on the same inputs waits
         done = store.windows_done() if store is not None else 0  # finished by an interrupted run
         # 3. the source photo's pose
         source = self.source_pose(photo, run)
@@ -233,7 +226,7 @@ class AnimatePipeline:
         bar = progress_bar(unit="frames", enabled=progress)
         writer = VideoWriter(output, info.fps, (width, run.size), audio_from=video if info.has_audio else None,
                              audio_start=run.start / info.fps, force=run.force)
-        with bar, writer:
+        with bar, writer, run_lock or contextlib.nullcontext():
             task = bar.add_task("animating", total=_expected_frames(info, run))
             for batch in batched(windowed(posed, schedule), run.batch if independent else 1):
                 if retarget is None:  # frame 0 of the run fixes the camera rule
@@ -454,7 +447,8 @@ def _save_window(store: RunStore | None, index: int, frames: np.ndarray, state) 
     tensors = None if state is None else {f.name: getattr(state, f.name) for f in fields(state)}
     try:
         store.save_window(index, frames, tensors)
-    except OSError:
+    except OSError as exc:
+        warn_unwritable(store.root, exc)
         return None
     return store
 

@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import warnings
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -38,8 +37,9 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from bdmm_cli.errors import InputError
-from bdmm_cli.fileio import sha256_file
+from bdmm_cli.errors import BdmmWarning, InputError
+from bdmm_cli.fileio import FileLock, LockBusy, sweep_stale, tree_hash
+from bdmm_cli.fileio import atomic_write as _atomic_write
 from bdmm_cli.paths import cache_dir
 
 FORMAT = 1
@@ -47,35 +47,14 @@ FORMAT = 1
 KEEP_RUNS = 4
 
 
-def hash_path(path: Path) -> str:
-    """Content hash of a file, or of a folder (relative names + file hashes, sorted)."""
-    path = Path(path)
-    if path.is_file():
-        return sha256_file(path)
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(str(f.relative_to(path)).encode())
-        h.update(b"\0")
-        h.update(sha256_file(f).encode())
-        h.update(b"\n")
-    return h.hexdigest()
+#: Content hash of a file, or of a folder (memoised per run: ``fileio.tree_hash``).
+hash_path = tree_hash
 
 
 def run_key(key_doc: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of ``key_doc`` (sorted keys)."""
     text = json.dumps(key_doc, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class RunStore:
@@ -92,6 +71,32 @@ class RunStore:
         self.key = run_key(self.key_doc)
         self.root = Path(root) if root is not None else cache_dir() / "runs"
         self.dir = self.root / self.key
+
+    # -- locking -------------------------------------------------------------------
+    def lock(self) -> FileLock | None:
+        """Take this run's lock (``<root>/<key>.lock``) for the whole run; returns it (a
+        context manager that releases it), or None when the cache cannot be written.
+
+        A second run on the same inputs waits here, with one `BdmmWarning`, until the
+        first finishes, then resumes from what it stored; it never reads a half-written
+        store nor deletes the other run's data.
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(_lock_path(self.root, self.key))
+            try:
+                lock.acquire(blocking=False)
+            except LockBusy as busy:
+                who = f"process {busy.holder}" if busy.holder else "another process"
+                warnings.warn(BdmmWarning(
+                    f"another bdmm run on the same inputs ({who}) is in progress; waiting for it to finish, "
+                    "then this run reuses its windows"), stacklevel=2)
+                lock.acquire(blocking=True)
+            if self.dir.is_dir():
+                sweep_stale(self.dir)  # temporaries of a killed run of these inputs
+            return lock
+        except OSError:
+            return None
 
     # -- reading -------------------------------------------------------------------
     def _manifest(self) -> dict[str, Any] | None:
@@ -162,10 +167,19 @@ class RunStore:
         """Delete all but the ``keep`` most recently written runs under ``root`` (never this one)."""
         if not self.root.is_dir():
             return
-        runs = sorted((p for p in self.root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+        sweep_stale(self.root)
+        runs = sorted((p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
         for old in runs[keep:]:
-            if old != self.dir:
-                shutil.rmtree(old, ignore_errors=True)
+            if old == self.dir:
+                continue
+            lock = FileLock(_lock_path(self.root, old.name))
+            try:
+                lock.acquire(blocking=False)
+            except (LockBusy, OSError):
+                continue  # a run in progress (or resumed right now): not ours to delete
+            shutil.rmtree(old, ignore_errors=True)
+            lock.remove()
 
     # -- resuming ------------------------------------------------------------------
     def resume_frames(self, index: int) -> np.ndarray:
@@ -192,4 +206,15 @@ class RunStore:
         return self.dir / f"window_{index:05d}.npz"
 
 
-__all__ = ["KEEP_RUNS", "RunStore", "hash_path", "run_key"]
+def warn_unwritable(root: Path, exc: OSError) -> None:
+    """One BdmmWarning: the run store cannot be written (the run goes on without resume data)."""
+    warnings.warn(BdmmWarning(
+        f"the resume data cannot be written to {root} ({exc.strerror or exc}); continuing without it "
+        "(free space there, set BDMM_CACHE_DIR to a writable folder, or pass --no-cache)"), stacklevel=3)
+
+
+def _lock_path(root: Path, key: str) -> Path:
+    return root / f"{key}.lock"
+
+
+__all__ = ["KEEP_RUNS", "RunStore", "hash_path", "run_key", "warn_unwritable"]

@@ -181,7 +181,8 @@ def _cached_check(entry, registry, required: bool) -> Check:
         if entry.source == "setup":
             fix = _SETUP_FIX
         elif not entry.published and importable:
-            fix = f"`bdmm weights import FILE -o DIR` (the authors' file), then pass DIR; or {_SETUP_FIX}"
+            option = {"generator": "--weights DIR", "spin": "--pose-weights DIR"}.get(entry.kind, "DIR as the weights")
+            fix = f"`bdmm weights import FILE -o DIR` (the authors' file), then pass {option}; or {_SETUP_FIX}"
         else:
             fix = f"bdmm weights download {name}" + ("  (or `bdmm weights import FILE -o DIR`)" if importable else "")
         detail = "not installed" if entry.source == "setup" else (

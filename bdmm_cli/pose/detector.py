@@ -30,6 +30,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import numpy as np
 
 from bdmm_cli.errors import MissingResourceError
+from bdmm_cli.noise import native_stderr_quiet
 from bdmm_cli.pose.body25 import Body25, body25_from_mediapipe
 
 
@@ -83,19 +84,20 @@ class MediaPipePoseDetector:
         self.video = video
         self.min_visibility = float(min_visibility)
         self.name = f"mediapipe-{_mp_version()}-c{model_complexity}-v{self.min_visibility:g}-d{min_detection_confidence:g}"
-        self._pose = mp_pose.Pose(
-            static_image_mode=not video,
-            model_complexity=model_complexity,
-            smooth_landmarks=False,
-            enable_segmentation=False,
-            min_detection_confidence=min_detection_confidence,
-            min_tracking_confidence=min_tracking_confidence,
-        )
+        with native_stderr_quiet():  # MediaPipe's native "W0000 ..." start-up lines
+            self._pose = mp_pose.Pose(
+                static_image_mode=not video,
+                model_complexity=model_complexity,
+                smooth_landmarks=False,
+                enable_segmentation=False,
+                min_detection_confidence=min_detection_confidence,
+                min_tracking_confidence=min_tracking_confidence,
+            )
 
     def __call__(self, image: np.ndarray) -> Body25 | None:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
-        with warnings.catch_warnings():  # protobuf 4 deprecation noise from inside mediapipe
+        with warnings.catch_warnings(), native_stderr_quiet():  # protobuf noise, native log lines
             warnings.simplefilter("ignore", UserWarning)
             result = self._pose.process(np.ascontiguousarray(image))
         if result.pose_landmarks is None:

@@ -27,9 +27,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -39,15 +36,13 @@ import torch
 
 from bdmm_cli.dataset.kptsmpl import FramePose
 from bdmm_cli.dataset.pose_dir import (
+    CACHE_FORMAT,
     PosedFrame,
-    frame_name,
-    make_pose_dir,
-    read_png,
-    read_posed_frame,
-    write_png,
-    write_posed_frame,
+    record_pose_cache,
+    replay_pose_cache,
 )
 from bdmm_cli.errors import InputError
+from bdmm_cli.fileio import content_hash, module_hash
 from bdmm_cli.pose.body25 import Body25
 from bdmm_cli.pose.crop import CropTracker, crop_to_square, map_keypoints
 from bdmm_cli.pose.detector import KeypointDetector
@@ -56,7 +51,6 @@ from bdmm_cli.pose.hmr import HMR
 from bdmm_cli.pose.spin_crop import spin_cam_to_frame, spin_crop
 
 FRAME_SIZE = 256
-CACHE_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -179,11 +173,8 @@ class PoseEstimator:
             h.update(json.dumps(dataclasses.asdict(self.config), sort_keys=True).encode())
             h.update(self.detector_name().encode())
             for module in (self.hmr, self.body_model, self.openpose):
-                if module is None:
-                    continue
-                for k, v in module.state_dict().items():
-                    h.update(k.encode())
-                    h.update(v.detach().cpu().contiguous().numpy().tobytes())
+                if module is not None:
+                    h.update(module_hash(module).encode())
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 
@@ -329,11 +320,9 @@ class PoseStream:
 
 
 def _cache_key(path: Path, estimator: PoseEstimator, start: int, stop: int | None) -> str:
-    from bdmm_cli.fileio import sha256_file
-
     h = hashlib.sha256()
     h.update(f"bdmm-pose-cache-{CACHE_FORMAT}|{start}|{stop}|".encode())
-    h.update(sha256_file(path).encode())
+    h.update(content_hash(path).encode())
     h.update(estimator.fingerprint().encode())
     return h.hexdigest()[:32]
 
@@ -368,49 +357,13 @@ def estimate_video(
         return PoseStream(estimator.process(iter_frames(path, start, stop), True, start), from_cache=False)
     key = _cache_key(path, estimator, start, stop)
     entry = pose_cache_root() / key
-    if (entry / "manifest.json").is_file():
-        return PoseStream(_replay_cache(entry), from_cache=True)
-    return PoseStream(_record_cache(estimator.process(iter_frames(path, start, stop), True, start), entry),
-                      from_cache=False)
 
+    def compute() -> Iterator[PosedFrame]:
+        return record_pose_cache(estimator.process(iter_frames(path, start, stop), True, start), entry)
 
-def _record_cache(frames: Iterator[PosedFrame], entry: Path) -> Iterator[PosedFrame]:
-    """Pass frames through while writing them to a new cache entry (published when complete)."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".partial", dir=entry.parent))
-    complete = False
-    try:
-        make_pose_dir(tmp)
-        (tmp / "nopose").mkdir()
-        indices, missing = [], []
-        for frame in frames:
-            if frame.pose is None:
-                write_png(tmp / "nopose" / f"{frame_name(frame.index)}.png", frame.image)
-                missing.append(frame.index)
-            else:
-                write_posed_frame(tmp, frame)
-            indices.append(frame.index)
-            yield frame
-        (tmp / "manifest.json").write_text(json.dumps({"format": CACHE_FORMAT, "indices": indices, "missing": missing}))
-        try:
-            os.replace(tmp, entry)
-        except OSError:
-            pass  # another process published the same entry first
-        complete = True
-    finally:
-        if not complete or tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _replay_cache(entry: Path) -> Iterator[PosedFrame]:
-    """The frames of a complete cache entry, in order."""
-    manifest = json.loads((entry / "manifest.json").read_text())
-    missing = set(manifest["missing"])
-    for index in manifest["indices"]:
-        if index in missing:
-            yield PosedFrame(index, read_png(entry / "nopose" / f"{frame_name(index)}.png"), None)
-        else:
-            yield read_posed_frame(entry, index)
+    if (entry / "manifest.json").is_file():  # a damaged entry is recomputed (replay_pose_cache)
+        return PoseStream(replay_pose_cache(entry, compute), from_cache=True)
+    return PoseStream(compute(), from_cache=False)
 
 
 __all__ = [

@@ -30,17 +30,16 @@ authors' One-Euro filter is applied afterwards by the stage).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
 import os
-import sys
 import warnings
 import zipfile
 
 import numpy as np
 
 from bdmm_cli.errors import MissingResourceError
+from bdmm_cli.noise import native_stderr_quiet
 from bdmm_cli.pose.body25 import Body25, body25_from_mediapipe
 
 SWITCH_RATIO = 1.5
@@ -131,24 +130,6 @@ def pose_task_bundle() -> bytes:
     return out.getvalue()
 
 
-@contextlib.contextmanager
-def _quiet_native_stderr():
-    """Silence file descriptor 2 (native MediaPipe logging) for the duration of the block."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 class MultiPoseDetector:
     """Every person's BODY_25 keypoints and landmark box (MediaPipe Tasks PoseLandmarker).
 
@@ -174,7 +155,7 @@ class MultiPoseDetector:
             base_options=BaseOptions(model_asset_buffer=bundle), running_mode=mode, num_poses=int(max_people),
             min_pose_detection_confidence=min_detection_confidence, min_pose_presence_confidence=0.5,
             min_tracking_confidence=0.5)
-        with warnings.catch_warnings(), _quiet_native_stderr():  # "GPU support is not available" noise
+        with warnings.catch_warnings(), native_stderr_quiet():  # "GPU support is not available" noise
             warnings.simplefilter("ignore", UserWarning)
             self._landmarker = vision.PoseLandmarker.create_from_options(options)
         self._timestamp_ms = 0
@@ -187,7 +168,7 @@ class MultiPoseDetector:
 
         h, w = image.shape[:2]
         frame = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), native_stderr_quiet():  # "W0000 ..." lines on the first frames
             warnings.simplefilter("ignore", UserWarning)
             if self.video:
                 result = self._landmarker.detect_for_video(frame, self._timestamp_ms)

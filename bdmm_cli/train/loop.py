@@ -392,6 +392,9 @@ def train(cfg: TrainConfig, run_dir: Path | str, resume: bool = False, progress:
     from bdmm_cli.body import load_body_model
     from bdmm_cli.dataset.layout import OfficialDataset
 
+    from bdmm_cli.dataset.validate import check_dataset
+
+    check_dataset(data_root, "train", progress=progress and info.is_main)  # every file, before iteration 1
     dataset = ClipDataset(OfficialDataset(data_root, "train").videos, cfg.image_size, cfg.clip_len, cfg.source_first_n)
     body = load_body_model(Path(cfg.body_model).expanduser() if cfg.body_model else None, device=device)
     vgg = load_vgg19(cfg.vgg_weights, cfg.vgg_width_divisor, device=device)

@@ -1,19 +1,67 @@
-"""Reading a still image (the source photo) as RGB uint8."""
+"""Reading a still image (the source photo) as RGB uint8, whatever the camera or editor wrote.
+
+- EXIF orientation is applied (phones store portrait photos sideways plus a tag).
+- Colour is converted to RGB: grey, palette, CMYK (Adobe-inverted JPEGs included, as
+  Pillow decodes them), 16-bit grey or RGB (scaled, not clipped), float.
+- Transparency is flattened onto white (RGBA, LA, palette with a transparent colour), so
+  transparent pixels never show the arbitrary colour stored under them.
+- A photo over `MAX_PIXELS` is refused from its header, before anything is decoded (a
+  decompression bomb is one line, not a traceback or gigabytes of memory).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from bdmm_cli.errors import InputError
 
+#: Largest photo accepted (width * height): 100 megapixels (phones take up to ~50-200 MP).
+MAX_PIXELS = 100_000_000
+#: Colour transparency is flattened onto.
+BACKGROUND = (255, 255, 255)
+
+
+def _to_rgb(im) -> np.ndarray:
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        grey = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or grey.max(initial=0) > 255 else 255.0
+        grey = np.clip(np.rint(grey * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if mode in ("RGBa", "La"):
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA"):
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.float64)
+        alpha = rgba[..., 3:4] / 255.0
+        flat = rgba[..., :3] * alpha + np.asarray(BACKGROUND, np.float64) * (1.0 - alpha)
+        return np.clip(np.rint(flat), 0, 255).astype(np.uint8)
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im)
+
+
+@contextlib.contextmanager
+def _own_size_limit(Image):
+    """Pillow's own bomb check off while the header is read: `MAX_PIXELS` is checked instead."""
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
 
 def read_image(path: str | Path) -> np.ndarray:
-    """The image at `path` as (H, W, 3) uint8 RGB, EXIF orientation applied.
+    """The image at `path` as (H, W, 3) uint8 RGB, EXIF orientation applied, alpha on white.
 
-    Grey images are expanded to three channels and an alpha channel is dropped.
-    Raises InputError when the file is missing or is not a readable image.
+    Raises InputError when the file is missing, is not a readable image, or is larger
+    than `MAX_PIXELS`.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -21,11 +69,26 @@ def read_image(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"image not found: {path}")
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            rgb = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(f"cannot read image {path}: not a readable image file") from exc
+        with warnings.catch_warnings(), _own_size_limit(Image):
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > MAX_PIXELS:
+                    raise InputError(
+                        f"image {path} is {w}x{h} ({w * h / 1e6:.0f} megapixels); bdmm reads photos up to "
+                        f"{MAX_PIXELS // 1_000_000} megapixels: downscale it (the model sees a 256x256 crop)"
+                    )
+                im = ImageOps.exif_transpose(im)
+                rgb = _to_rgb(im)
+    except InputError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"image {path} is too large to decode safely; downscale it") from exc
+    except UnidentifiedImageError as exc:
+        raise InputError(f"cannot read image {path}: not a readable image file (bdmm reads JPEG, PNG, WebP, "
+                         "BMP, TIFF; convert HEIC/RAW photos to JPEG)") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InputError(f"cannot read image {path}: the file is damaged or truncated") from exc
     if rgb.ndim != 3 or rgb.shape[0] < 2 or rgb.shape[1] < 2:
         raise InputError(f"cannot read image {path}: image is empty")
     return np.ascontiguousarray(rgb)
