@@ -7,8 +7,10 @@
 Per frame (``official_data_path.md`` sections 5 and 6):
 
 1. BODY_25 keypoints in the frame (the detector; by default MediaPipe Pose keeping the
-   largest person, ``largest.py``); the per-frame box is the min/max of the detected joints.
-2. One-Euro smoothing of the keypoints (authors' constants).
+   largest person, ``largest.py``).
+2. One-Euro smoothing of the keypoints in the authors' order (frames 0 and 1 raw, filters
+   from frame 2; ``filters.KeypointSmoother``); the per-frame box is the min/max of the
+   SMOOTHED detected joints, as in the authors' tracker.
 3. The crop window (running union of boxes, or smoothed per-frame box), edge pad,
    resize to 256; keypoints and box mapped into the crop.
 4. SPIN's 224 crop around the box, HMR in batches, camera converted to the 256 frame.
@@ -49,7 +51,7 @@ from bdmm_cli.errors import InputError
 from bdmm_cli.pose.body25 import Body25
 from bdmm_cli.pose.crop import CropTracker, crop_to_square, map_keypoints
 from bdmm_cli.pose.detector import KeypointDetector
-from bdmm_cli.pose.filters import ONE_EURO_FREQ, KeypointSmoother, SmplSmoother
+from bdmm_cli.pose.filters import ONE_EURO_FREQ, KeypointSmoother, SmplSmoother, keypoint_box
 from bdmm_cli.pose.hmr import HMR
 from bdmm_cli.pose.spin_crop import spin_cam_to_frame, spin_crop
 
@@ -202,12 +204,19 @@ class PoseEstimator:
         box = body.box_xyxy() if body is not None else None
         if box is not None and (box[2] - box[0] < 1 and box[3] - box[1] < 1):
             body, box = None, None  # a single point is no person
+        kps = None
+        if body is not None:
+            # The authors' order: smooth first, then the box of the smoothed joints feeds the
+            # running union, bbox_xyxy and SPIN's crop (official_data_path.md section 5).
+            kps = kp_smoother(body.keypoints) if kp_smoother is not None else body.keypoints
+            box = keypoint_box(kps)
+        elif kp_smoother is not None:
+            kp_smoother.gap()
         window = tracker.update(box, shape)
         crop, transform = crop_to_square(frame, window, FRAME_SIZE)
         item = {"index": index, "image": crop, "spin": None}
         if body is None:
             return item
-        kps = kp_smoother(body.keypoints) if kp_smoother is not None else body.keypoints
         item["keypoints"] = map_keypoints(kps, transform, self.config.missing_joints)
         item["box"] = transform.box_to_crop(box).astype(np.float32)
         try:
