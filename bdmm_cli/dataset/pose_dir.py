@@ -29,12 +29,15 @@ class PosedFrame:
     Attributes:
         index: frame number in the input (0-based; 0 for a photo).
         image: (256, 256, 3) uint8 RGB crop.
-        pose: FramePose in pixels of the crop, or None when no person was found.
+        pose: FramePose in pixels of the crop, or None when the frame has no usable person.
+        dropped: why a frame with a person has no pose (e.g. "head too small", the
+            authors' frame-validity rule); None when nobody was found or it has a pose.
     """
 
     index: int
     image: np.ndarray
     pose: FramePose | None
+    dropped: str | None = None
 
 
 def frame_name(index: int) -> str:
