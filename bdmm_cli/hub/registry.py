@@ -32,6 +32,7 @@ SOURCES = ("project", "url", "package")
 KINDS = (
     "generator", "discriminator", "temporal_discriminator", "spin", "smpl_mean_params",
     "vgg19", "alexnet", "lpips_linear", "inception_torchvision", "inception_fid", "i3d",
+    "smplify_gmm",
 )
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX = re.compile(r"[0-9a-f]{6,63}")

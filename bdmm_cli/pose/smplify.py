@@ -246,7 +246,70 @@ def refine_smpl(body_model, prior, keypoints: Tensor, cam: Tensor, pose: Tensor,
     return SmplifyResult(torch.cat(poses), torch.cat(shapes), torch.tensor(before), torch.tensor(after))
 
 
+REFINE_CHOICES = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """What ``resolve_refinement`` decided, with what it needs.
+
+    Attributes:
+        refine: run SMPLify; head_filter: apply the authors' head-size rule.
+        body_model: the installed body model (when either needs it), else None.
+        prior: the GMM prior (when refining), else None.
+        notes: one-line explanations of what was skipped and why (for stderr).
+    """
+
+    refine: bool
+    head_filter: bool
+    body_model: object | None
+    prior: object | None
+    notes: tuple[str, ...] = ()
+
+
+def resolve_refinement(refine: str = "auto", head_filter: bool | None = None,
+                       device: str | torch.device = "cpu") -> Refinement:
+    """Decide SMPLify and the head-size filter from what is installed.
+
+    Args:
+        refine: "auto" (refine when the GMM prior and the SMPL model are installed), "on"
+            (both required) or "off".
+        head_filter: None (on when the SMPL model is installed), True (required) or False.
+    Raises:
+        InputError: an unknown `refine` value. MissingResourceError: "on" / True without
+            what it needs, naming the file and how to install it.
+    """
+    from bdmm_cli.body import load_body_model
+    from bdmm_cli.body.body_model import installed_model_path
+    from bdmm_cli.errors import InputError, MissingResourceError
+    from bdmm_cli.pose.gmm import MISSING_GMM_MESSAGE, find_gmm_prior, load_gmm_prior
+
+    if refine not in REFINE_CHOICES:
+        raise InputError(f"--refine must be one of {', '.join(REFINE_CHOICES)}, got {refine!r}")
+    notes: list[str] = []
+    have_body = installed_model_path().is_file()
+    gmm_path = find_gmm_prior() if refine != "off" else None
+    if refine == "on" and gmm_path is None:
+        raise MissingResourceError(f"--refine on: {MISSING_GMM_MESSAGE}")
+    do_refine = refine == "on" or (refine == "auto" and gmm_path is not None and have_body)
+    if refine == "auto" and gmm_path is not None and not have_body:
+        notes.append("SMPLify refinement skipped: no SMPL model installed (`bdmm setup` or `bdmm body install`)")
+    do_head = bool(head_filter) if head_filter is not None else have_body  # silently off without SMPL
+    body_model = None
+    if do_refine or do_head:
+        try:
+            body_model = load_body_model(None, device)
+        except MissingResourceError as exc:
+            what = "--refine on" if do_refine else "--head-filter"
+            raise MissingResourceError(f"{what}: {exc}") from None
+    prior = load_gmm_prior(gmm_path, device) if do_refine else None
+    return Refinement(do_refine, do_head, body_model, prior, tuple(notes))
+
+
 __all__ = [
+    "REFINE_CHOICES",
+    "Refinement",
+    "resolve_refinement",
     "ANGLE_PRIOR_INDICES",
     "ANGLE_PRIOR_SIGNS",
     "BODY25_TO_SMPL45",
