@@ -81,8 +81,11 @@ def pose_command(
     """Estimate SMPL (SPIN) and BODY_25 keypoints (MediaPipe) for a video or a photo.
 
     Writes frames/frame_%05d.png (256x256 person crops) and kptsmpls/frame_%05d.json in
-    the authors' format; frames without a person are skipped and listed. The folder can
-    be used with `bdmm animate --poses DIR`, for training or for evaluation.
+    the authors' format; frames without a person are skipped and listed. With the SMPL
+    model installed, SPIN's fit is refined by the authors' SMPLify (when SMPLify's prior
+    gmm_08.pkl is installed too) and frames failing the authors' head-size rule are
+    dropped and listed. The folder can be used with `bdmm animate --poses DIR`, for
+    training or for evaluation.
 
     Examples:
 
@@ -90,9 +93,9 @@ def pose_command(
 
       bdmm pose person.jpg -o person_pose/ --spin ~/models/model_checkpoint.pt
 
-      bdmm pose dance.mp4 -o dance_poses/ --frames 0:300 --crop smoothed --refine on
+      bdmm pose dance.mp4 -o dance_poses/ --frames 0:300 --refine on
 
-      bdmm pose dance.mp4 -o dance_poses/ --refine off --no-head-filter   # SPIN alone, every frame
+      bdmm pose dance.mp4 -o poses/ --refine off --no-head-filter   # SPIN, all frames
 
       bdmm pose street.mp4 -o poses/ --first-person   # MediaPipe's legacy single-person tracker
     """
