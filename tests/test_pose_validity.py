@@ -182,3 +182,25 @@ def test_stage_refines_in_batches_of_frames_with_a_person(body):
     for a, b in zip(refined, plain):
         np.testing.assert_array_equal(a.pose.cam, b.pose.cam)  # camera fixed
         np.testing.assert_array_equal(a.pose.keypoints, b.pose.keypoints)
+
+
+def test_dropped_frames_survive_the_pose_cache(body, tmp_path):
+    from bdmm_cli.pose import estimate_video
+    from bdmm_cli.video import VideoWriter
+
+    seq = [person(0.8), person(0.8), person(0.8, 60), person(0.8, 120), person(0.8, 150)]
+    for i, kp in enumerate(seq):
+        kp[:15, 1] += 25 * i
+    path = tmp_path / "v.mp4"
+    with VideoWriter(path, 10, (400, 320)) as w:
+        for i in range(len(seq)):
+            w.write(np.full((320, 400, 3), 10 * i + 5, np.uint8))  # the detector reads the value // 10
+    est = PoseEstimator(hmr_with_camera(0.9, ty=0.5), detector=SequenceDetector(seq),
+                        config=PoseConfig(smooth_smpl=False, head_filter=True), body_model=body)
+    first = estimate_video(path, est)
+    frames1 = list(first)
+    again = estimate_video(path, est)
+    frames2 = list(again)
+    assert not first.from_cache and again.from_cache
+    assert first.dropped and first.dropped == again.dropped and again.missing == first.missing == []
+    assert [f.dropped for f in frames1] == [f.dropped for f in frames2]
