@@ -204,3 +204,23 @@ def test_dropped_frames_survive_the_pose_cache(body, tmp_path):
     assert not first.from_cache and again.from_cache
     assert first.dropped and first.dropped == again.dropped and again.missing == first.missing == []
     assert [f.dropped for f in frames1] == [f.dropped for f in frames2]
+
+
+def test_refining_stage_does_not_hold_back_frames_before_a_batch(body):
+    """Frames without anyone ahead of the next SMPLify batch come out at once (order kept)."""
+    prior = MaxMixturePrior({"means": np.zeros((1, 69)), "covars": np.eye(69)[None], "weights": np.ones(1)})
+    seq = [None, None, None, person(1.0), person(1.0, 4)]
+    consumed = []
+
+    def frames():
+        for i in range(len(seq)):
+            consumed.append(i)
+            yield np.full((320, 400, 3), 10 * i, np.uint8)
+
+    est = PoseEstimator(hmr_with_camera(0.9), detector=SequenceDetector(seq), body_model=body, prior=prior,
+                        config=PoseConfig(refine=True, batch_size=1))
+    stream = est.process(frames())
+    first = next(stream)
+    assert first.index == 0 and first.pose is None and len(consumed) <= 2
+    rest = list(stream)
+    assert [f.index for f in rest] == [1, 2, 3, 4] and rest[-1].pose is not None

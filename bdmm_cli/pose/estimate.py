@@ -277,6 +277,12 @@ class PoseEstimator:
         n = self.config.refine_batch
         while True:
             posed_at = [k for k, p in enumerate(ready) if p["spin"] is not None]
+            lead = posed_at[0] if posed_at else len(ready)
+            if lead:  # frames without anyone before the next batch need nothing from it
+                items = ready[:lead]
+                del ready[:lead]
+                yield from self._finish(items, smpl_smoother)
+                continue
             if len(posed_at) >= n:
                 cut = posed_at[n - 1] + 1
             elif final and ready:
