@@ -211,9 +211,7 @@ def fit_batch(body_model, prior, keypoints: Tensor, cam: Tensor, pose: Tensor, b
         return loss
 
     with torch.enable_grad():
-        with torch.no_grad():
-            before = float(objective())
-        optimizer.step(closure)
+        before = float(optimizer.step(closure).detach())  # L-BFGS returns its first evaluation
         with torch.no_grad():
             after = float(objective())
     out_pose = torch.cat([global_orient, body_pose], dim=1).detach()
