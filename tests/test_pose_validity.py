@@ -224,3 +224,18 @@ def test_refining_stage_does_not_hold_back_frames_before_a_batch(body):
     assert first.index == 0 and first.pose is None and len(consumed) <= 2
     rest = list(stream)
     assert [f.index for f in rest] == [1, 2, 3, 4] and rest[-1].pose is not None
+
+
+def test_cache_key_covers_the_prior_and_the_body_model(body):
+    hmr = hmr_with_camera(0.9)
+
+    def prior(mean):
+        return MaxMixturePrior({"means": np.full((1, 69), mean), "covars": np.eye(69)[None], "weights": np.ones(1)})
+
+    def key(b, p):
+        return PoseEstimator(hmr, config=PoseConfig(refine=True), body_model=b, prior=p).fingerprint()
+
+    other_body = BodyModel(synthetic_body_arrays(seed=1))
+    assert key(body, prior(0.0)) != key(body, prior(0.1))
+    assert key(body, prior(0.0)) != key(other_body, prior(0.0))
+    assert key(body, prior(0.0)) == key(body, prior(0.0))

@@ -180,7 +180,9 @@ class PoseEstimator:
             for module in (self.hmr, self.body_model, self.prior):
                 if module is None:
                     continue
-                for k, v in module.state_dict().items():
+                # the body model's and the prior's buffers are not persistent: not in state_dict()
+                tensors = dict(module.state_dict()) | dict(module.named_buffers())
+                for k, v in tensors.items():
                     h.update(k.encode())
                     h.update(v.detach().cpu().contiguous().numpy().tobytes())
             self._fingerprint = h.hexdigest()
