@@ -323,15 +323,15 @@ def _validate(found: Found) -> Callable[[], inst.Installed]:
 
         return install
     if name == "smplify-gmm":
-        from bdmm_cli.pose.gmm_prior import read_gmm_prior, save_gmm_prior
+        from bdmm_cli.pose.gmm import installed_gmm_path, read_gmm_file, save_gmm_npz
 
-        prior = read_gmm_prior(found.path)
+        gmm = read_gmm_file(found.path)
 
         def install() -> inst.Installed:
-            dest = root / name / "gmm_08.npz"
+            dest = installed_gmm_path()
             dest.parent.mkdir(parents=True, exist_ok=True)
             with atomic_output(dest, force=True) as tmp:
-                save_gmm_prior(prior, tmp)
+                save_gmm_npz(gmm, tmp, digest, found.path.name)
             return inst.describe(name, dest, dest, origin, digest)
 
         return install

@@ -73,7 +73,7 @@ def test_local_archives_install_everything_once(release, tmp_path):
 
     # the installed files are what the defaults resolve to, with the source's exact tensors
     from bdmm_cli.model import load_discriminators, load_generator
-    from bdmm_cli.pose.gmm_prior import read_gmm_prior
+    from bdmm_cli.pose.gmm import read_gmm_file
     from bdmm_cli.pose.hmr import load_pose_regressor, read_smpl_mean_params
     from bdmm_cli.state_dict import read_checkpoint_file
 
@@ -83,9 +83,9 @@ def test_local_archives_install_everything_once(release, tmp_path):
     assert same_state(d2.state_dict(), d.state_dict()) and same_state(dv2.state_dict(), d_v.state_dict())
     spin = {k: v.contiguous() for k, v in H.spin_state_dict().items()}
     assert same_state(load_pose_regressor().state_dict(), spin)
-    prior = read_gmm_prior(installed_path("smplify-gmm"))
+    prior = read_gmm_file(installed_path("smplify-gmm"))
     for k, v in H.gmm_arrays().items():
-        np.testing.assert_array_equal(getattr(prior, k), v)
+        np.testing.assert_array_equal(prior[k], v)
     pose, shape, cam = read_smpl_mean_params(installed_path("smpl-mean-params"))
     np.testing.assert_allclose(pose[0], np.linspace(0, 1, 144), rtol=1e-6)
     openpose = read_checkpoint_file(installed_path("openpose-body25"))

@@ -70,7 +70,8 @@ class BodyModel(nn.Module):
     """SMPL-format linear blend skinning model.
 
     Buffers: v_template (V, 3), shapedirs (V, 3, 10), posedirs (207, 3V),
-    J_regressor (24, V), lbs_weights (V, 24), parents (24,), faces (F, 3) int64.
+    J_regressor (24, V), lbs_weights (V, 24), parents (24,), faces (F, 3) int64, and
+    cocoplus_regressor (19, V) when the file has one (else None).
     Attribute `kind` is "smpl" for a real model and "synthetic" for the generated one.
     """
 
@@ -90,6 +91,10 @@ class BodyModel(nn.Module):
         parents[0] = -1
         buf("parents", parents, torch.int64)
         buf("faces", model["f"], torch.int64)
+        if "cocoplus_regressor" in model:  # HMR's 19 cocoplus joints (the authors' head-size filter)
+            buf("cocoplus_regressor", model["cocoplus_regressor"])
+        else:
+            self.register_buffer("cocoplus_regressor", None, persistent=False)
         self.kind = kind or str(np.asarray(model.get("kind", "smpl")))
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -28,6 +29,14 @@ def prepare_command(
     device: str = typer.Option(
         "auto", "--device", help="Where SPIN runs: auto (CUDA when available), cpu, cuda or cuda:N."
     ),
+    refine: str = typer.Option(
+        "auto", "--refine",
+        help="The authors' SMPLify (GMM prior, 64-frame batches): auto (when gmm_08.pkl and SMPL are installed), on, off.",
+    ),
+    head_filter: Optional[bool] = typer.Option(
+        None, "--head-filter/--no-head-filter",
+        help="Drop frames whose fitted head box is not over 10x10 px at 512, as the authors (default: on when SMPL is installed).",
+    ),
     force: bool = typer.Option(False, "--force", "-f", help="Write into a non-empty output folder, replacing videos."),
     keypoints: str = typer.Option("auto", "--keypoints", help="auto (OpenPose BODY_25 when its weights are installed, else MediaPipe), openpose (the authors' detector; needs `bdmm setup`) or mediapipe."),
     allow_truncated: bool = typer.Option(
@@ -37,8 +46,9 @@ def prepare_command(
     """Run the pose front-end on every video and write the official data layout.
 
     Per video: 256x256 person crops (frames/frame_%05d.png) and BODY_25 keypoints + SMPL
-    (kptsmpls/frame_%05d.json), as the authors' preprocessing; frames without a person
-    are skipped. Test videos also get test_list.csv. Train with `bdmm train --data OUT`.
+    (kptsmpls/frame_%05d.json), as the authors' preprocessing (their SMPLify when
+    gmm_08.pkl is installed, their head-size frame filter when SMPL is); frames without
+    a person are skipped. Test videos also get test_list.csv. Train with `bdmm train --data OUT`.
     How to obtain FashionVideo and iPER: bdmm_cli/dataset/README.md.
 
     Examples:
@@ -48,6 +58,7 @@ def prepare_command(
       bdmm data prepare my_videos/ -o data/mine --test-fraction 0.1 --device cuda
 
       bdmm data prepare my_videos/ -o data/mine --keypoints openpose
+      bdmm data prepare my_videos/ -o data/mine --refine off --no-head-filter
 
       bdmm train --data data/mine --out runs/mine
     """
@@ -56,18 +67,25 @@ def prepare_command(
     from bdmm_cli.pose.hmr import load_pose_regressor
     from bdmm_cli.device import resolve_device
     from bdmm_cli.dataset.prepare import plan_splits, prepare_dataset
-    from bdmm_cli.pose import PoseEstimator, estimate_video
+    from bdmm_cli.pose import PoseConfig, PoseEstimator, estimate_video
+    from bdmm_cli.pose.smplify import resolve_refinement
 
     from bdmm_cli.dataset.validate import check_video_files
     from bdmm_cli.video.read import allowing_truncated
 
-    plan = plan_splits(videos_dir, test_fraction)  # fail fast on a bad folder before loading weights
-    check_video_files([v for _, v in plan])  # every video readable, all bad ones listed at once
+    splits = plan_splits(videos_dir, test_fraction)  # fail fast on a bad folder before loading weights
     device = resolve_device(device)
+    plan = resolve_refinement(refine, head_filter, device)  # a bad --refine / --head-filter before any file is read
+    check_video_files([v for _, v in splits])  # every video readable, all bad ones listed at once
+    config = PoseConfig(refine=plan.refine, head_filter=plan.head_filter)
     from bdmm_cli.pose.detector import load_keypoint_model
 
     kp_model = load_keypoint_model(keypoints, device)
-    estimator = PoseEstimator(load_pose_regressor(spin, device), device=device, openpose=kp_model.net)
+    hmr = load_pose_regressor(spin, device)
+    for note in plan.notes:
+        err_console.print(f"note: {note}", highlight=False)
+    estimator = PoseEstimator(hmr, config=config, body_model=plan.body_model, prior=plan.prior, device=device,
+                              openpose=kp_model.net)
     with progress_bar(unit="videos", field="name") as progress:
         task = progress.add_task("prepare", total=None, name="")
 
@@ -80,6 +98,8 @@ def prepare_command(
         progress.update(task, completed=progress.tasks[0].total)
     for v in report.videos:
         note = f", {len(v.skipped)} frames without a person skipped" if v.skipped else ""
+        if v.dropped:
+            note += f", {len(v.dropped)} frames dropped (head too small, the authors' rule)"
         err_console.print(f"{v.split}/{v.name}: {v.frames} frames{note}")
     for name, reason in report.failed:
         err_console.print(f"[yellow]skipped[/] {name}: {reason}")

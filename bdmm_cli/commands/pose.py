@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -38,7 +39,14 @@ def pose_command(
         help="official: missing joints placed like the authors' data (what the released weights saw); zero: (0, 0, 0).",
     ),
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro keypoint and SMPL rotation smoothing."),
-    refine: bool = typer.Option(False, "--refine", help="SMPLify-style refinement to the keypoints (needs `bdmm body install`)."),
+    refine: str = typer.Option(
+        "auto", "--refine",
+        help="The authors' SMPLify (GMM prior, 64-frame batches): auto (when gmm_08.pkl and SMPL are installed), on, off.",
+    ),
+    head_filter: Optional[bool] = typer.Option(
+        None, "--head-filter/--no-head-filter",
+        help="Drop frames whose fitted head box is not over 10x10 px at 512, as the authors (default: on when SMPL is installed).",
+    ),
     largest: bool = typer.Option(
         True, "--largest-person/--first-person",
         help="Keep the largest person in each frame (default), or MediaPipe's legacy tracker alone (first person it finds).",
@@ -55,8 +63,11 @@ def pose_command(
     """Estimate SMPL (SPIN) and BODY_25 keypoints (OpenPose when installed, else MediaPipe) for a video or a photo.
 
     Writes frames/frame_%05d.png (256x256 person crops) and kptsmpls/frame_%05d.json in
-    the authors' format; frames without a person are skipped and listed. The folder can
-    be used with `bdmm animate --poses DIR`, for training or for evaluation.
+    the authors' format; frames without a person are skipped and listed. With the SMPL
+    model installed, SPIN's fit is refined by the authors' SMPLify (when SMPLify's prior
+    gmm_08.pkl is installed too) and frames failing the authors' head-size rule are
+    dropped and listed. The folder can be used with `bdmm animate --poses DIR`, for
+    training or for evaluation.
 
     Examples:
 
@@ -64,7 +75,9 @@ def pose_command(
 
       bdmm pose person.jpg -o person_pose/ --spin ~/models/model_checkpoint.pt
 
-      bdmm pose dance.mp4 -o dance_poses/ --frames 0:300 --crop smoothed --refine
+      bdmm pose dance.mp4 -o dance_poses/ --frames 0:300 --refine on
+
+      bdmm pose dance.mp4 -o poses/ --refine off --no-head-filter   # SPIN, all frames
 
       bdmm pose street.mp4 -o poses/ --first-person   # MediaPipe's legacy single-person tracker
 
@@ -73,12 +86,23 @@ def pose_command(
     from bdmm_cli.video.read import allowing_truncated
 
     with allowing_truncated(allow_truncated):
-        _run(source, output, spin, crop, missing_joints, smooth, refine, largest, frames, device, cache, force, keypoints)
+        _run(source, output, spin, crop, missing_joints, smooth, refine, head_filter, largest, frames, device, cache,
+             force, keypoints)
+
+
+def report_dropped(stream) -> None:
+    """One stderr line for the frames the authors' head-size rule dropped (if any)."""
+    from bdmm_cli.commands._common import err_console
+
+    dropped = getattr(stream, "dropped", [])
+    if dropped:
+        err_console.print(f"head too small in {len(dropped)} frame(s): {_ranges(dropped)} (dropped, as the authors' "
+                          "preprocessing; --no-head-filter keeps them)", highlight=False)
 
 
 @handle_errors
-def _run(source, output, spin, crop, missing_joints, smooth, refine, largest, frames, device, cache, force,
-         keypoints="auto") -> None:
+def _run(source, output, spin, crop, missing_joints, smooth, refine, head_filter, largest, frames, device, cache,
+         force, keypoints="auto") -> None:
     from bdmm_cli.progress import progress_bar
 
     from bdmm_cli.commands._common import err_console
@@ -94,28 +118,34 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, largest, fr
     output = Path(output).expanduser()
     if output.is_dir() and any(output.iterdir()) and not force:
         raise InputError(f"output directory {output} is not empty; use --force to replace it")
+    from bdmm_cli.pose.smplify import REFINE_CHOICES, resolve_refinement
+
+    if refine not in REFINE_CHOICES:
+        raise InputError(f"--refine must be one of {', '.join(REFINE_CHOICES)}, got {refine!r}")
     try:
         config = PoseConfig(crop_mode=crop, missing_joints=missing_joints, smooth_keypoints=smooth,
-                            smooth_smpl=smooth, refine=refine, largest_person=largest)
+                            smooth_smpl=smooth, largest_person=largest)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     start, stop = parse_frame_range(frames)
     device = resolve_device(device)
+    plan = resolve_refinement(refine, head_filter, device)
+    config = dataclasses.replace(config, refine=plan.refine, head_filter=plan.head_filter)
     from bdmm_cli.pose.detector import load_keypoint_model
-
-    kp_model = load_keypoint_model(keypoints, device)
-    body_model = None
-    if refine:
-        from bdmm_cli.body import load_body_model
-
-        body_model = load_body_model(None, device)
     from bdmm_cli.pose.hmr import load_pose_regressor
 
+    kp_model = load_keypoint_model(keypoints, device)
     hmr = load_pose_regressor(spin, device)
-    estimator = PoseEstimator(hmr, config=config, body_model=body_model, device=device, openpose=kp_model.net)
+    for note in plan.notes:
+        err_console.print(f"note: {note}", highlight=False)
+    estimator = PoseEstimator(hmr, config=config, body_model=plan.body_model, prior=plan.prior, device=device,
+                              openpose=kp_model.net)
 
     if source.suffix.lower() in IMAGE_SUFFIXES:
         frame = estimate_image(source, estimator)
+        if frame.pose is None and frame.dropped:
+            raise InputError(f"{source}: {frame.dropped} (the authors' frame-validity rule); "
+                             "use --no-head-filter to keep it")
         if frame.pose is None:
             raise InputError(f"no person found in {source}")
         write_pose_dir(iter([frame]), output, force=force)
@@ -129,11 +159,13 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, largest, fr
     stream = estimate_video(source, estimator, start=start, stop=stop, use_cache=cache)
     with progress_bar(unit="frames", transient=True) as progress:
         task = progress.add_task("pose", total=total)
-        written, missing = write_pose_dir(stream, output, force=force, on_frame=lambda f: progress.advance(task))
+        written, _ = write_pose_dir(stream, output, force=force, on_frame=lambda f: progress.advance(task))
     note = " (from cache)" if stream.from_cache else ""
     typer.echo(f"wrote {written} frames to {output}{note} (keypoints: {kp_model.description})")
-    if missing:
-        err_console.print(f"no person found in {len(missing)} frame(s): {_ranges(missing)} (skipped)", highlight=False)
+    if stream.missing:
+        err_console.print(f"no person found in {len(stream.missing)} frame(s): {_ranges(stream.missing)} (skipped)",
+                          highlight=False)
+    report_dropped(stream)
 
 
 def register(app: typer.Typer) -> None:

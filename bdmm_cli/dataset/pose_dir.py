@@ -33,12 +33,15 @@ class PosedFrame:
     Attributes:
         index: frame number in the input (0-based; 0 for a photo).
         image: (256, 256, 3) uint8 RGB crop.
-        pose: FramePose in pixels of the crop, or None when no person was found.
+        pose: FramePose in pixels of the crop, or None when the frame has no usable person.
+        dropped: why a frame with a person has no pose (e.g. "head too small", the
+            authors' frame-validity rule); None when nobody was found or it has a pose.
     """
 
     index: int
     image: np.ndarray
     pose: FramePose | None
+    dropped: str | None = None
 
 
 def frame_name(index: int) -> str:
@@ -143,7 +146,7 @@ def read_pose_dir(pose_dir: str | Path) -> Iterator[PosedFrame]:
 
 # --- the pose cache: pose folders of whole videos, reused by later runs ---------------------
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: the authors' smoothing order and boxes; frames dropped by the head-size rule
 NOPOSE_DIR = "nopose"
 
 
@@ -175,7 +178,7 @@ def record_pose_cache(frames: Iterable[PosedFrame], entry: Path) -> Iterator[Pos
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         tmp = None
-    indices, missing = [], []
+    indices, missing, dropped = [], [], {}
     try:
         for frame in frames:
             if tmp is not None:
@@ -190,12 +193,14 @@ def record_pose_cache(frames: Iterable[PosedFrame], entry: Path) -> Iterator[Pos
                     tmp = None
             if frame.pose is None:
                 missing.append(frame.index)
+                if frame.dropped:
+                    dropped[str(frame.index)] = frame.dropped
             indices.append(frame.index)
             yield frame
         if tmp is not None:
             try:
                 (tmp / "manifest.json").write_text(
-                    json.dumps({"format": CACHE_FORMAT, "indices": indices, "missing": missing}))
+                    json.dumps({"format": CACHE_FORMAT, "indices": indices, "missing": missing, "dropped": dropped}))
                 os.chmod(tmp, dir_mode())
                 os.rename(tmp, entry)
             except OSError as exc:
@@ -217,14 +222,16 @@ def replay_pose_cache(entry: Path, recompute: Callable[[], Iterable[PosedFrame]]
     try:
         manifest = json.loads((entry / "manifest.json").read_text())
         indices, missing = list(manifest["indices"]), set(manifest["missing"])
+        dropped = dict(manifest.get("dropped", {}))
     except (OSError, ValueError, KeyError, TypeError):
-        indices, missing = None, set()
+        indices, missing, dropped = None, set(), {}
     for index in indices if indices is not None else [None]:
         try:
             if index is None:
                 raise InputError("manifest")
             if index in missing:
-                frame = PosedFrame(index, read_png(entry / NOPOSE_DIR / f"{frame_name(index)}.png"), None)
+                frame = PosedFrame(index, read_png(entry / NOPOSE_DIR / f"{frame_name(index)}.png"), None,
+                                   dropped=dropped.get(str(index)))
             else:
                 frame = read_posed_frame(entry, index)
         except (InputError, OSError, ValueError):

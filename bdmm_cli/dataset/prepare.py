@@ -8,7 +8,9 @@
 Each video runs through the pose front-end (`bdmm_cli.pose.estimate_video`: BODY_25
 keypoints, 256x256 person crop, SPIN/HMR SMPL, smoothing), written by
 `bdmm_cli.dataset.pose_dir.write_pose_dir` (frames without a person are skipped, as in the authors'
-data). A video in which nobody is found is skipped with a warning.
+data; so are frames the authors' head-size rule drops, ``PosedFrame.dropped``, counted
+separately in ``PreparedVideo.dropped``). A video in which nobody is found is skipped with
+a warning.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class PreparedVideo:
     name: str
     frames: int                 # frames written (with a person)
     skipped: tuple[int, ...]    # frame indices without a person
+    dropped: tuple[int, ...] = ()  # frames with a person dropped by the authors' head-size rule
 
 
 @dataclass
@@ -92,12 +95,20 @@ def prepare_dataset(
         if on_video is not None:
             on_video(i, len(plan), video.name)
         (out_dir / split).mkdir(parents=True, exist_ok=True)
+        dropped: list[int] = []
+
+        def note(frame) -> None:
+            if frame.pose is None and getattr(frame, "dropped", None):
+                dropped.append(frame.index)
+
         try:
-            written, missing = write_pose_dir(iter(estimate(video)), out_dir / split / video.name, force=force)
+            written, missing = write_pose_dir(iter(estimate(video)), out_dir / split / video.name, force=force,
+                                              on_frame=note)
         except InputError as exc:
             report.failed.append((video.name, str(exc)))
             continue
-        report.videos.append(PreparedVideo(split, video.name, written, tuple(missing)))
+        report.videos.append(PreparedVideo(split, video.name, written,
+                                           tuple(i for i in missing if i not in set(dropped)), tuple(dropped)))
     if not report.videos:
         reasons = "; ".join(f"{n}: {r}" for n, r in report.failed[:3])
         raise InputError(f"no video could be prepared ({reasons})")

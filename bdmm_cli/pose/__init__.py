@@ -66,6 +66,13 @@ _EXPORTS = {
     "SmplSmoother": "bdmm_cli.pose.filters",
     "refine_smpl": "bdmm_cli.pose.smplify",
     "SmplifyConfig": "bdmm_cli.pose.smplify",
+    "SmplifyResult": "bdmm_cli.pose.smplify",
+    "MaxMixturePrior": "bdmm_cli.pose.gmm",
+    "find_gmm_prior": "bdmm_cli.pose.gmm",
+    "install_gmm_prior": "bdmm_cli.pose.gmm",
+    "load_gmm_prior": "bdmm_cli.pose.gmm",
+    # the authors' frame-validity rule
+    "valid_head_frames": "bdmm_cli.pose.validity",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -8,14 +8,17 @@ Per frame (``official_data_path.md`` sections 5 and 6):
 
 1. BODY_25 keypoints in the frame (the detector: the authors' OpenPose when the estimator
    has its network, ``openpose.py``; else MediaPipe Pose keeping the largest person,
-   ``largest.py``); the per-frame box is the min/max of the detected joints.
-2. One-Euro smoothing of the keypoints (authors' constants); with OpenPose this is done
-   inside its detector, in the authors' tracker order, and not repeated here.
+   ``largest.py``).
+2. One-Euro smoothing of the keypoints in the authors' order (frames 0 and 1 raw, filters
+   from frame 2; ``filters.KeypointSmoother``; with OpenPose this is done inside its
+   detector, in the authors' tracker order, and not repeated here); the per-frame box is
+   the min/max of the SMOOTHED detected joints, as in the authors' tracker.
 3. The crop window (running union of boxes, or smoothed per-frame box), edge pad,
    resize to 256; keypoints and box mapped into the crop.
 4. SPIN's 224 crop around the box, HMR in batches, camera converted to the 256 frame.
-5. Optional SMPLify-style refinement (camera fixed), then smoothing of the SMPL
-   parameters on rotations.
+5. Optional: the authors' SMPLify (``smplify.py``: 64-frame batches, GMM prior, camera
+   fixed) and the authors' head-size frame filter (``validity.py``); then bdmm's own
+   smoothing of the SMPL parameters on rotations (not in the authors' code).
 
 A frame without a person is yielded with ``pose=None`` (its image is the current crop
 window) and its index is listed in ``stream.missing``; nothing is guessed for it.
@@ -46,11 +49,13 @@ from bdmm_cli.fileio import content_hash, module_hash
 from bdmm_cli.pose.body25 import Body25
 from bdmm_cli.pose.crop import CropTracker, crop_to_square, map_keypoints
 from bdmm_cli.pose.detector import KeypointDetector
-from bdmm_cli.pose.filters import ONE_EURO_FREQ, KeypointSmoother, SmplSmoother
+from bdmm_cli.pose.filters import ONE_EURO_FREQ, KeypointSmoother, SmplSmoother, keypoint_box
 from bdmm_cli.pose.hmr import HMR
 from bdmm_cli.pose.spin_crop import spin_cam_to_frame, spin_crop
 
 FRAME_SIZE = 256
+#: PosedFrame.dropped of a frame removed by the authors' head-size rule.
+HEAD_TOO_SMALL = "head too small"
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,11 @@ class PoseConfig:
             no heatmap blob; for weights trained that way).
         smooth_keypoints: One-Euro filter on the keypoints.
         smooth_smpl: causal smoothing of SMPL on rotations, shape and camera.
-        refine: SMPLify-style refinement to the keypoints (needs the body model).
+        refine: the authors' SMPLify (``smplify.py``: GMM prior, 64-frame batches, camera
+            fixed); needs the body model and the GMM prior.
+        refine_batch: frames with a person per SMPLify problem (the authors': 64).
+        head_filter: the authors' frame-validity rule (``validity.py``): frames whose fitted
+            head box is not more than 10 x 10 px at 512 are dropped; needs the body model.
         min_visibility: detector joints below this confidence are missing.
         batch_size: frames per HMR batch (bounds the memory of the stream).
         filter_freq: One-Euro sampling frequency (the authors use 15 for every video).
@@ -81,6 +90,8 @@ class PoseConfig:
     smooth_keypoints: bool = True
     smooth_smpl: bool = True
     refine: bool = False
+    refine_batch: int = 64
+    head_filter: bool = False
     min_visibility: float = 0.5
     batch_size: int = 8
     filter_freq: float = ONE_EURO_FREQ
@@ -93,6 +104,8 @@ class PoseConfig:
             raise ValueError(f"missing_joints must be 'official' or 'zero', got {self.missing_joints!r}")
         if self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        if self.refine_batch < 1:
+            raise ValueError("refine_batch must be >= 1")
 
 
 class PoseEstimator:
@@ -104,8 +117,11 @@ class PoseEstimator:
             (tracking mode for videos, single-image mode for photos): OpenPose when
             `openpose` is given, MediaPipe Pose otherwise.
         config: PoseConfig.
-        body_model: a ``bdmm_cli.body.BodyModel``, needed when ``config.refine``.
-        device: where HMR runs.
+        body_model: a ``bdmm_cli.body.BodyModel``, needed when ``config.refine`` or
+            ``config.head_filter``.
+        device: where HMR (and SMPLify) run.
+        prior: SMPLify's GMM pose prior (``bdmm_cli.pose.gmm.load_gmm_prior()``), needed
+            when ``config.refine``.
         openpose: an ``OpenPoseBody25`` (``pose.detector.load_keypoint_model``): keypoints
             from the authors' OpenPose, tracked and smoothed as their video runner does
             (so the stage does not smooth them again), batched over ``batch_size`` frames.
@@ -119,15 +135,19 @@ class PoseEstimator:
         body_model=None,
         device: str | torch.device = "cpu",
         openpose: torch.nn.Module | None = None,
+        prior=None,
     ) -> None:
-        if config.refine and body_model is None:
-            raise ValueError("config.refine needs a body_model (bdmm_cli.body.load_body_model())")
+        if (config.refine or config.head_filter) and body_model is None:
+            raise ValueError("config.refine and config.head_filter need a body_model (bdmm_cli.body.load_body_model())")
+        if config.refine and prior is None:
+            raise ValueError("config.refine needs SMPLify's GMM prior (bdmm_cli.pose.gmm.load_gmm_prior())")
         self.device = torch.device(device)
         self.hmr = hmr.to(self.device).eval()
         self.detector = detector
         self.config = config
         self.body_model = body_model.to(self.device) if body_model is not None else None
         self.openpose = openpose.to(self.device).eval() if openpose is not None else None
+        self.prior = prior.to(self.device) if prior is not None else None
         self._fingerprint: str | None = None
 
     def make_detector(self, video: bool) -> KeypointDetector:
@@ -172,7 +192,7 @@ class PoseEstimator:
             h = hashlib.sha256()
             h.update(json.dumps(dataclasses.asdict(self.config), sort_keys=True).encode())
             h.update(self.detector_name().encode())
-            for module in (self.hmr, self.body_model, self.openpose):
+            for module in (self.hmr, self.body_model, self.openpose, self.prior):
                 if module is not None:
                     h.update(module_hash(module).encode())
             self._fingerprint = h.hexdigest()
@@ -181,7 +201,8 @@ class PoseEstimator:
     # -- the stage --------------------------------------------------------------------------
 
     def process(self, frames: Iterator[np.ndarray], video: bool = True, start_index: int = 0) -> Iterator[PosedFrame]:
-        """Run the stage over frames (streaming; at most `batch_size` frames held).
+        """Run the stage over frames (streaming; at most `batch_size` frames held, or one
+        SMPLify batch of `refine_batch` frames with a person when refining).
 
         Args:
             frames: (H, W, 3) uint8 RGB frames.
@@ -195,14 +216,17 @@ class PoseEstimator:
         kp_smoother = KeypointSmoother(cfg.filter_freq) if cfg.smooth_keypoints and not already_smooth else None
         smpl_smoother = SmplSmoother(cfg.filter_freq) if cfg.smooth_smpl else None
         tracker = CropTracker(cfg.crop_mode, cfg.crop_factor, cfg.filter_freq)
-        pending: list[dict] = []
+        pending: list[dict] = []   # prepared, SPIN not run yet
+        ready: list[dict] = []     # SPIN done, waiting for their SMPLify batch
         try:
             for i, frame, body in _detect(frames, detector, start_index, cfg.batch_size):
                 pending.append(self._prepare(i, frame, body, kp_smoother, tracker))
                 if len(pending) >= cfg.batch_size:  # frames with or without a person: memory stays bounded
-                    yield from self._flush(pending, smpl_smoother)
+                    ready += self._regress(pending)
                     pending = []
-            yield from self._flush(pending, smpl_smoother)
+                    yield from self._release(ready, smpl_smoother, final=False)
+            ready += self._regress(pending)
+            yield from self._release(ready, smpl_smoother, final=True)
         finally:
             if own_detector and hasattr(detector, "close"):
                 detector.close()
@@ -212,12 +236,19 @@ class PoseEstimator:
         box = body.box_xyxy() if body is not None else None
         if box is not None and (box[2] - box[0] < 1 and box[3] - box[1] < 1):
             body, box = None, None  # a single point is no person
+        kps = None
+        if body is not None:
+            # The authors' order: smooth first, then the box of the smoothed joints feeds the
+            # running union, bbox_xyxy and SPIN's crop (official_data_path.md section 5).
+            kps = kp_smoother(body.keypoints) if kp_smoother is not None else body.keypoints
+            box = keypoint_box(kps)
+        elif kp_smoother is not None:
+            kp_smoother.gap()
         window = tracker.update(box, shape)
         crop, transform = crop_to_square(frame, window, FRAME_SIZE)
         item = {"index": index, "image": crop, "spin": None}
         if body is None:
             return item
-        kps = kp_smoother(body.keypoints) if kp_smoother is not None else body.keypoints
         item["keypoints"] = map_keypoints(kps, transform, self.config.missing_joints)
         item["box"] = transform.box_to_crop(box).astype(np.float32)
         try:
@@ -226,7 +257,8 @@ class PoseEstimator:
             item["spin"] = None  # degenerate box: treated as no person
         return item
 
-    def _flush(self, pending: list[dict], smpl_smoother) -> Iterator[PosedFrame]:
+    def _regress(self, pending: list[dict]) -> list[dict]:
+        """SPIN on the frames with a person; their SMPL and 256-frame camera go into the items."""
         posed = [p for p in pending if p["spin"] is not None]
         if posed:
             x = torch.stack([p["spin"].image for p in posed]).to(self.device)
@@ -236,21 +268,73 @@ class PoseEstimator:
             start = torch.tensor(np.stack([p["spin"].start_pt for p in posed]), dtype=torch.float64)
             cam = spin_cam_to_frame(out.cam.double().cpu(), scale, start, FRAME_SIZE).float()
             pose, betas = out.pose.float().cpu(), out.betas.float().cpu()
-            if self.config.refine:
-                from bdmm_cli.pose.smplify import refine_smpl
-
-                kps = torch.tensor(np.stack([p["keypoints"] for p in posed]))
-                with torch.enable_grad():
-                    pose, betas = refine_smpl(self.body_model, kps.to(self.device), cam.to(self.device),
-                                              pose.to(self.device), betas.to(self.device))
-                pose, betas = pose.cpu(), betas.cpu()
             for j, p in enumerate(posed):
-                p["smpl"] = (pose[j].numpy(), betas[j].numpy(), cam[j].numpy())
-        for p in pending:
-            if p["spin"] is None:
-                yield PosedFrame(p["index"], p["image"], None)
+                p["smpl"] = (pose[j], betas[j], cam[j])
+                p["spin"] = True  # the crop tensor is no longer needed
+        return pending
+
+    def _release(self, ready: list[dict], smpl_smoother, final: bool) -> Iterator[PosedFrame]:
+        """Yield the frames of `ready` whose SMPL is final (emptying it as it goes).
+
+        Without refinement every frame is final. With it, the frames with a person are
+        refined in the authors' batches: runs of ``refine_batch`` consecutive frames with a
+        person (frames without anyone in between are bridged), the last run at the end.
+        """
+        if not self.config.refine:
+            items, ready[:] = list(ready), []
+            yield from self._finish(items, smpl_smoother)
+            return
+        n = self.config.refine_batch
+        while True:
+            posed_at = [k for k, p in enumerate(ready) if p["spin"] is not None]
+            lead = posed_at[0] if posed_at else len(ready)
+            if lead:  # frames without anyone before the next batch need nothing from it
+                items = ready[:lead]
+                del ready[:lead]
+                yield from self._finish(items, smpl_smoother)
                 continue
-            theta, beta, cam_j = p["smpl"]
+            if len(posed_at) >= n:
+                cut = posed_at[n - 1] + 1
+            elif final and ready:
+                cut = len(ready)
+            else:
+                return
+            items = ready[:cut]
+            del ready[:cut]
+            self._refine([p for p in items if p["spin"] is not None])
+            yield from self._finish(items, smpl_smoother)
+
+    def _refine(self, posed: list[dict]) -> None:
+        """SMPLify (the authors') on one batch of frames with a person, in place."""
+        if not posed:
+            return
+        from bdmm_cli.pose.smplify import SmplifyConfig, fit_batch
+
+        kps = torch.tensor(np.stack([p["keypoints"] for p in posed]))
+        pose = torch.stack([p["smpl"][0] for p in posed])
+        betas = torch.stack([p["smpl"][1] for p in posed])
+        cam = torch.stack([p["smpl"][2] for p in posed])
+        config = SmplifyConfig(batch_size=self.config.refine_batch)
+        pose, betas, _, _ = fit_batch(self.body_model, self.prior, kps, cam, pose, betas, config)
+        for j, p in enumerate(posed):
+            p["smpl"] = (pose[j].cpu(), betas[j].cpu(), p["smpl"][2])
+
+    def _finish(self, items: list[dict], smpl_smoother) -> Iterator[PosedFrame]:
+        """The authors' head-size rule (optional), bdmm's SMPL smoothing, then the frames."""
+        posed = [p for p in items if p["spin"] is not None]
+        if posed and self.config.head_filter:
+            from bdmm_cli.pose.validity import valid_head_frames
+
+            keep = valid_head_frames(self.body_model, torch.stack([p["smpl"][0] for p in posed]),
+                                     torch.stack([p["smpl"][1] for p in posed]),
+                                     torch.stack([p["smpl"][2] for p in posed]))
+            for p, k in zip(posed, keep):
+                p["dropped"] = None if k else HEAD_TOO_SMALL
+        for p in items:
+            if p["spin"] is None or p.get("dropped"):
+                yield PosedFrame(p["index"], p["image"], None, dropped=p.get("dropped"))
+                continue
+            theta, beta, cam_j = (t.numpy() for t in p["smpl"])
             if smpl_smoother is not None:
                 theta, beta, cam_j = smpl_smoother(theta, beta, cam_j)
             pose_rec = FramePose(keypoints=p["keypoints"], bbox_xyxy=p["box"], cam=cam_j,
@@ -293,6 +377,8 @@ class PoseStream:
 
     Attributes:
         missing: indices of the frames where no person was found so far.
+        dropped: indices of the frames with a person that were dropped (``PosedFrame.dropped``:
+            the authors' head-size rule).
         num_frames: frames yielded so far.
         from_cache: True when the frames come from the cache.
     """
@@ -301,6 +387,7 @@ class PoseStream:
         self._source = source
         self.from_cache = from_cache
         self.missing: list[int] = []
+        self.dropped: list[int] = []
         self.num_frames = 0
 
     def __iter__(self) -> "PoseStream":
@@ -310,7 +397,7 @@ class PoseStream:
         frame = next(self._source)
         self.num_frames += 1
         if frame.pose is None:
-            self.missing.append(frame.index)
+            (self.dropped if frame.dropped else self.missing).append(frame.index)
         return frame
 
     def close(self) -> None:

@@ -10,9 +10,11 @@ mincutoff=1, beta=0.05, dcutoff=1`` (``official_data_path.md`` section 5)::
     cutoff_k = mincutoff + beta |edx_k|
     y_k   = alpha(cutoff_k) x_k + (1 - alpha(cutoff_k)) y_{k-1}     (y_0 = x_0)
 
-Keypoints: each coordinate of each joint has its own filter; a joint that is missing
-in a frame is left as is and its filter restarts when it reappears (as in the authors'
-tracker). SMPL: joint rotations are smoothed as rotation matrices' first two columns
+Keypoints (:class:`KeypointSmoother`): each coordinate of each joint has its own filter,
+in the authors' order: the first frame is raw and starts nothing, so frames 0 and 1 come
+out raw and filtering starts on frame 2; a joint that is missing in a frame is left as is
+and its filter restarts when it reappears; a person who does not continue the previous
+frame's (a frame without anyone in between, or too few similar joints) restarts them all. SMPL: joint rotations are smoothed as rotation matrices' first two columns
 (the continuous 6D representation), then re-orthonormalised by Gram-Schmidt and turned
 back into axis-angle, so no axis-angle wrap-around (|theta| near pi) is ever averaged;
 shape and camera are smoothed directly. All filters are causal, so smoothing streams.
@@ -83,26 +85,99 @@ class OneEuroFilter:
         return y.copy()
 
 
-class KeypointSmoother:
-    """One-Euro smoothing of (25, 3) keypoint rows; missing joints (conf 0) are skipped.
+#: Per-joint keypoint sigmas of the authors' tracker (COCO-style OKS constants / 10),
+#: BODY_25 order (``official_openpose.md`` section 5, PU:225-234).
+TRACK_SIGMAS = np.array(
+    [.26, .79, .79, .72, .62, .79, .72, .62, .79, 1.07, .87, .89, 1.07, .87, .89,
+     .25, .25, .35, .35, .35, .35, .25, .35, .35, .25]
+) / 10.0
+#: A person is the previous frame's person when at least this many joints are similar.
+MIN_SIMILAR_JOINTS = 3
+_EPS = float(np.finfo(np.float64).eps)
 
-    A joint's filter restarts when it reappears after being missing, and it is left at
-    its missing value (its raw row) while missing.
+
+def keypoint_box(keypoints: np.ndarray) -> np.ndarray:
+    """(4,) float32 XYXY box: min/max of the detected joints (conf > 0) of (25, 3) rows."""
+    from bdmm_cli.pose.body25 import Body25
+
+    return Body25(np.asarray(keypoints, dtype=np.float32)).box_xyxy()
+
+
+def similar_joint_count(current: np.ndarray, previous: np.ndarray,
+                        current_box: np.ndarray, previous_box: np.ndarray) -> int:
+    """How many joints of two (25, 3) keypoint rows are "similar" in the authors' tracker.
+
+    A joint counts when it is detected in both and exp(-d2 / (2 (A + eps) var_k)) > 0.5,
+    with d2 the squared difference of x, y **and** the score, var_k = (2 sigma_k)^2 (float32)
+    and A = the larger x1 * y1 of the two XYXY boxes (the product of the bottom-right corner
+    coordinates, as the authors' code computes it, not an area). ``current`` holds the raw
+    detection, ``previous`` the previous frame's smoothed keypoints and unfiltered scores.
+    """
+    cur = np.asarray(current, dtype=np.float64)
+    prev = np.asarray(previous, dtype=np.float64)
+    both = (cur[:, 2] > 0) & (prev[:, 2] > 0)
+    d2 = ((cur - prev) ** 2).sum(axis=1)
+    var = ((2.0 * TRACK_SIGMAS) ** 2).astype(np.float32).astype(np.float64)
+    area = max(float(current_box[2]) * float(current_box[3]), float(previous_box[2]) * float(previous_box[3]))
+    similar = np.exp(-d2 / (2.0 * (area + _EPS) * var)) > 0.5
+    return int((both & similar).sum())
+
+
+class KeypointSmoother:
+    """One-Euro smoothing of one person's (25, 3) keypoint rows in the authors' order.
+
+    Call it once per frame with a person (raw detection in frame pixels) and call
+    :meth:`gap` for a frame without anyone. What the authors' OpenPose runner does
+    (``official_data_path.md`` section 5, ``official_openpose.md`` section 5):
+
+    - the first frame of the sequence never passes the tracker: it is returned raw and
+      starts no filter (``skip_first``);
+    - a frame whose person continues the previous frame's (tracked, and at least
+      :data:`MIN_SIMILAR_JOINTS` similar joints, :func:`similar_joint_count`) takes over
+      its filters; otherwise it starts fresh filters, which return their first sample,
+      so it is raw too. Hence frames 0 and 1 are raw and filtering starts on frame 2 with
+      frame 1 as its first sample; after a frame without anyone the next one is raw;
+    - per joint: a joint missing now (conf 0) is left as is; a joint that was missing in
+      the previous frame restarts its filter. The score is never filtered.
+
+    With ``skip_first=False`` and ``match=False`` it is a plain per-joint One-Euro filter
+    that starts on the first call.
     """
 
-    def __init__(self, freq: float = ONE_EURO_FREQ) -> None:
-        self._filter = OneEuroFilter(freq=freq)
-        self._present: np.ndarray | None = None  # joints present in the previous frame
+    def __init__(self, freq: float = ONE_EURO_FREQ, skip_first: bool = True, match: bool = True) -> None:
+        self.freq = float(freq)
+        self.skip_first = skip_first
+        self.match = match
+        self._filter: OneEuroFilter | None = None
+        self._started = False  # a first frame (with or without a person) was seen
+        # the previous frame's person: (smoothed rows, box, tracked); None after a gap
+        self._previous: tuple[np.ndarray, np.ndarray, bool] | None = None
+
+    def gap(self) -> None:
+        """A frame without a person: the next person starts fresh filters."""
+        self._started = True
+        self._previous = None
 
     def __call__(self, keypoints: np.ndarray) -> np.ndarray:
         kp = np.asarray(keypoints, dtype=np.float64)
         present = kp[:, 2] > 0
-        # An absent joint's filter runs on whatever its row holds; it restarts on reappearance.
-        restart = None if self._present is None else (present & ~self._present)[:, None]
-        out = self._filter(kp[:, :2], reset=restart)
-        self._present = present
+        if not self._started and self.skip_first:
+            self._started = True
+            self._previous = (kp.copy(), keypoint_box(kp) if present.any() else np.zeros(4), False)
+            return kp.astype(np.float32)
+        self._started = True
+        prev = self._previous
+        box = keypoint_box(kp) if present.any() else np.zeros(4, np.float32)
+        continues = prev is not None and (prev[2] or not self.skip_first) and (
+            not self.match or similar_joint_count(kp, prev[0], box, prev[1]) >= MIN_SIMILAR_JOINTS)
+        if not continues or self._filter is None:
+            self._filter = OneEuroFilter(freq=self.freq)
+            out = self._filter(kp[:, :2])
+        else:
+            out = self._filter(kp[:, :2], reset=(present & ~(prev[0][:, 2] > 0))[:, None])
         result = kp.copy()
         result[present, :2] = out[present]
+        self._previous = (result, keypoint_box(result) if present.any() else box, True)
         return result.astype(np.float32)
 
 
@@ -134,4 +209,7 @@ class SmplSmoother:
         return pose_s.astype(np.float32), betas_s.astype(np.float32), cam_s.astype(np.float32)
 
 
-__all__ = ["KeypointSmoother", "OneEuroFilter", "SmplSmoother", "smoothing_factor"]
+__all__ = [
+    "MIN_SIMILAR_JOINTS", "TRACK_SIGMAS", "KeypointSmoother", "OneEuroFilter", "SmplSmoother",
+    "keypoint_box", "similar_joint_count", "smoothing_factor",
+]
