@@ -1,6 +1,6 @@
 """Synthetic OpenPose outputs for tests: heatmaps and PAFs rendered from known skeletons.
 
-The geometry is restated from ``official_openpose.md`` section 3 (not taken from the code
+The geometry is restated from ``docs/openpose.md`` section 3 (not taken from the code
 under test): scale = 368 / H, resized width round(W * scale), padded width
 ceil(max(w', 368) / 8) * 8, left pad floor((Wt - w') / 2). A network output pixel c maps
 to upsampled pixel 4c + 1.5 (cv2's pixel-centre convention) and so to input pixel 8c + 3,
@@ -117,7 +117,7 @@ class StandInNet(torch.nn.Module):
 
 
 def one_euro_reference(samples: list[float], freq=15.0, mincutoff=1.0, beta=0.05, dcutoff=1.0) -> list[float]:
-    """The One-Euro filter of ``official_openpose.md`` section 5, scalar, written out."""
+    """The One-Euro filter of ``docs/openpose.md`` section 5, scalar, written out."""
     def alpha(cutoff):
         tau = 1.0 / (2 * math.pi * cutoff)
         return 1.0 / (1.0 + tau / (1.0 / freq))

@@ -3,7 +3,7 @@
 - `smpldataset_files()`: what the authors' SMPLDataset archive holds: `smpl_model.pkl` (the
   synthetic body model pickled in SMPL's dict-of-arrays format), `spin_ckpt.pth` (SPIN's flat
   state dict), `gmm_08.pkl` (SMPLify's prior: a latin-1-readable pickle of a dict with
-  means 8x69, covars 8x69x69, weights 8, official_smplify.md) and `openpose_body25.pth`
+  means 8x69, covars 8x69x69, weights 8, docs/smplify.md) and `openpose_body25.pth`
   (the 327-tensor BODY_25 layout). Big tensors are stored as expanded scalars, so the files
   stay small while their shapes are the real ones.
 - `fashionvideo_files()`: latest_net_G.pth (a tiny generator, DataParallel `module.` keys),

@@ -1,4 +1,4 @@
-"""OpenPose BODY_25 (bdmm_cli.pose.openpose) against the facts in ../shared/docs/official_openpose.md.
+"""OpenPose BODY_25 (bdmm_cli.pose.openpose) against the facts in docs/openpose.md.
 
 Network: key layout restated from the document's tables; forward against an independent
 float64 evaluation with torch.nn.functional over the same state dict. Decoding: heatmaps

@@ -1,4 +1,4 @@
-"""Keypoint smoothing and boxes in the authors' order (official_data_path.md section 5).
+"""Keypoint smoothing and boxes in the authors' order (docs/data_path.md section 5).
 
 Facts checked on hand-made sequences:
 - frames 0 and 1 come out raw; the One-Euro filters start on frame 2 with frame 1 as their

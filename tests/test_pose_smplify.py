@@ -1,4 +1,4 @@
-"""SMPLify as the authors ran it (official_smplify.md), on the synthetic body model.
+"""SMPLify as the authors ran it (docs/smplify.md), on the synthetic body model.
 
 - the GMM file in the authors' format (a latin1 pickle of means/covars/weights), read
   without running code; the prior against the mixture NLL written out in float64;
@@ -126,7 +126,7 @@ def test_prior_is_the_best_component_nll(prior, gmm):
 
 
 def loss_float64(joints, body_pose, betas, cam, kp25, gmm, temporal=True):
-    """The doc's objective, written out in float64 numpy (official_smplify.md sections 2 and 4)."""
+    """The doc's objective, written out in float64 numpy (docs/smplify.md sections 2 and 4)."""
     b = joints.shape[0]
     kp = np.zeros((b, 45, 3))
     for src, dst in BODY25_TO_SMPL45:

@@ -1,4 +1,4 @@
-"""The authors' frame-validity rule (official_smplify.md section 7), and SMPLify in the stage.
+"""The authors' frame-validity rule (docs/smplify.md section 7), and SMPLify in the stage.
 
 Head box: cocoplus joints 12..18 in [0, 1] units, widened by 0.05 (not below), clamped,
 times 512, truncated; kept iff the integer area is > 100. Expected boxes are worked out

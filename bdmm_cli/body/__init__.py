@@ -6,7 +6,7 @@
     flow = mesh_flow(v_src, v_tgt, body.faces, cam_src, cam_tgt, 256)   # (B, 256, 256, 2)
     frame = warp(source, flow)               # (B, 3, 256, 256)
 
-The rules follow the authors' data path (`official_data_path.md`, sections 2-4).
+The rules follow the authors' data path (`docs/data_path.md`, sections 2-4).
 """
 
 from bdmm_cli.body.body_model import (

@@ -1,6 +1,6 @@
 """The SMPL body model: (betas, pose) -> vertices, through `smplx.lbs.lbs`.
 
-The official forward (`official_data_path.md`, section 2): Rodrigues with
+The official forward (`docs/data_path.md`, section 2): Rodrigues with
 |theta + 1e-8| as the angle, pose blend shapes from (R - I) of the 23 non-root joints,
 joints regressed from the shaped template, no translation, vertices in model
 coordinates. `smplx.lbs.lbs` computes exactly this (its `batch_rodrigues` uses

@@ -1,6 +1,6 @@
 """Mesh flows: for every target pixel, where to sample the source photo.
 
-Official rule (`official_data_path.md`, section 3): rasterize the target mesh with the
+Official rule (`docs/data_path.md`, section 3): rasterize the target mesh with the
 target camera; at a covered pixel with face f and barycentric weights w, the flow is
 sum_k w_k * (u, v)_source[f, k], the SOURCE projection of the same surface point; -2 where
 the target mesh does not cover the pixel (grid_sample then reads zeros there). Occluded

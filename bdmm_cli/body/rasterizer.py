@@ -2,7 +2,7 @@
 
 The released BDMM weights were trained on flows rendered by a CUDA-only fork of the
 neural renderer (NMR). This module reproduces its face-index / weight-map pass
-(`official_data_path.md`, section 3) on any device, batched, with bounded memory:
+(`docs/data_path.md`, section 3) on any device, batched, with bounded memory:
 
 - Coordinates: x right, y DOWN, both in [-1, 1] over the image (grid_sample
   coordinates); z is the view depth (positive in front of the eye).

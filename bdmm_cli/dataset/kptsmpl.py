@@ -1,7 +1,7 @@
 """One `kptsmpls/frame_XXXXX.json`: BODY_25 keypoints and SMPL of one 256x256 frame.
 
 The authors' preprocessing (``SMPLDataset/preprocess.py``) writes, per frame, a JSON
-object with these keys (``official_data_path.md`` section 1), all in pixels of the
+object with these keys (``docs/data_path.md`` section 1), all in pixels of the
 256x256 crop::
 
     {

@@ -6,7 +6,7 @@
       test/<video>.mp4/...                         same
       test_list.csv                                evaluation sequences (pandas CSV)
 
-(`shared/docs/official_data_path.md` section 1.) Frames without a person are skipped by
+(`docs/data_path.md` section 1.) Frames without a person are skipped by
 the preprocessing, so numbering may have gaps; the order is the sorted file name. Every
 video has as many PNGs as JSONs with the same stems.
 

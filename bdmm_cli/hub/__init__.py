@@ -11,29 +11,19 @@
 
 hub/ knows no network: the loaders live beside their networks
 (`bdmm_cli.model.load_generator`, `bdmm_cli.pose.hmr.load_pose_regressor`) and call
-`resolve_weights`. Names are imported lazily, so `import bdmm_cli.hub` does not import torch.
+`resolve_weights`.
 """
 
 from __future__ import annotations
 
-import importlib
+from bdmm_cli.hub import registry
+from bdmm_cli.hub.download import cached_path, fetch
+from bdmm_cli.hub.export import export_release
+from bdmm_cli.hub.installed import installed_path
+from bdmm_cli.hub.registry import load_registry
+from bdmm_cli.hub.resolve import names_a_path, resolve_weights
 
-_EXPORTS = {
-    "fetch": "bdmm_cli.hub.download",
-    "cached_path": "bdmm_cli.hub.download",
-    "resolve_weights": "bdmm_cli.hub.resolve",
-    "names_a_path": "bdmm_cli.hub.resolve",
-    "installed_path": "bdmm_cli.hub.installed",
-    "export_release": "bdmm_cli.hub.export",
-    "load_registry": "bdmm_cli.hub.registry",
-}
-
-__all__ = sorted([*_EXPORTS, "registry"])
-
-
-def __getattr__(name: str):
-    if name == "registry":
-        return importlib.import_module("bdmm_cli.hub.registry")
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'bdmm_cli.hub' has no attribute {name!r}")
+__all__ = [
+    "cached_path", "export_release", "fetch", "installed_path", "load_registry", "names_a_path",
+    "resolve_weights", "registry",
+]

@@ -4,85 +4,35 @@
     from bdmm_cli.pose import HMR, load_spin_state_dict, KeypointDetector, MediaPipePoseDetector, Body25
     from bdmm_cli.pose import OpenPoseBody25, load_openpose, OpenPoseDetector, load_keypoint_model
 
-Names are imported lazily: `import bdmm_cli.pose` imports neither torch nor mediapipe.
 See README.md in this folder for the MediaPipe -> BODY_25 table and the version choice.
 """
 
 from __future__ import annotations
 
-import importlib
+from bdmm_cli.dataset.pose_dir import PosedFrame, read_pose_dir, write_pose_dir
+from bdmm_cli.pose.body25 import BODY25_NAMES, Body25, body25_from_mediapipe
+from bdmm_cli.pose.crop import CropTracker, CropTransform, crop_to_square, crop_window, map_keypoints
+from bdmm_cli.pose.detector import KeypointDetector, MediaPipePoseDetector, load_keypoint_model, resolve_keypoints
+from bdmm_cli.pose.estimate import PoseConfig, PoseEstimator, PoseStream, estimate_image, estimate_video, pose_cache_root
+from bdmm_cli.pose.filters import KeypointSmoother, OneEuroFilter, SmplSmoother
+from bdmm_cli.pose.gmm import MaxMixturePrior, find_gmm_prior, install_gmm_prior, load_gmm_prior
+from bdmm_cli.pose.hmr import HMR, HMROutput, check_spin_state_dict, extract_spin_state_dict, load_hmr, load_pose_regressor, load_spin_state_dict, spin_expected_shapes, spin_state_dict_keys
+from bdmm_cli.pose.largest import LargestPersonDetector, MultiPoseDetector, select_person
+from bdmm_cli.pose.openpose import OpenPoseBody25, OpenPoseDetector, decode_body25, load_openpose, preprocess_openpose
+from bdmm_cli.pose.smplify import SmplifyConfig, SmplifyResult, refine_smpl
+from bdmm_cli.pose.spin_crop import SpinCrop, project_pixels, spin_cam_to_frame, spin_crop
+from bdmm_cli.pose.validity import valid_head_frames
 
-_EXPORTS = {
-    # the stage
-    "PoseConfig": "bdmm_cli.pose.estimate",
-    "PoseEstimator": "bdmm_cli.pose.estimate",
-    "PosedFrame": "bdmm_cli.dataset.pose_dir",
-    "PoseStream": "bdmm_cli.pose.estimate",
-    "estimate_image": "bdmm_cli.pose.estimate",
-    "estimate_video": "bdmm_cli.pose.estimate",
-    "read_pose_dir": "bdmm_cli.dataset.pose_dir",
-    "write_pose_dir": "bdmm_cli.dataset.pose_dir",
-    "pose_cache_root": "bdmm_cli.pose.estimate",
-    # keypoints
-    "Body25": "bdmm_cli.pose.body25",
-    "BODY25_NAMES": "bdmm_cli.pose.body25",
-    "body25_from_mediapipe": "bdmm_cli.pose.body25",
-    "KeypointDetector": "bdmm_cli.pose.detector",
-    "MediaPipePoseDetector": "bdmm_cli.pose.detector",
-    "LargestPersonDetector": "bdmm_cli.pose.largest",
-    "MultiPoseDetector": "bdmm_cli.pose.largest",
-    "select_person": "bdmm_cli.pose.largest",
-    "load_keypoint_model": "bdmm_cli.pose.detector",
-    "resolve_keypoints": "bdmm_cli.pose.detector",
-    # OpenPose BODY_25 (the authors' detector)
-    "OpenPoseBody25": "bdmm_cli.pose.openpose",
-    "OpenPoseDetector": "bdmm_cli.pose.openpose",
-    "load_openpose": "bdmm_cli.pose.openpose",
-    "preprocess_openpose": "bdmm_cli.pose.openpose",
-    "decode_body25": "bdmm_cli.pose.openpose",
-    # crop
-    "CropTracker": "bdmm_cli.pose.crop",
-    "CropTransform": "bdmm_cli.pose.crop",
-    "crop_to_square": "bdmm_cli.pose.crop",
-    "crop_window": "bdmm_cli.pose.crop",
-    "map_keypoints": "bdmm_cli.pose.crop",
-    # SPIN / HMR
-    "HMR": "bdmm_cli.pose.hmr",
-    "HMROutput": "bdmm_cli.pose.hmr",
-    "load_spin_state_dict": "bdmm_cli.pose.hmr",
-    "extract_spin_state_dict": "bdmm_cli.pose.hmr",
-    "spin_state_dict_keys": "bdmm_cli.pose.hmr",
-    "load_hmr": "bdmm_cli.pose.hmr",
-    "load_pose_regressor": "bdmm_cli.pose.hmr",
-    "check_spin_state_dict": "bdmm_cli.pose.hmr",
-    "spin_expected_shapes": "bdmm_cli.pose.hmr",
-    "SpinCrop": "bdmm_cli.pose.spin_crop",
-    "spin_crop": "bdmm_cli.pose.spin_crop",
-    "spin_cam_to_frame": "bdmm_cli.pose.spin_crop",
-    "project_pixels": "bdmm_cli.pose.spin_crop",
-    # smoothing and refinement
-    "OneEuroFilter": "bdmm_cli.pose.filters",
-    "KeypointSmoother": "bdmm_cli.pose.filters",
-    "SmplSmoother": "bdmm_cli.pose.filters",
-    "refine_smpl": "bdmm_cli.pose.smplify",
-    "SmplifyConfig": "bdmm_cli.pose.smplify",
-    "SmplifyResult": "bdmm_cli.pose.smplify",
-    "MaxMixturePrior": "bdmm_cli.pose.gmm",
-    "find_gmm_prior": "bdmm_cli.pose.gmm",
-    "install_gmm_prior": "bdmm_cli.pose.gmm",
-    "load_gmm_prior": "bdmm_cli.pose.gmm",
-    # the authors' frame-validity rule
-    "valid_head_frames": "bdmm_cli.pose.validity",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'bdmm_cli.pose' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_EXPORTS))
+__all__ = [
+    "BODY25_NAMES", "Body25", "CropTracker", "CropTransform", "HMR", "HMROutput",
+    "KeypointDetector", "KeypointSmoother", "LargestPersonDetector", "MaxMixturePrior",
+    "MediaPipePoseDetector", "MultiPoseDetector", "OneEuroFilter", "OpenPoseBody25",
+    "OpenPoseDetector", "PoseConfig", "PoseEstimator", "PoseStream", "PosedFrame", "SmplSmoother",
+    "SmplifyConfig", "SmplifyResult", "SpinCrop", "body25_from_mediapipe", "check_spin_state_dict",
+    "crop_to_square", "crop_window", "decode_body25", "estimate_image", "estimate_video",
+    "extract_spin_state_dict", "find_gmm_prior", "install_gmm_prior", "load_gmm_prior", "load_hmr",
+    "load_keypoint_model", "load_openpose", "load_pose_regressor", "load_spin_state_dict",
+    "map_keypoints", "pose_cache_root", "preprocess_openpose", "project_pixels", "read_pose_dir",
+    "refine_smpl", "resolve_keypoints", "select_person", "spin_cam_to_frame", "spin_crop",
+    "spin_expected_shapes", "spin_state_dict_keys", "valid_head_frames", "write_pose_dir",
+]

@@ -1,7 +1,7 @@
 """The authors' person crop: running union of boxes, height x1.3, square, edge pad, 256.
 
 A faithful port of BDMM's ``SMPLDataset/human_cropper/cropper.py`` as used by
-``preprocess.py`` (``official_data_path.md`` section 5, step 3):
+``preprocess.py`` (``docs/data_path.md`` section 5, step 3):
 
 1. ``union_boxes``: the "active" box is the running union (min x0, y0; max x1, y1) of
    the per-frame keypoint boxes seen so far in the video.

@@ -4,7 +4,7 @@
     for frame in estimate_video("dance.mp4", estimator):    # streaming, cached
         frame.index, frame.image (256, 256, 3), frame.pose  # FramePose, or None: nobody there
 
-Per frame (``official_data_path.md`` sections 5 and 6):
+Per frame (``docs/data_path.md`` sections 5 and 6):
 
 1. BODY_25 keypoints in the frame (the detector: the authors' OpenPose when the estimator
    has its network, ``openpose.py``; else MediaPipe Pose keeping the largest person,
@@ -239,7 +239,7 @@ class PoseEstimator:
         kps = None
         if body is not None:
             # The authors' order: smooth first, then the box of the smoothed joints feeds the
-            # running union, bbox_xyxy and SPIN's crop (official_data_path.md section 5).
+            # running union, bbox_xyxy and SPIN's crop (docs/data_path.md section 5).
             kps = kp_smoother(body.keypoints) if kp_smoother is not None else body.keypoints
             box = keypoint_box(kps)
         elif kp_smoother is not None:

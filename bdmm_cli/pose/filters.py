@@ -2,7 +2,7 @@
 
 One-Euro filter (Casiez et al. 2012) in the form the authors' OpenPose runner uses
 (lightweight-human-pose-estimation's ``OneEuroFilter``), constants ``freq=15,
-mincutoff=1, beta=0.05, dcutoff=1`` (``official_data_path.md`` section 5)::
+mincutoff=1, beta=0.05, dcutoff=1`` (``docs/data_path.md`` section 5)::
 
     alpha(cutoff) = 1 / (1 + tau / Te),  tau = 1 / (2 pi cutoff),  Te = 1 / freq
     dx_k  = 0 for the first sample, else (x_k - x_{k-1}) * freq     (x_{k-1}: raw sample)
@@ -86,7 +86,7 @@ class OneEuroFilter:
 
 
 #: Per-joint keypoint sigmas of the authors' tracker (COCO-style OKS constants / 10),
-#: BODY_25 order (``official_openpose.md`` section 5, PU:225-234).
+#: BODY_25 order (``docs/openpose.md`` section 5, PU:225-234).
 TRACK_SIGMAS = np.array(
     [.26, .79, .79, .72, .62, .79, .72, .62, .79, 1.07, .87, .89, 1.07, .87, .89,
      .25, .25, .35, .35, .35, .35, .25, .35, .35, .25]
@@ -128,7 +128,7 @@ class KeypointSmoother:
 
     Call it once per frame with a person (raw detection in frame pixels) and call
     :meth:`gap` for a frame without anyone. What the authors' OpenPose runner does
-    (``official_data_path.md`` section 5, ``official_openpose.md`` section 5):
+    (``docs/data_path.md`` section 5, ``docs/openpose.md`` section 5):
 
     - the first frame of the sequence never passes the tracker: it is returned raw and
       starts no filter (``skip_first``);

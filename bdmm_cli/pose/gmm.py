@@ -1,6 +1,6 @@
 """SMPLify's GMM pose prior (``gmm_08.pkl``): safe reading, installation, the prior term.
 
-The authors' file (``official_smplify.md`` section 4) is a Python pickle (latin1) of a
+The authors' file (``docs/smplify.md`` section 4) is a Python pickle (latin1) of a
 dict with ``means`` (8, 69), ``covars`` (8, 69, 69) and ``weights`` (8,): a Gaussian
 mixture over the 69-D SMPL body pose (23 joints x 3, no global orientation). It is read
 with :class:`bdmm_cli.body.smpl_file.SafeUnpickler` (numpy arrays only; any other global

@@ -10,7 +10,7 @@ checkpoints load with a strict key check:
 - buffers ``init_pose`` (1, 144) in 6D, ``init_shape`` (1, 10), ``init_cam`` (1, 3): the
   mean parameters of ``smpl_mean_params.npz``.
 
-The regressor (``official_data_path.md`` section 6)::
+The regressor (``docs/data_path.md`` section 6)::
 
     theta_0 = (init_pose, init_shape, init_cam)
     theta_{k+1} = theta_k + dec(drop(fc2(drop(fc1([f, theta_k])))))     k = 0, 1, 2

@@ -8,7 +8,7 @@
     heatmaps, pafs = net(inp.tensor)                       # (1, 26, H/8, W/8), (1, 52, H/8, W/8)
     people = decode_body25(heatmaps, pafs, inp.scale, inp.pad, rgb.shape)   # [(25, 3)], (-1, -1, 0) = missing
 
-Every rule restates ``official_openpose.md`` (the facts read from the authors' code); the
+Every rule restates ``docs/openpose.md`` (the facts read from the authors' code); the
 section numbers below refer to it. Exactness over elegance: the network applies the same
 torch ops in the same order (section 2); the outputs are upsampled by one ``cv2.resize``
 call per map array (section 4); peaks, limb scores and person assembly follow the stated
@@ -144,7 +144,7 @@ class _Stage(nn.Module):
 
 
 class OpenPoseBody25(nn.Module):
-    """The authors' OpenPose BODY_25 network (``official_openpose.md`` section 2).
+    """The authors' OpenPose BODY_25 network (``docs/openpose.md`` section 2).
 
     ``state_dict()`` has the keys and shapes of their ``openpose_body25.pth`` (327 tensors,
     26,166,084 values), in the file's order, so ``load_state_dict(strict=True)`` works.

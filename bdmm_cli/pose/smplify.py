@@ -1,4 +1,4 @@
-"""SMPLify as the authors ran it (``official_smplify.md``): SPIN's SMPL refined to the keypoints.
+"""SMPLify as the authors ran it (``docs/smplify.md``): SPIN's SMPL refined to the keypoints.
 
 What runs (their ``SMPLifyRunner`` with the defaults of their preprocessing):
 
@@ -41,7 +41,7 @@ from torch import Tensor
 SMPL_NUM_VERTICES = 6890
 NUM_SMPLIFY_JOINTS = 45
 
-#: (BODY_25 index, SMPL-45 slot) of the 22 keypoints SMPLify fits (official_smplify.md sec. 2).
+#: (BODY_25 index, SMPL-45 slot) of the 22 keypoints SMPLify fits (docs/smplify.md sec. 2).
 BODY25_TO_SMPL45 = (
     (8, 0), (13, 4), (10, 5), (14, 7), (11, 8), (5, 16), (2, 17), (6, 18), (3, 19), (7, 20), (4, 21),
     (0, 24), (15, 25), (16, 26), (17, 27), (18, 28), (19, 29), (20, 30), (21, 31), (22, 32), (23, 33), (24, 34),
@@ -63,7 +63,7 @@ ANGLE_PRIOR_SIGNS = (1.0, -1.0, -1.0, -1.0)
 
 @dataclass(frozen=True)
 class SmplifyConfig:
-    """The authors' SMPLify settings (``official_smplify.md`` sections 4-5).
+    """The authors' SMPLify settings (``docs/smplify.md`` sections 4-5).
 
     The prior weights are given unsquared, as in their configuration; the loss squares
     them (the data weight is not squared).

@@ -1,7 +1,7 @@
 """SPIN's input crop inside the 256x256 frame, and its camera converted to that frame.
 
 Exactly BDMM's ``SMPLDataset/human_pose3d_estimators/spin/dataset.py::preprocess`` and
-``cam_init2orig`` / ``cam_norm`` (``official_data_path.md`` section 6):
+``cam_init2orig`` / ``cam_norm`` (``docs/data_path.md`` section 6):
 
 Crop. ``box`` = person box in the 256 crop; ``scale = 200 / max(w, h)``; the image is
 resized by ``floor(shape * scale)`` (cv2 bilinear), zero-padded by 224 on every side, and

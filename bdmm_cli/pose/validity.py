@@ -1,6 +1,6 @@
 """The authors' frame-validity rule: frames whose fitted head is too small are dropped.
 
-``official_smplify.md`` section 7 / ``official_data_path.md`` section 5 step 4: after SPIN
+``docs/smplify.md`` section 7 / ``docs/data_path.md`` section 5 step 4: after SPIN
 and SMPLify, the head box is taken from the fitted SMPL's cocoplus joints from the neck on
 (cocoplus 12..18: neck, head top, nose, eyes, ears), projected orthographically with the
 256-frame camera, ``j2d = s (X[:2] + (tx, ty))`` in [-1, 1], then in [0, 1] units

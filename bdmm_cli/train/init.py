@@ -1,6 +1,6 @@
 """Training-from-scratch initialisation, as the authors' `BaseNetwork.init_weights`.
 
-(`official_architecture.md` section 6.11.) After construction every module whose class
+(`docs/architecture.md` section 6.11.) After construction every module whose class
 name contains "Conv" or "Linear" and that has a `weight` gets an orthogonal weight with
 gain 0.02 and a zero bias: `nn.Conv2d`/`nn.Conv3d` (also the DMM's `offset_conv` and
 `mask_conv`, whose zero init is overwritten; the spectral-norm convs through their
