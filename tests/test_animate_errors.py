@@ -211,6 +211,15 @@ def test_device_and_dtype_that_are_not_there(env, tmp_path):
     _no_output(tmp_path)
 
 
+def test_rasterizer_choice_that_is_not_there(env, tmp_path):
+    from bdmm_cli.body.pytorch3d_backend import pytorch3d_available
+
+    _assert_one_line_error(_run(env, tmp_path / "a.mp4", "--rasterizer", "opengl"), "--rasterizer")
+    if not pytorch3d_available():
+        _assert_one_line_error(_run(env, tmp_path / "a.mp4", "--rasterizer", "pytorch3d"), "pytorch3d", "--rasterizer torch")
+    _no_output(tmp_path)
+
+
 def test_missing_body_model_and_unpublished_weights_say_how_to_get_them(env, tmp_path):
     """Without --smpl and nothing installed, and with registry weights that are not on the
     Hub yet: one line each, naming the fix and `bdmm doctor`; no output file."""

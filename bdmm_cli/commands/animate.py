@@ -26,6 +26,7 @@ def animate_command(
     smpl: Optional[Path] = typer.Option(None, "--smpl", help="SMPL model file (default: the one `bdmm body install` installed)."),
     pose_weights: Optional[str] = typer.Option(None, "--pose-weights", help="SPIN regressor: registry name or file (default: spin)."),
     keypoints: str = typer.Option("auto", "--keypoints", help="Keypoints of the pose front-end: auto (OpenPose BODY_25 when its weights are installed, else MediaPipe), openpose (the authors' detector; needs `bdmm setup`) or mediapipe."),
+    rasterizer: str = typer.Option("auto", "--rasterizer", help="Mesh-flow rasterizer: auto (pytorch3d where installed and passing a one-triangle conformance check, else the pure-PyTorch one), torch or pytorch3d."),
     size: int = typer.Option(256, "--size", help="Side of the output frames in pixels (the model runs at 256)."),
     model_size: int = typer.Option(256, "--model-size", help="Resolution the model runs at (multiple of 64; the released weights: 256)."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write driving crop | result."),
@@ -82,7 +83,7 @@ def animate_command(
     start, stop = parse_frame_range(frames)
     config = AnimateConfig(
         weights=weights, smpl=smpl, poses=poses, source_pose=source_pose, pose_weights=pose_weights,
-        keypoints=keypoints, size=size, model_size=model_size, side_by_side=side_by_side, preview=preview, start=start, stop=stop,
+        keypoints=keypoints, rasterizer=rasterizer, size=size, model_size=model_size, side_by_side=side_by_side, preview=preview, start=start, stop=stop,
         device=device, dtype=dtype, batch=batch, window=window, overlap=overlap, skip_missing=skip_missing,
         max_gap=max_gap, retarget=retarget, force=force, cache=not no_cache,
     )

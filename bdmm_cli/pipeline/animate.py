@@ -133,6 +133,7 @@ class AnimatePipeline:
         pose_estimator=None,
         pose_weights: str | None = None,
         keypoints: str = "auto",
+        rasterizer: str = "torch",
     ) -> None:
         self.device = torch.device(device)
         self.dtype = dtype
@@ -141,6 +142,7 @@ class AnimatePipeline:
         self._pose_estimator = pose_estimator
         self.pose_weights = pose_weights
         self.keypoints = keypoints
+        self.rasterizer = rasterizer  # a backend name of body.window_flows ("torch" or "pytorch3d")
         self._ids: dict[str, str] = {}
 
     @classmethod
@@ -152,6 +154,7 @@ class AnimatePipeline:
         ``settings`` is an AnimateConfig asking for a preview.
         """
         from bdmm_cli.body import load_body_model
+        from bdmm_cli.body.pytorch3d_backend import resolve_rasterizer
         from bdmm_cli.model.checkpoint import load_generator
 
         if with_generator is None:
@@ -161,7 +164,7 @@ class AnimatePipeline:
         generator = load_generator(settings.weights, device=device) if with_generator else None
         body = load_body_model(None if settings.smpl is None else Path(settings.smpl), device=device)
         return cls(generator, body, device=device, dtype=dtype, pose_weights=settings.pose_weights,
-                   keypoints=settings.keypoints)
+                   keypoints=settings.keypoints, rasterizer=resolve_rasterizer(settings.rasterizer, str(device)))
 
     @property
     def pose_estimator(self):
@@ -328,7 +331,7 @@ class AnimatePipeline:
         src_smpl = torch.from_numpy(source.pose.smpl[None].astype(np.float32)).to(self.device)
         inputs = build_window_inputs(self.body, src_tensor, src_smpl,
                                      WindowPoses.from_frame_poses(poses, size, self.device),
-                                     sigma=HEATMAP_SIGMA * size / CROP_SIZE)
+                                     sigma=HEATMAP_SIGMA * size / CROP_SIZE, rasterizer=self.rasterizer)
         return inputs, poses
 
     # step 6 -------------------------------------------------------------------------
@@ -418,6 +421,7 @@ class AnimatePipeline:
             "video": hash_path(video),
             "poses": None if run.poses is None else hash_path(Path(run.poses)),
             "pose_weights": self.pose_weights,
+            "rasterizer": self.rasterizer,
             "keypoints": resolve_keypoints(self.keypoints),
             "range": [run.start, run.stop],
             "window": run.window,

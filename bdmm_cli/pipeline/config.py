@@ -37,6 +37,9 @@ class LoadSettings:
             weights ``openpose-body25`` are installed, else MediaPipe), "openpose" or "mediapipe".
         device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
         dtype: "fp32", or "fp16"/"bf16" (CUDA only) for the generator.
+        rasterizer: the mesh-flow rasterizer: "auto" (pytorch3d where it imports and passes
+            the one-triangle conformance check, else the pure-PyTorch one), "torch" or
+            "pytorch3d" (``body.pytorch3d_backend.resolve_rasterizer``).
     """
 
     weights: str = DEFAULT_WEIGHTS
@@ -45,8 +48,13 @@ class LoadSettings:
     keypoints: str = "auto"
     device: str = "auto"
     dtype: str = "fp32"
+    rasterizer: str = "auto"
 
     def validate_load(self) -> None:
+        from bdmm_cli.body.pytorch3d_backend import RASTERIZERS
+
+        if self.rasterizer not in RASTERIZERS:
+            raise InputError(f"--rasterizer must be one of {', '.join(RASTERIZERS)}, got {self.rasterizer!r}")
         from bdmm_cli.pose.detector import KEYPOINT_CHOICES
 
         if self.keypoints not in KEYPOINT_CHOICES:

@@ -106,7 +106,7 @@ def gather_window(smpl: Tensor, keypoints: Tensor, window: Window) -> WindowPose
 
 @torch.no_grad()
 def window_inputs(body, source: Tensor, source_smpl: Tensor, poses: WindowPoses,
-                  sigma: float = HEATMAP_SIGMA):
+                  sigma: float = HEATMAP_SIGMA, rasterizer: str = "torch"):
     """The generator inputs of ``n`` windows (see the module docstring).
 
     Args:
@@ -115,6 +115,8 @@ def window_inputs(body, source: Tensor, source_smpl: Tensor, poses: WindowPoses,
         source_smpl: (n, 85) or (1, 85) the source pose(s).
         poses: the windows' poses (:class:`WindowPoses`).
         sigma: heatmap Gaussian sigma in pixels of S.
+        rasterizer: ``body.window_flows``'s backend ("torch" or "pytorch3d"; see
+            ``body.pytorch3d_backend.resolve_rasterizer`` for ``--rasterizer auto``).
     Returns:
         ``model.WindowInputs`` (float32, on ``poses.smpl``'s device): source (n, 3, S, S),
         heatmaps (n, T, 25, S, S), flows (n, T, S, S, 2), flow_pre / flow_post (n, S, S, 2).
@@ -134,7 +136,7 @@ def window_inputs(body, source: Tensor, source_smpl: Tensor, poses: WindowPoses,
         v_src.expand(n, -1, -1), c_src.expand(n, -1),
         verts[:, :t], cams[:, :t],
         verts[:, t], cams[:, t], verts[:, t + 1], cams[:, t + 1],
-        body.faces, size,
+        body.faces, size, backend=rasterizer,
     )
     kp = poses.keypoints
     heat = keypoint_heatmaps(kp.reshape(n * t, *kp.shape[2:]), image_size=size, sigma=sigma)
