@@ -220,3 +220,29 @@ def default_test_list(dataset: OfficialDataset) -> list[TestSequence]:
     """One sequence per test video: the first frame as the source, every frame driven."""
     return [TestSequence(v.frame_paths[0], v.pose_paths[0], v.frame_paths, v.pose_paths)
             for v in dataset.videos if len(v)]
+
+
+#: Data sets named on the command line (``--data fashionvideo``), as folders under the data root.
+DATASET_NAMES = ("fashionvideo", "iper")
+
+
+def resolve_dataset(data: str | Path, data_root: str | Path | None = None) -> Path:
+    """``--data fashionvideo | iper`` (a folder of that name under `data_root`, default
+    ``$BDMM_HOME/datasets``) or a folder; InputError naming the fix when it is absent.
+    Used by ``bdmm train`` and ``bdmm eval --checkpoint --data``."""
+    name = str(data).strip()
+    if name.lower() in DATASET_NAMES:
+        from bdmm_cli.paths import data_dir
+
+        root = Path(data_root).expanduser() if data_root else data_dir() / "datasets"
+        path = root / name.lower()
+        if not path.is_dir():
+            raise InputError(
+                f"data set {name} not found at {path}: download and prepare it as described in "
+                "bdmm_cli/dataset/README.md" + (", set data_root," if data_root is not None else "") + " or pass --data PATH"
+            )
+        return path
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise InputError(f"data folder {path} does not exist (expected --data fashionvideo, iper or a folder)")
+    return path

@@ -35,25 +35,6 @@ from bdmm_cli.metrics.evaluate import EvalConfig, FeatureNetworks, _Progress, ev
 WINDOW = 6
 
 
-def resolve_dataset(data: str | Path) -> Path:
-    """'fashionvideo' / 'iper' (under $BDMM_HOME/datasets) or a folder; InputError if absent."""
-    from bdmm_cli.paths import data_dir
-
-    name = str(data).strip()
-    if name.lower() in ("fashionvideo", "iper"):
-        path = data_dir() / "datasets" / name.lower()
-        if not path.is_dir():
-            raise InputError(
-                f"data set {name} not found at {path}: prepare it as described in bdmm_cli/dataset/README.md "
-                "or pass --data PATH"
-            )
-        return path
-    path = Path(name).expanduser()
-    if not path.is_dir():
-        raise InputError(f"data folder {path} does not exist (expected --data fashionvideo, iper or a folder)")
-    return path
-
-
 def _sequence_poses(seq, image_size: int, device) -> dict[str, torch.Tensor]:
     """The test sequence's poses as a batch of one clip: smpl (1, L, 85), keypoints (1, L, 25, 3)
     in pixels of the S image, and the source image / pose (no ground-truth pixels are loaded)."""
@@ -129,6 +110,8 @@ def evaluate_checkpoint(
     from bdmm_cli.dataset.layout import TEST_LIST, read_test_list
     from bdmm_cli.model.checkpoint import load_generator
     from bdmm_cli.video import read_image
+
+    from bdmm_cli.dataset.layout import resolve_dataset
 
     root = resolve_dataset(data)
     sequences = read_test_list(root / TEST_LIST, root)

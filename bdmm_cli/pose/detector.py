@@ -182,7 +182,6 @@ def load_keypoint_model(choice: str = "auto", device="cpu", weights: str | Path 
     ``bdmm setup``, else fetched and verified), a path is read as it is; loaded strictly
     (``openpose.load_openpose``).
     """
-    from bdmm_cli.errors import InputError
 
     if resolve_keypoints(choice, weights) == "mediapipe":
         return KeypointModel("mediapipe", None, "MediaPipe Pose (mapped to BODY_25)")

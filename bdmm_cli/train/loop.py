@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from bdmm_cli.dataset.layout import resolve_dataset
 from bdmm_cli.errors import CheckpointError, InputError
 from bdmm_cli.fileio import atomic_output
 from bdmm_cli.train import checkpoint as ckpt
@@ -49,7 +50,6 @@ RESUMABLE_CHANGES = frozenset({
 })
 #: What a run directory holds; a folder with only these and no checkpoint may be reused.
 RUN_FILES = frozenset({"config.toml", "stats.jsonl", "tensorboard", "samples", "checkpoints", "release"})
-DATASET_DIRS = {"fashionvideo": "fashionvideo", "iper": "iper"}
 
 
 # ---------------------------------------------------------------------------- networks
@@ -264,26 +264,6 @@ class TrainResult:
     checkpoint: Path | None
 
 
-def resolve_data(cfg: TrainConfig) -> Path:
-    """--data fashionvideo | iper (under data_root, default $BDMM_HOME/datasets) or a folder."""
-    name = cfg.data.strip()
-    if name.lower() in DATASET_DIRS:
-        from bdmm_cli.paths import data_dir
-
-        root = Path(cfg.data_root).expanduser() if cfg.data_root else data_dir() / "datasets"
-        path = root / DATASET_DIRS[name.lower()]
-        if not path.is_dir():
-            raise InputError(
-                f"data set {name} not found at {path}: download and prepare it as described in "
-                f"bdmm_cli/dataset/README.md, set data_root, or pass --data PATH"
-            )
-        return path
-    path = Path(name).expanduser()
-    if not path.is_dir():
-        raise InputError(f"data folder {path} does not exist (expected --data fashionvideo, iper or a folder)")
-    return path
-
-
 class _StopFlag:
     """SIGINT sets a flag (the loop saves and stops after the current iteration); a second SIGINT aborts."""
 
@@ -388,7 +368,7 @@ def train(cfg: TrainConfig, run_dir: Path | str, resume: bool = False, progress:
         if ck_path.is_file() or foreign:
             raise InputError(f"run directory {run_dir} already holds a run or other files; use --resume to continue "
                              "it or choose another --out")
-    data_root = resolve_data(cfg)
+    data_root = resolve_dataset(cfg.data, cfg.data_root)
     from bdmm_cli.body import load_body_model
     from bdmm_cli.dataset.layout import OfficialDataset
 
