@@ -202,6 +202,16 @@ class BDMMGenerator(nn.Module):
         self.out = nn.Tanh()
 
     # ------------------------------------------------------------------ pieces
+    DMM_BLOCKS = ("forconv1", "backconv1", "forconv2", "backconv2")
+
+    def set_deform_impl(self, impl: str | None) -> BDMMGenerator:
+        """Select the deformable-conv implementation of the four DMM blocks: "torch" (ours,
+        the default), "torchvision" (the reference op) or None (``$BDMM_DEFORM_IMPL`` or
+        "torch", read at each call). Returns self."""
+        for name in self.DMM_BLOCKS:
+            getattr(self, name).deform_impl = impl
+        return self
+
     def style_code(self, source: Tensor) -> Tensor:
         """(B, image_nc, S, S) -> (B, style_dim): spatial mean of the style encoder's deepest map."""
         return self.x_ref(source)[0].mean(dim=(2, 3))
