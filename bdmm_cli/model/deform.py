@@ -62,7 +62,7 @@ def default_deform_impl() -> str:
 
 
 def modulated_deform_conv2d(
-    input: Tensor, offset: Tensor, mask: Tensor, weight: Tensor, impl: str | None = None
+    input: Tensor, offset: Tensor, mask: Tensor, weight: Tensor, impl: str | None = None, bias: Tensor | None = None
 ) -> Tensor:
     """Modulated deformable convolution, stride 1, "same" padding, per-sample kernels.
 
@@ -74,6 +74,7 @@ def modulated_deform_conv2d(
         weight: (B, O, C, k, k) one kernel per sample (e.g. from ``modulate_weight``), or
             (O, C, k, k) shared by all samples; k odd.
         impl: ``"torch"`` or ``"torchvision"``; None = :func:`default_deform_impl`.
+        bias: optional (O,), added to every output pixel (inside the matrix multiply).
 
     Returns:
         (B, O, H, W): out[b, o, p] = sum_{c, j} weight[b, o, c, j] * mask[b, j, p]
@@ -83,13 +84,15 @@ def modulated_deform_conv2d(
     """
     impl = default_deform_impl() if impl is None else impl
     if impl == "torch":
-        return _deform_conv2d_torch(input, offset, mask, weight)
+        return _deform_conv2d_torch(input, offset, mask, weight, bias)
     if impl == "torchvision":
-        return _deform_conv2d_torchvision(input, offset, mask, weight)
+        return _deform_conv2d_torchvision(input, offset, mask, weight, bias)
     raise ValueError(f"deform impl must be one of {', '.join(DEFORM_IMPLS)}, got {impl!r}")
 
 
-def _deform_conv2d_torchvision(input: Tensor, offset: Tensor, mask: Tensor, weight: Tensor) -> Tensor:
+def _deform_conv2d_torchvision(
+    input: Tensor, offset: Tensor, mask: Tensor, weight: Tensor, bias: Tensor | None = None
+) -> Tensor:
     """torchvision.ops.deform_conv2d, the batch folded into groups (one offset group and
     one kernel group per sample)."""
     from torchvision.ops import deform_conv2d
@@ -98,14 +101,15 @@ def _deform_conv2d_torchvision(input: Tensor, offset: Tensor, mask: Tensor, weig
     k = weight.shape[-1]
     pad = k // 2
     if weight.ndim == 4:
-        return deform_conv2d(input, offset, weight, padding=(pad, pad), mask=mask)
+        return deform_conv2d(input, offset, weight, bias, padding=(pad, pad), mask=mask)
     if b == 1:
-        return deform_conv2d(input, offset, weight[0], padding=(pad, pad), mask=mask)
+        return deform_conv2d(input, offset, weight[0], bias, padding=(pad, pad), mask=mask)
     o = weight.shape[1]
     out = deform_conv2d(
         input.reshape(1, b * c, h, w),
         offset.reshape(1, b * 2 * k * k, h, w),
         weight.reshape(b * o, c, k, k),
+        None if bias is None else bias.repeat(b),
         padding=(pad, pad),
         mask=mask.reshape(1, b * k * k, h, w),
     )
@@ -132,7 +136,7 @@ def _tap_grid(offset: Tensor, k: int, h: int, w: int, hp: int, wp: int) -> Tenso
     return torch.stack(((x + 0.5) * (2.0 / wp) - 1.0, (y + 0.5) * (2.0 / hp) - 1.0), dim=-1)
 
 
-def _deform_conv2d_torch(input: Tensor, offset: Tensor, mask: Tensor, weight: Tensor) -> Tensor:
+def _deform_conv2d_torch(input: Tensor, offset: Tensor, mask: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """grid_sample im2col of all taps + one matmul per sample (see the module docstring)."""
     b, c, h, w = input.shape
     o, k = weight.shape[-4], weight.shape[-1]
@@ -159,5 +163,9 @@ def _deform_conv2d_torch(input: Tensor, offset: Tensor, mask: Tensor, weight: Te
     if cols.dtype != input.dtype:
         cols = cols.to(input.dtype)
     wmat = weight.reshape(*weight.shape[:-4], o, c * taps)  # (B, O, C*kk) or (O, C*kk)
-    out = torch.matmul(wmat.to(cols.dtype), cols.view(b, c * taps, npix))
+    wmat, cols = wmat.to(cols.dtype), cols.view(b, c * taps, npix)
+    if bias is None:
+        out = torch.matmul(wmat, cols)
+    else:
+        out = torch.baddbmm(bias.to(cols.dtype).view(1, o, 1), wmat.expand(b, o, c * taps), cols)
     return out.view(b, o, h, w)

@@ -17,10 +17,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .deform import DEFORM_IMPLS, modulated_deform_conv2d
-from .layers import EqualLinear, FusedLeakyReLU, Upsample, modulate_weight
+from .layers import EqualLinear, FusedLeakyReLU, Upsample, fold_activation, modulate_weight
 
 __all__ = ["modulated_deform_conv2d", "ModulatedDeformConv2d", "DMMBlock"]
 
@@ -119,4 +120,19 @@ class DMMBlock(nn.Module):
         offset, mask = self.offsets_and_mask(flow_fea)
         out = self.conv(feature, offset, mask, style, weight)
         return self.activate(out + self.bias)
+
+    def folded(self, style: Tensor) -> tuple[Tensor, Tensor]:
+        """(gain * modulated kernel (B, C, C, k, k), gain * (bias + activate.bias) (C,)) for
+        :meth:`forward_folded`."""
+        return fold_activation(self.conv.modulated_weight(style), self.bias, self.activate)
+
+    def forward_folded(self, feature: Tensor, flow_fea: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        """Same value as ``forward`` with the :meth:`folded` kernel: the bias goes into the
+        deformable conv's matrix multiply, the leaky ReLU runs in place."""
+        conv0 = self.flow_conv[0]
+        hidden = F.relu(conv0(flow_fea), inplace=True)
+        offset = self.offset_conv(hidden)
+        mask = 2.0 * torch.sigmoid(self.mask_conv(hidden))
+        out = modulated_deform_conv2d(feature, offset, mask, weight, self.deform_impl, bias=bias)
+        return F.leaky_relu(out, self.activate.negative_slope, inplace=True)
 

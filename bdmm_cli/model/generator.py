@@ -254,6 +254,12 @@ class BDMMGenerator(nn.Module):
                 if tuple(got.shape) != shape:
                     raise ValueError(f"state.{name} must be {shape}, got {_shape(got)}")
 
+    def folded_kernels(self, style: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
+        """Per-window constants of every style-modulated layer for the fast path: (kernel
+        (B, O, I, k, k) with the activation gain folded in, bias (O,) = gain * (bias +
+        activate.bias)); see ``StyledConv.folded``, ``DMMBlock.folded``, ``ToRGB.folded``."""
+        return {name: getattr(self, name).folded(style) for name in MODULATED_LAYERS}
+
     def _decode_frame(
         self,
         heatmap: Tensor,
@@ -262,29 +268,48 @@ class BDMMGenerator(nn.Module):
         fwd: tuple[Tensor, Tensor],
         bwd: tuple[Tensor, Tensor],
         style: Tensor,
-        w: dict[str, Tensor],
+        k: dict[str, tuple[Tensor, Tensor]] | None,
     ) -> tuple[Tensor, Tensor]:
         """One frame: (heatmap (B,25,S,S), previous frame, structural state or None, forward and
-        backward warp features at S/4 and S/2) -> (frame (B,3,S,S), new structural state)."""
-        u = self.x_encoder(torch.cat([heatmap, x_prev], 1))[0]
-        if uv is None:  # first frame of a sequence: the "previous" state is the encoding itself
+        backward warp features at S/4 and S/2) -> (frame (B,3,S,S), new structural state).
+        ``k`` None: literal (every layer modulates its own kernel from ``style``); else the
+        fast path with the :meth:`folded_kernels` of the window (same values)."""
+        if k is None:
+            u = self.x_encoder(torch.cat([heatmap, x_prev], 1))[0]
+            if uv is None:  # first frame of a sequence: the "previous" state is the encoding itself
+                uv = u
+            x = self.x_rcnn2(self.x_rcnn1(torch.cat([uv, u], 1)))
+            uv = x
+            x = self.conv1up(x, style)
+            xf = self.forconv1(fwd[0], torch.cat([x, fwd[0]], 1), style)
+            xb = self.backconv1(bwd[0], torch.cat([x, bwd[0]], 1), style)
+            x = self.directconv1(x, style) + xf + xb
+            x = self.conv2up(x, style)
+            xf = self.forconv2(fwd[1], torch.cat([x, fwd[1]], 1), style)
+            xb = self.backconv2(bwd[1], torch.cat([x, bwd[1]], 1), style)
+            x = self.directconv2(x, style) + xf + xb
+            x = self.directconv3(self.conv3up(x, style), style)
+            image = self.out(self.decoder256(x, style))
+            return image, uv
+        u = self.x_encoder.forward_fast(torch.cat([heatmap, x_prev], 1))[0]
+        if uv is None:
             uv = u
-        x = self.x_rcnn2(self.x_rcnn1(torch.cat([uv, u], 1)))
+        x = self.x_rcnn2.forward_fast(self.x_rcnn1.forward_fast(torch.cat([uv, u], 1)))
         uv = x
-        x = self.conv1up(x, style, w.get("conv1up"))
-        xf = self.forconv1(fwd[0], torch.cat([x, fwd[0]], 1), style, w.get("forconv1"))
-        xb = self.backconv1(bwd[0], torch.cat([x, bwd[0]], 1), style, w.get("backconv1"))
-        x = self.directconv1(x, style, w.get("directconv1")) + xf + xb
-        x = self.conv2up(x, style, w.get("conv2up"))
-        xf = self.forconv2(fwd[1], torch.cat([x, fwd[1]], 1), style, w.get("forconv2"))
-        xb = self.backconv2(bwd[1], torch.cat([x, bwd[1]], 1), style, w.get("backconv2"))
-        x = self.directconv2(x, style, w.get("directconv2")) + xf + xb
-        x = self.directconv3(self.conv3up(x, style, w.get("conv3up")), style, w.get("directconv3"))
-        image = self.out(self.decoder256(x, style, w.get("decoder256")))
+        x = self.conv1up.forward_folded(x, *k["conv1up"])
+        xf = self.forconv1.forward_folded(fwd[0], torch.cat([x, fwd[0]], 1), *k["forconv1"])
+        xb = self.backconv1.forward_folded(bwd[0], torch.cat([x, bwd[0]], 1), *k["backconv1"])
+        x = torch.add(self.directconv1.forward_folded(x, *k["directconv1"]), xf).add_(xb)  # (one new map)
+        x = self.conv2up.forward_folded(x, *k["conv2up"])
+        xf = self.forconv2.forward_folded(fwd[1], torch.cat([x, fwd[1]], 1), *k["forconv2"])
+        xb = self.backconv2.forward_folded(bwd[1], torch.cat([x, bwd[1]], 1), *k["backconv2"])
+        x = torch.add(self.directconv2.forward_folded(x, *k["directconv2"]), xf).add_(xb)
+        x = self.directconv3.forward_folded(self.conv3up.forward_folded(x, *k["conv3up"]), *k["directconv3"])
+        image = torch.tanh(self.decoder256.forward_folded(x, *k["decoder256"]))
         return image, uv
 
     def _propagate(
-        self, enc: list[tuple[Tensor, Tensor]], f4: Tensor, f2: Tensor, backward: bool
+        self, enc: list[tuple[Tensor, Tensor]], f4: Tensor, f2: Tensor, backward: bool, fast: bool
     ) -> list[tuple[Tensor, Tensor]]:
         """Recurrent warp-feature branch over the T frames' encodings (S/4, S/2 maps).
 
@@ -292,11 +317,12 @@ class BDMMGenerator(nn.Module):
         per-frame states in frame order. Channel order: current frame first, state second.
         """
         r4, r2 = (self.back_rcnn64, self.back_rcnn128) if backward else (self.for_rcnn64, self.for_rcnn128)
+        c4, c2 = (r4.forward_fast, r2.forward_fast) if fast else (r4, r2)
         states: list[tuple[Tensor, Tensor] | None] = [None] * len(enc)
         order = range(len(enc) - 1, -1, -1) if backward else range(len(enc))
         for t in order:
-            f4 = r4(torch.cat([enc[t][0], f4], 1))
-            f2 = r2(torch.cat([enc[t][1], f2], 1))
+            f4 = c4(torch.cat([enc[t][0], f4], 1))
+            f2 = c2(torch.cat([enc[t][1], f2], 1))
             states[t] = (f4, f2)
         return states  # type: ignore[return-value]
 
@@ -308,16 +334,17 @@ class BDMMGenerator(nn.Module):
         pre: tuple[Tensor, Tensor] | None,
         post: tuple[Tensor, Tensor],
         style: Tensor,
-        w: dict[str, Tensor],
+        k: dict[str, tuple[Tensor, Tensor]] | None,
     ) -> WindowOutput:
         f4, f2 = pre if state is None else (state.forward_s4, state.forward_s2)
-        fwd = self._propagate(enc, f4, f2, backward=False)
-        bwd = self._propagate(enc, post[0], post[1], backward=True)
+        fast = k is not None
+        fwd = self._propagate(enc, f4, f2, backward=False, fast=fast)
+        bwd = self._propagate(enc, post[0], post[1], backward=True, fast=fast)
         x_prev = inputs.source if state is None else state.last_frame
         uv = None if state is None else state.structure
         frames = []
         for t in range(inputs.num_frames):
-            x_prev, uv = self._decode_frame(inputs.heatmaps[:, t], x_prev, uv, fwd[t], bwd[t], style, w)
+            x_prev, uv = self._decode_frame(inputs.heatmaps[:, t], x_prev, uv, fwd[t], bwd[t], style, k)
             frames.append(x_prev)
         assert uv is not None
         new_state = WindowState(last_frame=x_prev, structure=uv, forward_s4=fwd[-1][0], forward_s2=fwd[-1][1])
@@ -331,8 +358,8 @@ class BDMMGenerator(nn.Module):
         self.check_inputs(inputs, state)
         src = inputs.source
         b, t = inputs.batch_size, inputs.num_frames
-        style = self.style_code(src)
-        w = self.modulated_weights(style)
+        style = self.x_ref.forward_fast(src)[0].mean(dim=(2, 3))
+        k = self.folded_kernels(style)
         parts = [inputs.flows, inputs.flow_post[:, None]]
         if state is None:
             parts.append(inputs.flow_pre[:, None])
@@ -340,13 +367,13 @@ class BDMMGenerator(nn.Module):
         n = flows.shape[1]
         srcs = src[:, None].expand(b, n, *src.shape[1:]).reshape(b * n, *src.shape[1:])
         warped = warp(srcs, flows.reshape(b * n, *flows.shape[2:]))
-        _, e4, e2 = self.warp_encoder(warped)
+        _, e4, e2 = self.warp_encoder.forward_fast(warped)
         e4 = e4.reshape(b, n, *e4.shape[1:])
         e2 = e2.reshape(b, n, *e2.shape[1:])
         enc = [(e4[:, i], e2[:, i]) for i in range(t)]
         post = (e4[:, t], e2[:, t])
         pre = (e4[:, t + 1], e2[:, t + 1]) if state is None else None
-        return self._run(inputs, state, enc, pre, post, style, w)
+        return self._run(inputs, state, enc, pre, post, style, k)
 
     def forward_reference(self, inputs: WindowInputs, state: WindowState | None = None) -> WindowOutput:
         """The same window computed literally as the authors' loop: one warp_encoder call per
@@ -365,4 +392,4 @@ class BDMMGenerator(nn.Module):
             _, p4, p2 = self.warp_encoder(pre_image)
             pre = (p4, p2)
         _, q4, q2 = self.warp_encoder(post_image)
-        return self._run(inputs, state, enc, pre, (q4, q2), style, {})
+        return self._run(inputs, state, enc, pre, (q4, q2), style, None)
