@@ -168,4 +168,9 @@ def _deform_conv2d_torch(input: Tensor, offset: Tensor, mask: Tensor, weight: Te
         out = torch.matmul(wmat, cols)
     else:
         out = torch.baddbmm(bias.to(cols.dtype).view(1, o, 1), wmat.expand(b, o, c * taps), cols)
-    return out.view(b, o, h, w)
+    out = out.view(b, o, h, w)
+    if input.is_contiguous(memory_format=torch.channels_last) and not input.is_contiguous():
+        # channels-last in, channels-last out (one pass over the output; computing the
+        # transposed product directly is slower in MKL)
+        out = out.contiguous(memory_format=torch.channels_last)
+    return out

@@ -7,21 +7,48 @@ authors' ``base_function.py``. Key layout: ``model.{0,2,3,5}.{weight,bias}`` and
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["EncoderBlock", "PoseSourceNet", "ResBlock", "LEAKY_SLOPE", "run_fast"]
+__all__ = ["EncoderBlock", "PoseSourceNet", "ResBlock", "LEAKY_SLOPE", "conv1x1_fast", "instance_norm_fast", "run_fast"]
 
 LEAKY_SLOPE = 0.1
 
 
+def instance_norm_fast(x: Tensor, norm: nn.InstanceNorm2d) -> Tensor:
+    """``norm(x)`` (affine, no running stats). Instance norm of one sample is batch norm with
+    batch statistics, whose CPU kernel is several times faster on channels-last maps (and
+    PyTorch's instance norm several times slower on them): channels-last maps are
+    normalised sample by sample that way."""
+    if x.shape[0] == 1:
+        return F.batch_norm(x, None, None, norm.weight, norm.bias, True, 0.0, norm.eps)
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.cat([instance_norm_fast(x[i : i + 1], norm) for i in range(x.shape[0])])
+    return norm(x)
+
+
+def conv1x1_fast(x: Tensor, conv: nn.Conv2d) -> Tensor:
+    """``conv(x)`` for a 1x1 conv; on a channels-last sample it is one matrix multiply
+    (H*W, C) @ (C, O) + bias, several times faster than the CPU convolution PyTorch picks."""
+    b, c, h, w = x.shape
+    if b == 1 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        o = conv.out_channels
+        y = torch.addmm(conv.bias, x.permute(0, 2, 3, 1).reshape(h * w, c), conv.weight.view(o, c).t())
+        return y.view(1, h, w, o).permute(0, 3, 1, 2)
+    return conv(x)
+
+
 def run_fast(seq: nn.Sequential, x: Tensor) -> Tensor:
-    """``seq(x)`` for the IN -> LeakyReLU -> conv stacks here, with each LeakyReLU applied in
-    place to the fresh instance-norm output (same values, one map fewer allocated and
-    written; autograd-safe: instance norm's backward does not read its output)."""
+    """``seq(x)`` for the IN -> LeakyReLU -> conv stacks here: instance norm by
+    :func:`instance_norm_fast`, each LeakyReLU in place on the fresh normalised map (same
+    values, one map fewer allocated and written; autograd-safe: the norm's backward does not
+    read its output). Keeps the memory format of ``x`` (channels-last in the fast path)."""
     for layer in seq:
         if isinstance(layer, nn.LeakyReLU):
             x = F.leaky_relu(x, layer.negative_slope, inplace=True)
+        elif isinstance(layer, nn.InstanceNorm2d):
+            x = instance_norm_fast(x, layer)
         else:
             x = layer(x)
     return x
@@ -116,4 +143,4 @@ class ResBlock(nn.Module):
 
     def forward_fast(self, x: Tensor) -> Tensor:
         """``forward`` with in-place activations and the shortcut added in place."""
-        return run_fast(self.model, x).add_(self.shortcut(x))
+        return run_fast(self.model, x).add_(conv1x1_fast(x, self.shortcut[0]))

@@ -202,6 +202,15 @@ class BDMMGenerator(nn.Module):
         self.out = nn.Tanh()
 
     # ------------------------------------------------------------------ pieces
+    #: Memory format of the fast path. False (default): contiguous. True: channels-last,
+    #: faster on the CPU (convolutions, and instance norm through the batch-norm kernel), but
+    #: that kernel sums in another float32 order: frames and states then differ from the
+    #: literal loop at ~1e-6 to 5e-5 relative L2 instead of ~1e-7 (benchmarks/results/model.md).
+    fast_channels_last: bool = False
+
+    def _fast_format(self, device: torch.device) -> torch.memory_format:
+        return torch.channels_last if self.fast_channels_last else torch.contiguous_format
+
     DMM_BLOCKS = ("forconv1", "backconv1", "forconv2", "backconv2")
 
     def set_deform_impl(self, impl: str | None) -> BDMMGenerator:
@@ -291,7 +300,7 @@ class BDMMGenerator(nn.Module):
             x = self.directconv3(self.conv3up(x, style), style)
             image = self.out(self.decoder256(x, style))
             return image, uv
-        u = self.x_encoder.forward_fast(torch.cat([heatmap, x_prev], 1))[0]
+        u = self.x_encoder.forward_fast(torch.cat([heatmap, x_prev], 1).contiguous(memory_format=self._fast_format(heatmap.device)))[0]
         if uv is None:
             uv = u
         x = self.x_rcnn2.forward_fast(self.x_rcnn1.forward_fast(torch.cat([uv, u], 1)))
@@ -348,7 +357,7 @@ class BDMMGenerator(nn.Module):
             frames.append(x_prev)
         assert uv is not None
         new_state = WindowState(last_frame=x_prev, structure=uv, forward_s4=fwd[-1][0], forward_s2=fwd[-1][1])
-        return WindowOutput(frames=torch.stack(frames, 1), state=new_state)
+        return WindowOutput(frames=torch.stack([f.contiguous() for f in frames], 1), state=new_state)
 
     # ------------------------------------------------------------------ windows
     def forward(self, inputs: WindowInputs, state: WindowState | None = None) -> WindowOutput:
@@ -356,7 +365,8 @@ class BDMMGenerator(nn.Module):
         kernels are computed once per window and every warped image of the window (T frames,
         post, and pre in the first window) goes through ``warp_encoder`` in one batch."""
         self.check_inputs(inputs, state)
-        src = inputs.source
+        fmt = self._fast_format(inputs.source.device)
+        src = inputs.source.contiguous(memory_format=fmt)
         b, t = inputs.batch_size, inputs.num_frames
         style = self.x_ref.forward_fast(src)[0].mean(dim=(2, 3))
         k = self.folded_kernels(style)
@@ -366,13 +376,15 @@ class BDMMGenerator(nn.Module):
         flows = torch.cat(parts, 1)  # (B, n, S, S, 2)
         n = flows.shape[1]
         srcs = src[:, None].expand(b, n, *src.shape[1:]).reshape(b * n, *src.shape[1:])
-        warped = warp(srcs, flows.reshape(b * n, *flows.shape[2:]))
+        warped = warp(srcs, flows.reshape(b * n, *flows.shape[2:])).contiguous(memory_format=fmt)
         _, e4, e2 = self.warp_encoder.forward_fast(warped)
         e4 = e4.reshape(b, n, *e4.shape[1:])
         e2 = e2.reshape(b, n, *e2.shape[1:])
         enc = [(e4[:, i], e2[:, i]) for i in range(t)]
         post = (e4[:, t], e2[:, t])
         pre = (e4[:, t + 1], e2[:, t + 1]) if state is None else None
+        if state is not None:
+            state = WindowState(*(getattr(state, f.name).contiguous(memory_format=fmt) for f in fields(WindowState)))
         return self._run(inputs, state, enc, pre, post, style, k)
 
     def forward_reference(self, inputs: WindowInputs, state: WindowState | None = None) -> WindowOutput:
