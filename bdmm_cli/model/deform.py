@@ -136,7 +136,9 @@ def _tap_grid(offset: Tensor, k: int, h: int, w: int, hp: int, wp: int) -> Tenso
     return torch.stack(((x + 0.5) * (2.0 / wp) - 1.0, (y + 0.5) * (2.0 / hp) - 1.0), dim=-1)
 
 
-def _deform_conv2d_torch(input: Tensor, offset: Tensor, mask: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+def _deform_conv2d_torch(
+    input: Tensor, offset: Tensor, mask: Tensor, weight: Tensor, bias: Tensor | None = None
+) -> Tensor:
     """grid_sample im2col of all taps + one matmul per sample (see the module docstring)."""
     b, c, h, w = input.shape
     o, k = weight.shape[-4], weight.shape[-1]

@@ -16,10 +16,14 @@ Per window (S = image side, shapes for the default widths):
    add forward and backward DMM blocks (deformable convs over the warp-branch features,
    steered by the decoder feature), ToRGB and tanh.
 
-``forward`` is the default, faster path (style-modulated kernels computed once per window,
-all warped images of a window encoded in one batched call); ``forward_reference`` is the
-literal per-frame transcription of the authors' loop. Both compute the same function (equal
-up to float round-off; tests check both against the authors' recorded outputs).
+``forward`` is the default, faster path: per window, the style-modulated kernels are
+computed once with the activation gain and both biases folded in (one convolution with its
+bias, then an in-place leaky ReLU), all warped images are encoded in one batched call, the
+activations of the encoders run in place, and the DMM blocks use our deformable conv
+(``deform.py``). ``forward_reference`` is the literal per-frame transcription of the
+authors' loop (kernels modulated in every layer call, separate bias adds). Both compute the
+same function (equal up to float round-off; tests check both against the authors' recorded
+outputs). ``set_deform_impl`` picks the deformable-conv implementation of both paths.
 """
 
 from __future__ import annotations
@@ -300,7 +304,8 @@ class BDMMGenerator(nn.Module):
             x = self.directconv3(self.conv3up(x, style), style)
             image = self.out(self.decoder256(x, style))
             return image, uv
-        u = self.x_encoder.forward_fast(torch.cat([heatmap, x_prev], 1).contiguous(memory_format=self._fast_format(heatmap.device)))[0]
+        fmt = self._fast_format(heatmap.device)
+        u = self.x_encoder.forward_fast(torch.cat([heatmap, x_prev], 1).contiguous(memory_format=fmt))[0]
         if uv is None:
             uv = u
         x = self.x_rcnn2.forward_fast(self.x_rcnn1.forward_fast(torch.cat([uv, u], 1)))
