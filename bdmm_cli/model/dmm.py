@@ -115,8 +115,13 @@ class DMMBlock(nn.Module):
         return offset, mask
 
     def forward(
-        self, feature: Tensor, flow_fea: Tensor, style: Tensor | None = None, weight: Tensor | None = None
+        self, feature: Tensor, flow_fea: Tensor, style: Tensor | None = None, weight: Tensor | None = None,
+        folded: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
+        """Literal from ``style`` (or a modulated ``weight``); with ``folded`` (from
+        :meth:`folded`) the same value by :meth:`forward_folded`."""
+        if folded is not None:
+            return self.forward_folded(feature, flow_fea, *folded)
         offset, mask = self.offsets_and_mask(flow_fea)
         out = self.conv(feature, offset, mask, style, weight)
         return self.activate(out + self.bias)

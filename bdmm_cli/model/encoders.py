@@ -75,11 +75,8 @@ class EncoderBlock(nn.Module):
             nn.Conv2d(out_channels, out_channels, 3, stride=1, padding=1),
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.model(x)
-
-    def forward_fast(self, x: Tensor) -> Tensor:
-        return run_fast(self.model, x)
+    def forward(self, x: Tensor, fast: bool = False) -> Tensor:
+        return run_fast(self.model, x) if fast else self.model(x)
 
 
 class PoseSourceNet(nn.Module):
@@ -100,20 +97,12 @@ class PoseSourceNet(nn.Module):
         self.layers = layers
         self.out_channels = [ngf * min(2**i, img_f // ngf) for i in range(layers)][::-1]
 
-    def forward(self, x: Tensor) -> list[Tensor]:
-        out = self.block0(x)
+    def forward(self, x: Tensor, fast: bool = False) -> list[Tensor]:
+        """``fast``: the same values with in-place activations (:func:`run_fast`)."""
+        out = self.block0(x, fast)
         maps = [out]
         for i in range(self.layers - 1):
-            out = getattr(self, f"encoder{i}")(out)
-            maps.append(out)
-        return maps[::-1]
-
-    def forward_fast(self, x: Tensor) -> list[Tensor]:
-        """``forward`` with in-place activations (:func:`run_fast`)."""
-        out = self.block0.forward_fast(x)
-        maps = [out]
-        for i in range(self.layers - 1):
-            out = getattr(self, f"encoder{i}").forward_fast(out)
+            out = getattr(self, f"encoder{i}")(out, fast)
             maps.append(out)
         return maps[::-1]
 
@@ -138,9 +127,8 @@ class ResBlock(nn.Module):
         )
         self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, fast: bool = False) -> Tensor:
+        """``fast``: the same values with in-place activations and the shortcut added in place."""
+        if fast:
+            return run_fast(self.model, x).add_(conv1x1_fast(x, self.shortcut[0]))
         return self.model(x) + self.shortcut(x)
-
-    def forward_fast(self, x: Tensor) -> Tensor:
-        """``forward`` with in-place activations and the shortcut added in place."""
-        return run_fast(self.model, x).add_(conv1x1_fast(x, self.shortcut[0]))

@@ -305,21 +305,21 @@ class BDMMGenerator(nn.Module):
             image = self.out(self.decoder256(x, style))
             return image, uv
         fmt = self._fast_format(heatmap.device)
-        u = self.x_encoder.forward_fast(torch.cat([heatmap, x_prev], 1).contiguous(memory_format=fmt))[0]
+        u = self.x_encoder(torch.cat([heatmap, x_prev], 1).contiguous(memory_format=fmt), fast=True)[0]
         if uv is None:
             uv = u
-        x = self.x_rcnn2.forward_fast(self.x_rcnn1.forward_fast(torch.cat([uv, u], 1)))
+        x = self.x_rcnn2(self.x_rcnn1(torch.cat([uv, u], 1), fast=True), fast=True)
         uv = x
-        x = self.conv1up.forward_folded(x, *k["conv1up"])
-        xf = self.forconv1.forward_folded(fwd[0], torch.cat([x, fwd[0]], 1), *k["forconv1"])
-        xb = self.backconv1.forward_folded(bwd[0], torch.cat([x, bwd[0]], 1), *k["backconv1"])
-        x = torch.add(self.directconv1.forward_folded(x, *k["directconv1"]), xf).add_(xb)  # (one new map)
-        x = self.conv2up.forward_folded(x, *k["conv2up"])
-        xf = self.forconv2.forward_folded(fwd[1], torch.cat([x, fwd[1]], 1), *k["forconv2"])
-        xb = self.backconv2.forward_folded(bwd[1], torch.cat([x, bwd[1]], 1), *k["backconv2"])
-        x = torch.add(self.directconv2.forward_folded(x, *k["directconv2"]), xf).add_(xb)
-        x = self.directconv3.forward_folded(self.conv3up.forward_folded(x, *k["conv3up"]), *k["directconv3"])
-        image = torch.tanh(self.decoder256.forward_folded(x, *k["decoder256"]))
+        x = self.conv1up(x, folded=k["conv1up"])
+        xf = self.forconv1(fwd[0], torch.cat([x, fwd[0]], 1), folded=k["forconv1"])
+        xb = self.backconv1(bwd[0], torch.cat([x, bwd[0]], 1), folded=k["backconv1"])
+        x = torch.add(self.directconv1(x, folded=k["directconv1"]), xf).add_(xb)  # (one new map)
+        x = self.conv2up(x, folded=k["conv2up"])
+        xf = self.forconv2(fwd[1], torch.cat([x, fwd[1]], 1), folded=k["forconv2"])
+        xb = self.backconv2(bwd[1], torch.cat([x, bwd[1]], 1), folded=k["backconv2"])
+        x = torch.add(self.directconv2(x, folded=k["directconv2"]), xf).add_(xb)
+        x = self.directconv3(self.conv3up(x, folded=k["conv3up"]), folded=k["directconv3"])
+        image = torch.tanh(self.decoder256(x, folded=k["decoder256"]))
         return image, uv
 
     def _propagate(
@@ -331,12 +331,11 @@ class BDMMGenerator(nn.Module):
         per-frame states in frame order. Channel order: current frame first, state second.
         """
         r4, r2 = (self.back_rcnn64, self.back_rcnn128) if backward else (self.for_rcnn64, self.for_rcnn128)
-        c4, c2 = (r4.forward_fast, r2.forward_fast) if fast else (r4, r2)
         states: list[tuple[Tensor, Tensor] | None] = [None] * len(enc)
         order = range(len(enc) - 1, -1, -1) if backward else range(len(enc))
         for t in order:
-            f4 = c4(torch.cat([enc[t][0], f4], 1))
-            f2 = c2(torch.cat([enc[t][1], f2], 1))
+            f4 = r4(torch.cat([enc[t][0], f4], 1), fast)
+            f2 = r2(torch.cat([enc[t][1], f2], 1), fast)
             states[t] = (f4, f2)
         return states  # type: ignore[return-value]
 
@@ -373,7 +372,7 @@ class BDMMGenerator(nn.Module):
         fmt = self._fast_format(inputs.source.device)
         src = inputs.source.contiguous(memory_format=fmt)
         b, t = inputs.batch_size, inputs.num_frames
-        style = self.x_ref.forward_fast(src)[0].mean(dim=(2, 3))
+        style = self.x_ref(src, fast=True)[0].mean(dim=(2, 3))
         k = self.folded_kernels(style)
         parts = [inputs.flows, inputs.flow_post[:, None]]
         if state is None:
@@ -382,7 +381,7 @@ class BDMMGenerator(nn.Module):
         n = flows.shape[1]
         srcs = src[:, None].expand(b, n, *src.shape[1:]).reshape(b * n, *src.shape[1:])
         warped = warp(srcs, flows.reshape(b * n, *flows.shape[2:])).contiguous(memory_format=fmt)
-        _, e4, e2 = self.warp_encoder.forward_fast(warped)
+        _, e4, e2 = self.warp_encoder(warped, fast=True)
         e4 = e4.reshape(b, n, *e4.shape[1:])
         e2 = e2.reshape(b, n, *e2.shape[1:])
         enc = [(e4[:, i], e2[:, i]) for i in range(t)]

@@ -243,7 +243,14 @@ class StyledConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, out_channel, 1, 1))
         self.activate = FusedLeakyReLU(out_channel)
 
-    def forward(self, x: Tensor, style: Tensor | None = None, weight: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, style: Tensor | None = None, weight: Tensor | None = None,
+        folded: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        """Literal: conv, + bias, FusedLeakyReLU. With ``folded`` (from :meth:`folded`): the
+        same value by :meth:`forward_folded`."""
+        if folded is not None:
+            return self.forward_folded(x, *folded)
         return self.activate(self.conv(x, style, weight) + self.bias)
 
     def folded(self, style: Tensor) -> tuple[Tensor, Tensor]:
@@ -265,7 +272,12 @@ class ToRGB(nn.Module):
         self.conv = ModulatedConv2d(in_channel, out_channel, 1, style_dim, demodulate=False)
         self.bias = nn.Parameter(torch.zeros(1, out_channel, 1, 1))
 
-    def forward(self, x: Tensor, style: Tensor | None = None, weight: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, style: Tensor | None = None, weight: Tensor | None = None,
+        folded: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        if folded is not None:
+            return self.forward_folded(x, *folded)
         return self.conv(x, style, weight) + self.bias
 
     def folded(self, style: Tensor) -> tuple[Tensor, Tensor]:
