@@ -12,7 +12,10 @@ benchmarks/bench_pose.py); "decode" is a separate pass of the video decoder alon
 
 Each measurement runs in a fresh subprocess so the peak RSS (ru_maxrss) belongs to that run
 only. Table 1: peak memory for a 60- and a 600-frame video (constant memory = ratio ~1).
-Table 2: frames/s and seconds per frame by stage at 256x256, tiny and full-width generator.
+Table 2: frames/s and seconds per frame by stage at 256x256, tiny and full-width generator;
+the full-width run twice, with our deformable convolution (the default) and with
+torchvision's (``BDMM_DEFORM_IMPL=torchvision``), alternating ``--rounds`` times (best kept).
+``--speed-only`` skips table 1.
 """
 
 from __future__ import annotations
@@ -105,10 +108,11 @@ def _one_run(args: argparse.Namespace) -> dict:
 THREADS = 1
 
 
-def _spawn(workdir: Path, frames: int, width: str, model_size: int, device: str) -> dict:
+def _spawn(workdir: Path, frames: int, width: str, model_size: int, device: str, deform: str = "torch") -> dict:
     cmd = [sys.executable, __file__, "--child", "--workdir", str(workdir), "--frames", str(frames),
            "--width", width, "--model-size", str(model_size), "--device", device, "--threads", str(THREADS)]
-    env = dict(os.environ, BDMM_CACHE_DIR=str(workdir / "cache"), BDMM_HOME=str(workdir / "home"))
+    env = dict(os.environ, BDMM_CACHE_DIR=str(workdir / "cache"), BDMM_HOME=str(workdir / "home"),
+               BDMM_DEFORM_IMPL=deform)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"benchmark child failed:\n{proc.stderr[-3000:]}")
@@ -125,6 +129,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quick", action="store_true", help="smaller runs (memory: 30 vs 300 frames)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steady numbers on a shared machine)")
+    ap.add_argument("--speed-only", action="store_true", help="skip the memory-vs-length table")
+    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds of the full-width runs (best kept)")
     args = ap.parse_args()
     global THREADS
     THREADS = args.threads
@@ -136,32 +142,52 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_animate_") as tmp:
         work = Path(args.workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        print(f"device: {args.device}; torch threads: {args.threads}; CPU cores: {os.cpu_count()}")
-        print("\n## Peak memory vs video length (tiny generator, model size 128)\n")
-        mem = {}
-        for n in (short, long):
-            mem[n] = _spawn(work, n, "tiny", 128, args.device)
-            print(f"  ({n} frames: {mem[n]['total_s']:.0f} s)", flush=True)
-        print("| frames | wall s | frames/s | peak RSS MiB | Python heap peak MiB |")
-        print("|---:|---:|---:|---:|---:|")
-        for n, r in mem.items():
-            print(f"| {r['frames']} | {r['total_s']:.1f} | {r['fps']:.2f} | {r['rss_peak_mb']:.0f} | {r['py_peak_mb']:.1f} |")
-        print(f"\nratio {long}/{short} frames: peak RSS x{mem[long]['rss_peak_mb'] / mem[short]['rss_peak_mb']:.3f}, "
-              f"Python heap peak x{mem[long]['py_peak_mb'] / max(mem[short]['py_peak_mb'], 1e-9):.3f} "
-              f"(video length x{long / short:.0f})")
+        print(f"device: {args.device}; torch threads: {args.threads}; CPU cores: {os.cpu_count()}; "
+              f"load average {os.getloadavg()[0]:.1f}")
+        if not args.speed_only:
+            _memory_table(work, short, long, args)
+        _speed_table(work, args)
+        print(f"\nload average at end {os.getloadavg()[0]:.1f}")
 
-        print("\n## Speed at 256x256 by stage (seconds per output frame)\n")
-        runs = [("tiny", 256, 30 if not args.quick else 12), ("full", 256, 12 if not args.quick else 6)]
-        print("| generator | frames | frames/s | decode | read poses | flow | generator | encode | peak RSS MiB |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for width, size, n in runs:
-            r = _spawn(work, n, width, size, args.device)
-            st = r["stages"]
-            f = r["frames"]
-            pose_only = max(st.get("decode+pose", 0.0) - r["decode_s"] * f / max(r["decoded"], 1), 0.0)
-            print(f"| {width} | {f} | {r['fps']:.2f} | {r['decode_s'] / r['decoded']:.4f} | {pose_only / f:.4f} | "
-                  f"{st.get('flow', 0) / f:.4f} | {st.get('generator', 0) / f:.4f} | {st.get('encode', 0) / f:.4f} | "
-                  f"{r['rss_peak_mb']:.0f} |")
+
+def _memory_table(work: Path, short: int, long: int, args: argparse.Namespace) -> None:
+    print("\n## Peak memory vs video length (tiny generator, model size 128)\n")
+    mem = {}
+    for n in (short, long):
+        mem[n] = _spawn(work, n, "tiny", 128, args.device)
+        print(f"  ({n} frames: {mem[n]['total_s']:.0f} s)", flush=True)
+    print("| frames | wall s | frames/s | peak RSS MiB | Python heap peak MiB |")
+    print("|---:|---:|---:|---:|---:|")
+    for n, r in mem.items():
+        print(f"| {r['frames']} | {r['total_s']:.1f} | {r['fps']:.2f} | {r['rss_peak_mb']:.0f} | {r['py_peak_mb']:.1f} |")
+    print(f"\nratio {long}/{short} frames: peak RSS x{mem[long]['rss_peak_mb'] / mem[short]['rss_peak_mb']:.3f}, "
+          f"Python heap peak x{mem[long]['py_peak_mb'] / max(mem[short]['py_peak_mb'], 1e-9):.3f} "
+          f"(video length x{long / short:.0f})")
+
+
+
+def _speed_table(work: Path, args: argparse.Namespace) -> None:
+    print("\n## Speed at 256x256 by stage (seconds per output frame)\n")
+    n_full = 12 if not args.quick else 6
+    best: dict[tuple[str, str], dict] = {}
+    best[("tiny", "torch")] = _spawn(work, 30 if not args.quick else 12, "tiny", 256, args.device)
+    for r in range(args.rounds):
+        for deform in ("torchvision", "torch") if r % 2 == 0 else ("torch", "torchvision"):
+            res = _spawn(work, n_full, "full", 256, args.device, deform)
+            print(f"  (full, deform={deform}: {res['fps']:.3f} frames/s)", flush=True)
+            if ("full", deform) not in best or res["fps"] > best[("full", deform)]["fps"]:
+                best[("full", deform)] = res
+    ref_fps = best[("full", "torchvision")]["fps"]
+    print("| generator | deform conv | frames | frames/s | x torchvision | decode | read poses | flow | generator | encode | peak RSS MiB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (width, deform), r in best.items():
+        st = r["stages"]
+        f = r["frames"]
+        pose_only = max(st.get("decode+pose", 0.0) - r["decode_s"] * f / max(r["decoded"], 1), 0.0)
+        ratio = f"{r['fps'] / ref_fps:.2f}" if width == "full" else ""
+        print(f"| {width} | {deform} | {f} | {r['fps']:.3f} | {ratio} | {r['decode_s'] / r['decoded']:.4f} | "
+              f"{pose_only / f:.4f} | {st.get('flow', 0) / f:.4f} | {st.get('generator', 0) / f:.4f} | "
+              f"{st.get('encode', 0) / f:.4f} | {r['rss_peak_mb']:.0f} |")
 
 
 if __name__ == "__main__":

@@ -7,13 +7,18 @@ forward+backward, to give the share of each. fp32 on CPU; on CUDA also bf16 and 
 autocast (ratios against fp32 in the same run). VGG19 has random weights (the timing does
 not depend on them); flows are random grids (the rasterizer is benchmarked in bench_flow).
 
-    python benchmarks/bench_train.py                 # CPU fp32, 1 warm-up + 2 timed windows
+The generator's deformable convolution is timed both ways in the same run, alternating
+round by round: ``torch`` (ours, the default) and ``torchvision`` (the reference op); the
+ratio column is torchvision time / ours.
+
+    python benchmarks/bench_train.py                 # CPU fp32, 1 warm-up + 2 timed rounds
     python benchmarks/bench_train.py --repeats 5 --size 256 --device cuda
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -44,20 +49,8 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def timed(fn, repeats: int, device: str) -> float:
-    fn()  # warm-up
-    sync(device)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
-def measure(amp: str, size: int, repeats: int, dev: str) -> tuple[str, float, float, float]:
-    """(amp, s per window, s for G forward+backward, s for D + D_V forward+backward)."""
+def measure(amp: str, size: int, repeats: int, dev: str, impls: list[str], parts: list[str]) -> dict:
+    """{(impl, part): best seconds} for part in window / G / critics, impls alternating."""
     cfg = TrainConfig(image_size=size, device=dev, amp=amp, vgg_weights="random")
     nets = build_networks(cfg, dev)
     trainer = Trainer(cfg, DistInfo(device=dev), nets, load_vgg19("random", device=dev), body=None)
@@ -80,35 +73,53 @@ def measure(amp: str, size: int, repeats: int, dev: str) -> tuple[str, float, fl
         nets.D.zero_grad(set_to_none=True)
         nets.D_V.zero_grad(set_to_none=True)
 
+    fns = {"window": window, "G": g_only, "critics": critics}
     name = "fp32" if amp == "off" else amp
-    t_win = timed(window, repeats, dev)
-    print(f"  {name}: window {t_win:.3f} s", flush=True)
-    t_g = timed(g_only, repeats, dev)
-    print(f"  {name}: G forward+backward {t_g:.3f} s", flush=True)
-    t_d = timed(critics, repeats, dev)
-    print(f"  {name}: D + D_V forward+backward {t_d:.3f} s", flush=True)
-    return amp, t_win, t_g, t_d
+    best: dict[tuple[str, str], float] = {}
+    for part in parts:
+        for r in range(repeats + 1):  # round 0 is the warm-up
+            for impl in impls if r % 2 == 0 else impls[::-1]:
+                nets.G.set_deform_impl(impl)
+                sync(dev)
+                t0 = time.perf_counter()
+                fns[part]()
+                sync(dev)
+                dt = time.perf_counter() - t0
+                if r:
+                    best[(impl, part)] = min(best.get((impl, part), float("inf")), dt)
+                    print(f"  {name} {part} deform={impl}: {dt:.3f} s", flush=True)
+    nets.G.set_deform_impl(None)
+    return best
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=2, help="timed rounds (after one warm-up round)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    ap.add_argument("--impls", nargs="+", default=["torch", "torchvision"], help="deformable-conv implementations")
+    ap.add_argument("--parts", nargs="+", default=["window", "G", "critics"], choices=["window", "G", "critics"])
+    ap.add_argument("--precisions", nargs="+", default=None, help="off (fp32), bf16, fp16; default: fp32 on CPU, all on CUDA")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = args.device
-    precisions = ["off"] + (["bf16", "fp16"] if dev.startswith("cuda") else [])
-    print(f"device {dev}, S = {args.size}, threads {torch.get_num_threads()}, best of {args.repeats} after 1 warm-up",
-          flush=True)
-    rows = [measure(amp, args.size, args.repeats, dev) for amp in precisions]
-    base = rows[0][1]
-    print(f"{'precision':<10} {'window s':>10} {'G fwd+bwd s':>12} {'D+D_V s':>9} {'G share':>8} {'vs fp32':>8}")
-    for amp, t_win, t_g, t_d in rows:
+    precisions = args.precisions or (["off"] + (["bf16", "fp16"] if dev.startswith("cuda") else []))
+    print(f"device {dev}, S = {args.size}, threads {torch.get_num_threads()}, best of {args.repeats} after 1 warm-up, "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    results = {amp: measure(amp, args.size, args.repeats, dev, args.impls, args.parts) for amp in precisions}
+    ref_impl = "torchvision" if "torchvision" in args.impls else args.impls[0]
+    print(f"\nload average at end {os.getloadavg()[0]:.1f}\n")
+    print("| precision | deform | " + " | ".join(f"{p} s" for p in args.parts) + " | "
+          + " | ".join(f"{p} x {ref_impl}" for p in args.parts) + " |")
+    print("|---|---|" + "---|" * (2 * len(args.parts)))
+    for amp, best in results.items():
         name = "fp32" if amp == "off" else amp
-        print(f"{name:<10} {t_win:>10.3f} {t_g:>12.3f} {t_d:>9.3f} {t_g / t_win:>8.2f} {base / t_win:>7.2f}x")
+        for impl in args.impls:
+            secs = " | ".join(f"{best[(impl, p)]:.3f}" for p in args.parts)
+            ratios = " | ".join(f"{best[(ref_impl, p)] / best[(impl, p)]:.2f}" for p in args.parts)
+            print(f"| {name} | {impl} | {secs} | {ratios} |")
 
 
 if __name__ == "__main__":

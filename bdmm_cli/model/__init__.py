@@ -14,12 +14,14 @@ from .checkpoint import (
     save_generator,
     save_network,
 )
+from .deform import DEFORM_IMPLS, default_deform_impl
 from .discriminators import DiscriminatorConfig, SpatialDiscriminator, SpectralNormConv2d, TemporalDiscriminator
 from .dmm import DMMBlock, ModulatedDeformConv2d, modulated_deform_conv2d
 from .generator import BDMMGenerator, GeneratorConfig, WindowInputs, WindowOutput, WindowState, warp
 from .layers import modulate_weight
 
 __all__ = [
+    "DEFORM_IMPLS",
     "BDMMGenerator",
     "DMMBlock",
     "DiscriminatorConfig",
@@ -33,6 +35,7 @@ __all__ = [
     "WindowState",
     "load_discriminators",
     "load_generator",
+    "default_deform_impl",
     "load_official_state_dict",
     "modulate_weight",
     "modulated_deform_conv2d",

@@ -16,10 +16,14 @@ Per window (S = image side, shapes for the default widths):
    add forward and backward DMM blocks (deformable convs over the warp-branch features,
    steered by the decoder feature), ToRGB and tanh.
 
-``forward`` is the default, faster path (style-modulated kernels computed once per window,
-all warped images of a window encoded in one batched call); ``forward_reference`` is the
-literal per-frame transcription of the authors' loop. Both compute the same function (equal
-up to float round-off; tests check both against the authors' recorded outputs).
+``forward`` is the default, faster path: per window, the style-modulated kernels are
+computed once with the activation gain and both biases folded in (one convolution with its
+bias, then an in-place leaky ReLU), all warped images are encoded in one batched call, the
+activations of the encoders run in place, and the DMM blocks use our deformable conv
+(``deform.py``). ``forward_reference`` is the literal per-frame transcription of the
+authors' loop (kernels modulated in every layer call, separate bias adds). Both compute the
+same function (equal up to float round-off; tests check both against the authors' recorded
+outputs). ``set_deform_impl`` picks the deformable-conv implementation of both paths.
 """
 
 from __future__ import annotations
@@ -202,6 +206,25 @@ class BDMMGenerator(nn.Module):
         self.out = nn.Tanh()
 
     # ------------------------------------------------------------------ pieces
+    #: Memory format of the fast path. False (default): contiguous. True: channels-last,
+    #: faster on the CPU (convolutions, and instance norm through the batch-norm kernel), but
+    #: that kernel sums in another float32 order: frames and states then differ from the
+    #: literal loop at ~1e-6 to 5e-5 relative L2 instead of ~1e-7 (benchmarks/results/model.md).
+    fast_channels_last: bool = False
+
+    def _fast_format(self, device: torch.device) -> torch.memory_format:
+        return torch.channels_last if self.fast_channels_last else torch.contiguous_format
+
+    DMM_BLOCKS = ("forconv1", "backconv1", "forconv2", "backconv2")
+
+    def set_deform_impl(self, impl: str | None) -> BDMMGenerator:
+        """Select the deformable-conv implementation of the four DMM blocks: "torch" (ours,
+        the default), "torchvision" (the reference op) or None (``$BDMM_DEFORM_IMPL`` or
+        "torch", read at each call). Returns self."""
+        for name in self.DMM_BLOCKS:
+            getattr(self, name).deform_impl = impl
+        return self
+
     def style_code(self, source: Tensor) -> Tensor:
         """(B, image_nc, S, S) -> (B, style_dim): spatial mean of the style encoder's deepest map."""
         return self.x_ref(source)[0].mean(dim=(2, 3))
@@ -244,6 +267,12 @@ class BDMMGenerator(nn.Module):
                 if tuple(got.shape) != shape:
                     raise ValueError(f"state.{name} must be {shape}, got {_shape(got)}")
 
+    def folded_kernels(self, style: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
+        """Per-window constants of every style-modulated layer for the fast path: (kernel
+        (B, O, I, k, k) with the activation gain folded in, bias (O,) = gain * (bias +
+        activate.bias)); see ``StyledConv.folded``, ``DMMBlock.folded``, ``ToRGB.folded``."""
+        return {name: getattr(self, name).folded(style) for name in MODULATED_LAYERS}
+
     def _decode_frame(
         self,
         heatmap: Tensor,
@@ -252,29 +281,49 @@ class BDMMGenerator(nn.Module):
         fwd: tuple[Tensor, Tensor],
         bwd: tuple[Tensor, Tensor],
         style: Tensor,
-        w: dict[str, Tensor],
+        k: dict[str, tuple[Tensor, Tensor]] | None,
     ) -> tuple[Tensor, Tensor]:
         """One frame: (heatmap (B,25,S,S), previous frame, structural state or None, forward and
-        backward warp features at S/4 and S/2) -> (frame (B,3,S,S), new structural state)."""
-        u = self.x_encoder(torch.cat([heatmap, x_prev], 1))[0]
-        if uv is None:  # first frame of a sequence: the "previous" state is the encoding itself
+        backward warp features at S/4 and S/2) -> (frame (B,3,S,S), new structural state).
+        ``k`` None: literal (every layer modulates its own kernel from ``style``); else the
+        fast path with the :meth:`folded_kernels` of the window (same values)."""
+        if k is None:
+            u = self.x_encoder(torch.cat([heatmap, x_prev], 1))[0]
+            if uv is None:  # first frame of a sequence: the "previous" state is the encoding itself
+                uv = u
+            x = self.x_rcnn2(self.x_rcnn1(torch.cat([uv, u], 1)))
+            uv = x
+            x = self.conv1up(x, style)
+            xf = self.forconv1(fwd[0], torch.cat([x, fwd[0]], 1), style)
+            xb = self.backconv1(bwd[0], torch.cat([x, bwd[0]], 1), style)
+            x = self.directconv1(x, style) + xf + xb
+            x = self.conv2up(x, style)
+            xf = self.forconv2(fwd[1], torch.cat([x, fwd[1]], 1), style)
+            xb = self.backconv2(bwd[1], torch.cat([x, bwd[1]], 1), style)
+            x = self.directconv2(x, style) + xf + xb
+            x = self.directconv3(self.conv3up(x, style), style)
+            image = self.out(self.decoder256(x, style))
+            return image, uv
+        fmt = self._fast_format(heatmap.device)
+        u = self.x_encoder(torch.cat([heatmap, x_prev], 1).contiguous(memory_format=fmt), fast=True)[0]
+        if uv is None:
             uv = u
-        x = self.x_rcnn2(self.x_rcnn1(torch.cat([uv, u], 1)))
+        x = self.x_rcnn2(self.x_rcnn1(torch.cat([uv, u], 1), fast=True), fast=True)
         uv = x
-        x = self.conv1up(x, style, w.get("conv1up"))
-        xf = self.forconv1(fwd[0], torch.cat([x, fwd[0]], 1), style, w.get("forconv1"))
-        xb = self.backconv1(bwd[0], torch.cat([x, bwd[0]], 1), style, w.get("backconv1"))
-        x = self.directconv1(x, style, w.get("directconv1")) + xf + xb
-        x = self.conv2up(x, style, w.get("conv2up"))
-        xf = self.forconv2(fwd[1], torch.cat([x, fwd[1]], 1), style, w.get("forconv2"))
-        xb = self.backconv2(bwd[1], torch.cat([x, bwd[1]], 1), style, w.get("backconv2"))
-        x = self.directconv2(x, style, w.get("directconv2")) + xf + xb
-        x = self.directconv3(self.conv3up(x, style, w.get("conv3up")), style, w.get("directconv3"))
-        image = self.out(self.decoder256(x, style, w.get("decoder256")))
+        x = self.conv1up(x, folded=k["conv1up"])
+        xf = self.forconv1(fwd[0], torch.cat([x, fwd[0]], 1), folded=k["forconv1"])
+        xb = self.backconv1(bwd[0], torch.cat([x, bwd[0]], 1), folded=k["backconv1"])
+        x = torch.add(self.directconv1(x, folded=k["directconv1"]), xf).add_(xb)  # (one new map)
+        x = self.conv2up(x, folded=k["conv2up"])
+        xf = self.forconv2(fwd[1], torch.cat([x, fwd[1]], 1), folded=k["forconv2"])
+        xb = self.backconv2(bwd[1], torch.cat([x, bwd[1]], 1), folded=k["backconv2"])
+        x = torch.add(self.directconv2(x, folded=k["directconv2"]), xf).add_(xb)
+        x = self.directconv3(self.conv3up(x, folded=k["conv3up"]), folded=k["directconv3"])
+        image = torch.tanh(self.decoder256(x, folded=k["decoder256"]))
         return image, uv
 
     def _propagate(
-        self, enc: list[tuple[Tensor, Tensor]], f4: Tensor, f2: Tensor, backward: bool
+        self, enc: list[tuple[Tensor, Tensor]], f4: Tensor, f2: Tensor, backward: bool, fast: bool
     ) -> list[tuple[Tensor, Tensor]]:
         """Recurrent warp-feature branch over the T frames' encodings (S/4, S/2 maps).
 
@@ -285,8 +334,8 @@ class BDMMGenerator(nn.Module):
         states: list[tuple[Tensor, Tensor] | None] = [None] * len(enc)
         order = range(len(enc) - 1, -1, -1) if backward else range(len(enc))
         for t in order:
-            f4 = r4(torch.cat([enc[t][0], f4], 1))
-            f2 = r2(torch.cat([enc[t][1], f2], 1))
+            f4 = r4(torch.cat([enc[t][0], f4], 1), fast)
+            f2 = r2(torch.cat([enc[t][1], f2], 1), fast)
             states[t] = (f4, f2)
         return states  # type: ignore[return-value]
 
@@ -298,20 +347,21 @@ class BDMMGenerator(nn.Module):
         pre: tuple[Tensor, Tensor] | None,
         post: tuple[Tensor, Tensor],
         style: Tensor,
-        w: dict[str, Tensor],
+        k: dict[str, tuple[Tensor, Tensor]] | None,
     ) -> WindowOutput:
         f4, f2 = pre if state is None else (state.forward_s4, state.forward_s2)
-        fwd = self._propagate(enc, f4, f2, backward=False)
-        bwd = self._propagate(enc, post[0], post[1], backward=True)
+        fast = k is not None
+        fwd = self._propagate(enc, f4, f2, backward=False, fast=fast)
+        bwd = self._propagate(enc, post[0], post[1], backward=True, fast=fast)
         x_prev = inputs.source if state is None else state.last_frame
         uv = None if state is None else state.structure
         frames = []
         for t in range(inputs.num_frames):
-            x_prev, uv = self._decode_frame(inputs.heatmaps[:, t], x_prev, uv, fwd[t], bwd[t], style, w)
+            x_prev, uv = self._decode_frame(inputs.heatmaps[:, t], x_prev, uv, fwd[t], bwd[t], style, k)
             frames.append(x_prev)
         assert uv is not None
         new_state = WindowState(last_frame=x_prev, structure=uv, forward_s4=fwd[-1][0], forward_s2=fwd[-1][1])
-        return WindowOutput(frames=torch.stack(frames, 1), state=new_state)
+        return WindowOutput(frames=torch.stack([f.contiguous() for f in frames], 1), state=new_state)
 
     # ------------------------------------------------------------------ windows
     def forward(self, inputs: WindowInputs, state: WindowState | None = None) -> WindowOutput:
@@ -319,24 +369,27 @@ class BDMMGenerator(nn.Module):
         kernels are computed once per window and every warped image of the window (T frames,
         post, and pre in the first window) goes through ``warp_encoder`` in one batch."""
         self.check_inputs(inputs, state)
-        src = inputs.source
+        fmt = self._fast_format(inputs.source.device)
+        src = inputs.source.contiguous(memory_format=fmt)
         b, t = inputs.batch_size, inputs.num_frames
-        style = self.style_code(src)
-        w = self.modulated_weights(style)
+        style = self.x_ref(src, fast=True)[0].mean(dim=(2, 3))
+        k = self.folded_kernels(style)
         parts = [inputs.flows, inputs.flow_post[:, None]]
         if state is None:
             parts.append(inputs.flow_pre[:, None])
         flows = torch.cat(parts, 1)  # (B, n, S, S, 2)
         n = flows.shape[1]
         srcs = src[:, None].expand(b, n, *src.shape[1:]).reshape(b * n, *src.shape[1:])
-        warped = warp(srcs, flows.reshape(b * n, *flows.shape[2:]))
-        _, e4, e2 = self.warp_encoder(warped)
+        warped = warp(srcs, flows.reshape(b * n, *flows.shape[2:])).contiguous(memory_format=fmt)
+        _, e4, e2 = self.warp_encoder(warped, fast=True)
         e4 = e4.reshape(b, n, *e4.shape[1:])
         e2 = e2.reshape(b, n, *e2.shape[1:])
         enc = [(e4[:, i], e2[:, i]) for i in range(t)]
         post = (e4[:, t], e2[:, t])
         pre = (e4[:, t + 1], e2[:, t + 1]) if state is None else None
-        return self._run(inputs, state, enc, pre, post, style, w)
+        if state is not None:
+            state = WindowState(*(getattr(state, f.name).contiguous(memory_format=fmt) for f in fields(WindowState)))
+        return self._run(inputs, state, enc, pre, post, style, k)
 
     def forward_reference(self, inputs: WindowInputs, state: WindowState | None = None) -> WindowOutput:
         """The same window computed literally as the authors' loop: one warp_encoder call per
@@ -355,4 +408,4 @@ class BDMMGenerator(nn.Module):
             _, p4, p2 = self.warp_encoder(pre_image)
             pre = (p4, p2)
         _, q4, q2 = self.warp_encoder(post_image)
-        return self._run(inputs, state, enc, pre, (q4, q2), style, {})
+        return self._run(inputs, state, enc, pre, (q4, q2), style, None)

@@ -22,6 +22,7 @@ __all__ = [
     "EqualLinear",
     "FusedLeakyReLU",
     "fused_leaky_relu",
+    "fold_activation",
     "make_kernel",
     "upfirdn2d",
     "Blur",
@@ -38,6 +39,13 @@ def fused_leaky_relu(x: Tensor, bias: Tensor, negative_slope: float = 0.2, scale
     """leaky_relu(x + bias_c, 0.2) * sqrt(2); ``bias`` (C,) is broadcast over dim 1 of x (B, C, ...)."""
     shape = (1, bias.shape[0]) + (1,) * (x.ndim - 2)
     return F.leaky_relu(x + bias.view(shape), negative_slope) * scale
+
+
+def fold_activation(weight: Tensor, bias: Tensor, activate: FusedLeakyReLU) -> tuple[Tensor, Tensor]:
+    """Fold a layer's ``bias`` (1, O, 1, 1) and its FusedLeakyReLU's bias and gain into the
+    kernel (B, O, I, k, k) and one bias (O,): returns (gain * weight, gain * (bias + act.bias))."""
+    g = activate.scale
+    return weight * g, (bias.view(-1) + activate.bias) * g
 
 
 class FusedLeakyReLU(nn.Module):
@@ -77,10 +85,13 @@ def make_kernel(taps: Sequence[float]) -> Tensor:
     return k / k.sum()
 
 
-def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: tuple[int, int] = (0, 0)) -> Tensor:
+def upfirdn2d(
+    x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: tuple[int, int] = (0, 0), bias: Tensor | None = None
+) -> Tensor:
     """Upsample (zero insertion), pad, FIR-filter (true convolution), downsample; per channel.
 
     x (B, C, H, W), kernel (kh, kw). Output side: (H*up + pad0 + pad1 - kh) // down + 1.
+    ``bias`` (C,), if given, is added to the filtered map (inside the convolution).
     """
     b, c, h, w = x.shape
     if up > 1:
@@ -90,11 +101,11 @@ def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: tuple[
     p0, p1 = pad
     weight = torch.flip(kernel, [0, 1]).to(x.dtype)[None, None].expand(c, 1, *kernel.shape)
     if p0 == p1 >= 0:  # symmetric zero padding: let the conv pad (no padded copy)
-        return F.conv2d(x, weight, stride=down, padding=p0, groups=c)
+        return F.conv2d(x, weight, bias, stride=down, padding=p0, groups=c)
     x = F.pad(x, (max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)))
     if p0 < 0 or p1 < 0:
         x = x[:, :, max(-p0, 0) : x.shape[2] - max(-p1, 0), max(-p0, 0) : x.shape[3] - max(-p1, 0)]
-    return F.conv2d(x, weight, stride=down, groups=c)
+    return F.conv2d(x, weight, bias, stride=down, groups=c)
 
 
 class Blur(nn.Module):
@@ -105,8 +116,8 @@ class Blur(nn.Module):
         self.register_buffer("kernel", make_kernel(taps) * upsample_factor**2)
         self.pad = pad
 
-    def forward(self, x: Tensor) -> Tensor:
-        return upfirdn2d(x, self.kernel, pad=self.pad)
+    def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        return upfirdn2d(x, self.kernel, pad=self.pad, bias=bias)
 
 
 class Upsample(nn.Module):
@@ -137,21 +148,29 @@ def modulate_weight(weight: Tensor, s: Tensor, demodulate: bool, eps: float = 1e
     return w
 
 
-def modulated_conv2d(x: Tensor, weight: Tensor, padding: int = 0, upsample: bool = False) -> Tensor:
+def modulated_conv2d(
+    x: Tensor, weight: Tensor, padding: int = 0, upsample: bool = False, bias: Tensor | None = None
+) -> Tensor:
     """One convolution per sample with that sample's kernel (batch folded into groups).
 
     x (B, I, H, W); weight (B, O, I, k, k). Without ``upsample``: conv2d, stride 1, output
     (B, O, H', W'). With ``upsample``: transposed conv (stride 2, padding 0) with the kernel's
     first two axes swapped, output (B, O, 2H+k-2, 2W+k-2) (the caller blurs it).
+    ``bias`` (O,), if given, is added inside the convolution.
     """
     b, i, h, w = x.shape
     _, o, _, kh, kw = weight.shape
+    if b == 1:  # no grouping needed (keeps the memory format of x)
+        if upsample:
+            return F.conv_transpose2d(x, weight[0].transpose(0, 1), bias, stride=2, padding=0)
+        return F.conv2d(x, weight[0], bias, padding=padding)
     xg = x.reshape(1, b * i, h, w)
+    bg = None if bias is None else bias.repeat(b)
     if upsample:
         wt = weight.transpose(1, 2).reshape(b * i, o, kh, kw)
-        out = F.conv_transpose2d(xg, wt, stride=2, padding=0, groups=b)
+        out = F.conv_transpose2d(xg, wt, bg, stride=2, padding=0, groups=b)
     else:
-        out = F.conv2d(xg, weight.reshape(b * o, i, kh, kw), padding=padding, groups=b)
+        out = F.conv2d(xg, weight.reshape(b * o, i, kh, kw), bg, padding=padding, groups=b)
     return out.reshape(b, o, out.shape[-2], out.shape[-1])
 
 
@@ -197,9 +216,14 @@ class ModulatedConv2d(nn.Module):
             if style is None:
                 raise ValueError("ModulatedConv2d needs a style (B, style_dim) or a precomputed weight")
             weight = self.modulated_weight(style)
+        return self.apply_kernel(x, weight)
+
+    def apply_kernel(self, x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+        """The convolution with a given per-sample kernel (B, O, I, k, k) and optional bias (O,)
+        (added after the blur when upsampling)."""
         if self.upsample:
-            return self.blur(modulated_conv2d(x, weight, upsample=True))
-        return modulated_conv2d(x, weight, padding=self.padding)
+            return self.blur(modulated_conv2d(x, weight, upsample=True), bias)
+        return modulated_conv2d(x, weight, padding=self.padding, bias=bias)
 
 
 class StyledConv(nn.Module):
@@ -219,8 +243,25 @@ class StyledConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, out_channel, 1, 1))
         self.activate = FusedLeakyReLU(out_channel)
 
-    def forward(self, x: Tensor, style: Tensor | None = None, weight: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, style: Tensor | None = None, weight: Tensor | None = None,
+        folded: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        """Literal: conv, + bias, FusedLeakyReLU. With ``folded`` (from :meth:`folded`): the
+        same value by :meth:`forward_folded`."""
+        if folded is not None:
+            return self.forward_folded(x, *folded)
         return self.activate(self.conv(x, style, weight) + self.bias)
+
+    def folded(self, style: Tensor) -> tuple[Tensor, Tensor]:
+        """Everything fixed by the style, folded for :meth:`forward_folded`: the modulated
+        kernel times the activation gain, and gain * (bias + activate.bias) (O,)."""
+        return fold_activation(self.conv.modulated_weight(style), self.bias, self.activate)
+
+    def forward_folded(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        """Same value as ``forward`` with the :meth:`folded` kernel: one convolution with the
+        bias inside, then an in-place leaky ReLU (leaky_relu(g z) = g leaky_relu(z), g > 0)."""
+        return F.leaky_relu(self.conv.apply_kernel(x, weight, bias), self.activate.negative_slope, inplace=True)
 
 
 class ToRGB(nn.Module):
@@ -231,5 +272,17 @@ class ToRGB(nn.Module):
         self.conv = ModulatedConv2d(in_channel, out_channel, 1, style_dim, demodulate=False)
         self.bias = nn.Parameter(torch.zeros(1, out_channel, 1, 1))
 
-    def forward(self, x: Tensor, style: Tensor | None = None, weight: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, style: Tensor | None = None, weight: Tensor | None = None,
+        folded: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        if folded is not None:
+            return self.forward_folded(x, *folded)
         return self.conv(x, style, weight) + self.bias
+
+    def folded(self, style: Tensor) -> tuple[Tensor, Tensor]:
+        """(modulated kernel (B, 3, I, 1, 1), bias (3,)) for :meth:`forward_folded`."""
+        return self.conv.modulated_weight(style), self.bias.view(-1)
+
+    def forward_folded(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        return self.conv.apply_kernel(x, weight, bias)
