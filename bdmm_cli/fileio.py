@@ -464,3 +464,30 @@ __all__ = [
     "temp_file",
     "tree_hash",
 ]
+
+
+def install_converted(source: Path, dest: Path, what: str, write, force: bool = False) -> tuple[Path, bool]:
+    """Install what `write(tmp, source_sha256)` converts from `source` as the ``.npz`` `dest`.
+
+    The converted file records the source's sha256 (key ``source_sha256``, written by
+    `write`): installing the same source again is a no-op, a different one needs `force`.
+    Written atomically with the user's umask. Returns (dest, changed). Used by
+    ``bdmm body install`` (the SMPL model) and the SMPLify prior.
+    """
+    import numpy as np
+
+    digest = sha256_file(source)
+    if dest.is_file():
+        try:
+            with np.load(dest, allow_pickle=False) as z:
+                same = "source_sha256" in z.files and str(z["source_sha256"]) == digest
+        except (OSError, ValueError):
+            same = False
+        if same:
+            return dest, False
+        if not force:
+            raise InputError(f"{what} is already installed at {dest}; use --force to replace it")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(dest, force=True) as tmp:
+        write(tmp, digest)
+    return dest, True

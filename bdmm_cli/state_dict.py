@@ -37,7 +37,8 @@ def few(items: list[str]) -> str:
     return head + (f", ... ({len(items) - _SHOW} more)" if len(items) > _SHOW else "")
 
 
-def _shape(value) -> tuple[int, ...] | None:
+def shape_of(value) -> tuple[int, ...] | None:
+    """The shape of a tensor or array (None for anything else, e.g. a missing entry)."""
     shape = getattr(value, "shape", None)
     return tuple(shape) if shape is not None else None
 
@@ -50,11 +51,11 @@ def check_layout(found: Mapping[str, object], expected: Mapping[str, object], me
         expected: {key: tensor, array or shape tuple} of the module it should fit.
         message: the start of the error, e.g. "latest_net_G.pth does not fit a BDMM generator".
     """
-    want = {k: (tuple(v) if isinstance(v, (tuple, list, torch.Size)) else _shape(v)) for k, v in expected.items()}
+    want = {k: (tuple(v) if isinstance(v, (tuple, list, torch.Size)) else shape_of(v)) for k, v in expected.items()}
     missing = [k for k in want if k not in found]
     unexpected = [k for k in found if k not in want]
-    misshaped = [f"{k} (file {_shape(found[k])}, expected {want[k]})"
-                 for k in want if k in found and _shape(found[k]) != want[k]]
+    misshaped = [f"{k} (file {shape_of(found[k])}, expected {want[k]})"
+                 for k in want if k in found and shape_of(found[k]) != want[k]]
     problems = []
     if missing:
         problems.append(f"{len(missing)} missing: {few(missing)}")

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from animate_helpers import MODEL_SIZE, animate_args, make_env, make_pose_dir
 from bdmm_cli.cli import app
 from bdmm_cli.pipeline import AnimateConfig, AnimatePipeline, RunStore, WindowSchedule, animate
-from bdmm_cli.pipeline.windows import blend_overlap
+from bdmm_cli.window.schedule import blend_overlap
 from bdmm_cli.video import count_frames, iter_frames, probe_video
 from media import make_test_video
 

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from bdmm_cli.body.smpl_file import NUM_BETAS, NUM_JOINTS, read_smpl_file, save_model_npz
 from bdmm_cli.errors import InputError, MissingResourceError
-from bdmm_cli.fileio import atomic_output, sha256_file
+from bdmm_cli.fileio import install_converted
 from bdmm_cli.paths import data_dir
 
 __all__ = [
@@ -276,19 +276,8 @@ def install_body_model(source: Path, force: bool = False) -> tuple[Path, bool]:
     if not source.is_file():
         raise InputError(f"SMPL model file {source} does not exist")
     model = read_smpl_file(source)
-    digest = sha256_file(source)
-    dest = installed_model_path()
-    if dest.is_file():
-        try:
-            with np.load(dest, allow_pickle=False) as z:
-                same = "source_sha256" in z.files and str(z["source_sha256"]) == digest
-        except (OSError, ValueError):
-            same = False
-        if same:
-            return dest, False
-        if not force:
-            raise InputError(f"a body model is already installed at {dest}; use --force to replace it")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(dest, force=True) as tmp:
+
+    def write(tmp: Path, digest: str) -> None:
         save_model_npz(model, tmp, extra={"source_sha256": np.asarray(digest), "source_name": np.asarray(source.name)})
-    return dest, True
+
+    return install_converted(source, installed_model_path(), "a body model", write, force)

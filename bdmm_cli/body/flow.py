@@ -139,6 +139,9 @@ def window_flows(
 def warp(image: Tensor, flow: Tensor) -> Tensor:
     """Warp the source image with a flow: bilinear, zeros outside, align_corners=False.
 
+    The one warp of the project: the generator warps its encoder features with it too (a few
+    dozen calls per window next to full-size convolutions, so this rank check costs nothing measurable).
+
     Args:
         image: (B, C, H, W); flow: (B, H', W', 2) grid_sample coordinates.
     Returns:

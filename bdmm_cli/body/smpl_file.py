@@ -204,14 +204,19 @@ def _dense(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def _read_pickle(path: Path) -> dict:
-    data = path.read_bytes()
+def safe_unpickle(data: bytes, path: Path, what: str) -> object:
+    """Unpickle `data` (latin1, as the SMPL and SMPLify pickles need) with :class:`SafeUnpickler`;
+    a refused global or a damaged pickle is one InputError naming `path` and `what` it should be."""
     try:
-        obj = SafeUnpickler(io.BytesIO(data), encoding="latin1").load()
+        return SafeUnpickler(io.BytesIO(data), encoding="latin1").load()
     except pickle.UnpicklingError as exc:
-        raise InputError(f"{path} is not a usable SMPL model file: {exc}") from exc
+        raise InputError(f"{path} is not a usable {what} file: {exc}") from None
     except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, ImportError) as exc:
-        raise InputError(f"{path} is not a readable SMPL model pickle ({type(exc).__name__}: {exc})") from exc
+        raise InputError(f"{path} is not a readable {what} pickle ({type(exc).__name__}: {exc})") from None
+
+
+def _read_pickle(path: Path) -> dict:
+    obj = safe_unpickle(path.read_bytes(), path, "SMPL model")
     if not isinstance(obj, dict):
         raise InputError(f"{path} does not hold an SMPL model (a dict of arrays)")
     return obj

@@ -57,3 +57,23 @@ def handle_errors(fn: F) -> F:
 
 def is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+# Options shared by `bdmm pose` and `bdmm data prepare` (one definition, one help text).
+REFINE_OPTION = typer.Option(
+    "auto", "--refine",
+    help="The authors' SMPLify (GMM prior, 64-frame batches): auto (when gmm_08.pkl and SMPL are installed), on, off.",
+)
+HEAD_FILTER_OPTION = typer.Option(
+    None, "--head-filter/--no-head-filter",
+    help="Drop frames whose fitted head box is not over 10x10 px at 512, as the authors (default: on when SMPL is installed).",
+)
+KEYPOINTS_OPTION = typer.Option(
+    "auto", "--keypoints",
+    help="auto (OpenPose BODY_25 when its weights are installed, else MediaPipe), openpose (the authors' detector; "
+         "needs `bdmm setup`) or mediapipe.",
+)
+ALLOW_TRUNCATED_OPTION = typer.Option(
+    False, "--allow-truncated",
+    help="Use a truncated video's decodable frames (a warning names both counts) instead of stopping.",
+)

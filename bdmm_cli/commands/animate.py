@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from bdmm_cli.commands._common import err_console, handle_errors
+from bdmm_cli.commands._common import ALLOW_TRUNCATED_OPTION, KEYPOINTS_OPTION, err_console, handle_errors
 
 
 @handle_errors
@@ -25,7 +25,7 @@ def animate_command(
     weights: str = typer.Option("fashionvideo", "--weights", "-w", help="Generator: registry name or local file/folder."),
     smpl: Optional[Path] = typer.Option(None, "--smpl", help="SMPL model file (default: the one `bdmm body install` installed)."),
     pose_weights: Optional[str] = typer.Option(None, "--pose-weights", help="SPIN regressor: registry name or file (default: spin)."),
-    keypoints: str = typer.Option("auto", "--keypoints", help="Keypoints of the pose front-end: auto (OpenPose BODY_25 when its weights are installed, else MediaPipe), openpose (the authors' detector; needs `bdmm setup`) or mediapipe."),
+    keypoints: str = KEYPOINTS_OPTION,
     rasterizer: str = typer.Option("auto", "--rasterizer", help="Mesh-flow rasterizer: auto (pytorch3d where installed and passing a one-triangle conformance check, else the pure-PyTorch one), torch or pytorch3d."),
     size: int = typer.Option(256, "--size", help="Side of the output frames in pixels (the model runs at 256)."),
     model_size: int = typer.Option(256, "--model-size", help="Resolution the model runs at (multiple of 64; the released weights: 256)."),
@@ -50,9 +50,7 @@ def animate_command(
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite the output file."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither use nor write the pose cache and the resume data."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    allow_truncated: bool = typer.Option(
-        False, "--allow-truncated", help="Use a truncated video's decodable frames (a warning names both counts) instead of stopping."
-    ),
+    allow_truncated: bool = ALLOW_TRUNCATED_OPTION,
 ) -> None:
     """Animate a person photo with the motion of a driving video.
 

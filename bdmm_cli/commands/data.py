@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from bdmm_cli.commands._common import err_console, handle_errors
+from bdmm_cli.commands._common import ALLOW_TRUNCATED_OPTION, HEAD_FILTER_OPTION, KEYPOINTS_OPTION, REFINE_OPTION, err_console, handle_errors
 
 group = typer.Typer(
     help="""Prepare training and evaluation data sets (the authors' layout).
@@ -29,19 +29,11 @@ def prepare_command(
     device: str = typer.Option(
         "auto", "--device", help="Where SPIN runs: auto (CUDA when available), cpu, cuda or cuda:N."
     ),
-    refine: str = typer.Option(
-        "auto", "--refine",
-        help="The authors' SMPLify (GMM prior, 64-frame batches): auto (when gmm_08.pkl and SMPL are installed), on, off.",
-    ),
-    head_filter: Optional[bool] = typer.Option(
-        None, "--head-filter/--no-head-filter",
-        help="Drop frames whose fitted head box is not over 10x10 px at 512, as the authors (default: on when SMPL is installed).",
-    ),
+    refine: str = REFINE_OPTION,
+    head_filter: Optional[bool] = HEAD_FILTER_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Write into a non-empty output folder, replacing videos."),
-    keypoints: str = typer.Option("auto", "--keypoints", help="auto (OpenPose BODY_25 when its weights are installed, else MediaPipe), openpose (the authors' detector; needs `bdmm setup`) or mediapipe."),
-    allow_truncated: bool = typer.Option(
-        False, "--allow-truncated", help="Use a truncated video's decodable frames (a warning names both counts) instead of stopping."
-    ),
+    keypoints: str = KEYPOINTS_OPTION,
+    allow_truncated: bool = ALLOW_TRUNCATED_OPTION,
 ) -> None:
     """Run the pose front-end on every video and write the official data layout.
 

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from bdmm_cli.commands._common import handle_errors
+from bdmm_cli.commands._common import ALLOW_TRUNCATED_OPTION, HEAD_FILTER_OPTION, KEYPOINTS_OPTION, REFINE_OPTION, handle_errors
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -39,26 +39,18 @@ def pose_command(
         help="official: missing joints placed like the authors' data (what the released weights saw); zero: (0, 0, 0).",
     ),
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro keypoint and SMPL rotation smoothing."),
-    refine: str = typer.Option(
-        "auto", "--refine",
-        help="The authors' SMPLify (GMM prior, 64-frame batches): auto (when gmm_08.pkl and SMPL are installed), on, off.",
-    ),
-    head_filter: Optional[bool] = typer.Option(
-        None, "--head-filter/--no-head-filter",
-        help="Drop frames whose fitted head box is not over 10x10 px at 512, as the authors (default: on when SMPL is installed).",
-    ),
+    refine: str = REFINE_OPTION,
+    head_filter: Optional[bool] = HEAD_FILTER_OPTION,
     largest: bool = typer.Option(
         True, "--largest-person/--first-person",
         help="Keep the largest person in each frame (default), or MediaPipe's legacy tracker alone (first person it finds).",
     ),
-    keypoints: str = typer.Option("auto", "--keypoints", help="auto (OpenPose BODY_25 when its weights are installed, else MediaPipe), openpose (the authors' detector; needs `bdmm setup`) or mediapipe."),
+    keypoints: str = KEYPOINTS_OPTION,
     frames: Optional[str] = typer.Option(None, "--frames", help="Frame range A:B of a video (B exclusive)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse results of an earlier identical run."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace a non-empty output folder."),
-    allow_truncated: bool = typer.Option(
-        False, "--allow-truncated", help="Use a truncated video's decodable frames (a warning names both counts) instead of stopping."
-    ),
+    allow_truncated: bool = ALLOW_TRUNCATED_OPTION,
 ) -> None:
     """Estimate SMPL (SPIN) and BODY_25 keypoints (OpenPose when installed, else MediaPipe) for a video or a photo.
 

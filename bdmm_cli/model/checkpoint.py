@@ -23,6 +23,7 @@ from torch import nn
 from ..errors import CheckpointError, InputError
 from ..hub.resolve import resolve_weights
 from ..state_dict import (
+    shape_of,
     Checkpoint, check_weights, detect_kind, flatten_state_dict, load_strict, read_checkpoint_file, write_folder,
 )
 from .discriminators import DiscriminatorConfig, SpatialDiscriminator, TemporalDiscriminator
@@ -57,23 +58,18 @@ def load_official_state_dict(module: nn.Module, state_dict: Mapping) -> None:
 # --- what the tensors say ----------------------------------------------------------------------
 
 
-def _shape(sd: Mapping[str, torch.Tensor], key: str) -> tuple[int, ...] | None:
-    t = sd.get(key)
-    return tuple(t.shape) if t is not None else None
-
-
 def _generator_config(sd: Mapping[str, torch.Tensor]) -> dict:
     cfg = GeneratorConfig().to_dict()
-    first = _shape(sd, "x_ref.block0.model.2.weight")
+    first = shape_of(sd.get("x_ref.block0.model.2.weight"))
     if first:
         cfg["ngf"], cfg["image_nc"] = first[0], first[1]
-    enc = _shape(sd, "x_encoder.block0.model.2.weight")
+    enc = shape_of(sd.get("x_encoder.block0.model.2.weight"))
     if enc:
         cfg["structure_nc"] = enc[1] - cfg["image_nc"]
     widths = [t.shape[0] for k, t in sd.items() if k.startswith("x_ref.") and k.endswith(".model.2.weight")]
     if widths:
         cfg["img_f"] = max(widths)
-    mod = _shape(sd, "decoder256.conv.modulation.weight")
+    mod = shape_of(sd.get("decoder256.conv.modulation.weight"))
     if mod:
         cfg["style_dim"] = mod[1]
     return cfg
@@ -81,10 +77,10 @@ def _generator_config(sd: Mapping[str, torch.Tensor]) -> dict:
 
 def _discriminator_config(sd: Mapping[str, torch.Tensor]) -> dict:
     cfg = DiscriminatorConfig().to_dict()
-    first = _shape(sd, "block0.model.1.weight")
+    first = shape_of(sd.get("block0.model.1.weight"))
     if first:
         cfg["ndf"], cfg["input_nc"] = first[0], first[1]
-    last = _shape(sd, "conv.weight_orig")
+    last = shape_of(sd.get("conv.weight_orig"))
     if last:
         cfg["img_f"] = last[1]
     stages = {k.split(".")[0] for k in sd if k.split(".")[0].startswith(("block", "encoder"))}

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .layers import LEAKY_SLOPE, check_positive_ints
+
 __all__ = [
     "DiscriminatorConfig",
     "SpectralNormConv2d",
@@ -22,7 +24,6 @@ __all__ = [
     "TemporalDiscriminator",
 ]
 
-LEAKY_SLOPE = 0.1
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,7 @@ class DiscriminatorConfig:
     input_length: int = 6
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"DiscriminatorConfig.{f.name} must be a positive integer, got {v!r}")
+        check_positive_ints(self)
         if self.layers < 3:
             raise ValueError(f"DiscriminatorConfig.layers must be at least 3, got {self.layers}")
         if self.input_length < 5:

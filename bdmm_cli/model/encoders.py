@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .layers import LEAKY_SLOPE
+
 __all__ = ["EncoderBlock", "PoseSourceNet", "ResBlock", "LEAKY_SLOPE", "conv1x1_fast", "instance_norm_fast", "run_fast"]
 
-LEAKY_SLOPE = 0.1
 
 
 def instance_norm_fast(x: Tensor, norm: nn.InstanceNorm2d) -> Tensor:

@@ -31,12 +31,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from bdmm_cli.body.flow import warp
 
 from .dmm import DMMBlock
 from .encoders import PoseSourceNet, ResBlock
-from .layers import StyledConv, ToRGB
+from .layers import StyledConv, ToRGB, check_positive_ints
 
 __all__ = ["GeneratorConfig", "WindowInputs", "WindowState", "WindowOutput", "BDMMGenerator", "warp"]
 
@@ -76,10 +77,7 @@ class GeneratorConfig:
     style_dim: int = 512
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"GeneratorConfig.{f.name} must be a positive integer, got {v!r}")
+        check_positive_ints(self)
         if self.layers != 3:
             raise ValueError(f"GeneratorConfig.layers must be 3 (the BDMM decoder has three levels), got {self.layers}")
         if self.img_f % self.ngf:
@@ -161,12 +159,7 @@ class WindowOutput:
     state: WindowState
 
 
-def warp(image: Tensor, flow: Tensor) -> Tensor:
-    """grid_sample(image (B, C, H, W), flow (B, H, W, 2)): bilinear, zero padding, align_corners=False."""
-    return F.grid_sample(image, flow, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-
-def _shape(t: Tensor) -> str:
+def _dims(t: Tensor) -> str:
     return "(" + ", ".join(str(s) for s in t.shape) + ")"
 
 
@@ -238,22 +231,22 @@ class BDMMGenerator(nn.Module):
         cfg = self.config
         src = inputs.source
         if src.ndim != 4 or src.shape[1] != cfg.image_nc:
-            raise ValueError(f"source must be (B, {cfg.image_nc}, S, S), got {_shape(src)}")
+            raise ValueError(f"source must be (B, {cfg.image_nc}, S, S), got {_dims(src)}")
         b, _, h, w = src.shape
         if h % 64 or w % 64 or h < 128 or w < 128:
             raise ValueError(f"image side must be a multiple of 64 and at least 128, got {h}x{w}")
         hm = inputs.heatmaps
         if hm.ndim != 5 or tuple(hm.shape[:1]) + tuple(hm.shape[2:]) != (b, cfg.structure_nc, h, w):
-            raise ValueError(f"heatmaps must be ({b}, T, {cfg.structure_nc}, {h}, {w}), got {_shape(hm)}")
+            raise ValueError(f"heatmaps must be ({b}, T, {cfg.structure_nc}, {h}, {w}), got {_dims(hm)}")
         t = hm.shape[1]
         if t < 1:
             raise ValueError("a window needs at least one frame (T >= 1)")
         if tuple(inputs.flows.shape) != (b, t, h, w, 2):
-            raise ValueError(f"flows must be ({b}, {t}, {h}, {w}, 2), got {_shape(inputs.flows)}")
+            raise ValueError(f"flows must be ({b}, {t}, {h}, {w}, 2), got {_dims(inputs.flows)}")
         for name in ("flow_pre", "flow_post"):
             f = getattr(inputs, name)
             if tuple(f.shape) != (b, h, w, 2):
-                raise ValueError(f"{name} must be ({b}, {h}, {w}, 2), got {_shape(f)}")
+                raise ValueError(f"{name} must be ({b}, {h}, {w}, 2), got {_dims(f)}")
         if state is not None:
             c8, c4, c2 = self.widths
             want = {
@@ -265,7 +258,7 @@ class BDMMGenerator(nn.Module):
             for name, shape in want.items():
                 got = getattr(state, name)
                 if tuple(got.shape) != shape:
-                    raise ValueError(f"state.{name} must be {shape}, got {_shape(got)}")
+                    raise ValueError(f"state.{name} must be {shape}, got {_dims(got)}")
 
     def folded_kernels(self, style: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
         """Per-window constants of every style-modulated layer for the fast path: (kernel

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
+    "LEAKY_SLOPE",
+    "check_positive_ints",
     "EqualLinear",
     "FusedLeakyReLU",
     "fused_leaky_relu",
@@ -33,6 +35,20 @@ __all__ = [
     "StyledConv",
     "ToRGB",
 ]
+
+#: Negative slope of the encoders' and discriminators' LeakyReLU (the authors' 0.1).
+LEAKY_SLOPE = 0.1
+
+
+def check_positive_ints(config) -> None:
+    """ValueError naming the field unless every field of the dataclass `config` is a positive
+    int (not a bool); the shared check of GeneratorConfig and DiscriminatorConfig."""
+    from dataclasses import fields
+
+    for f in fields(config):
+        v = getattr(config, f.name)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{type(config).__name__}.{f.name} must be a positive integer, got {v!r}")
 
 
 def fused_leaky_relu(x: Tensor, bias: Tensor, negative_slope: float = 0.2, scale: float = math.sqrt(2)) -> Tensor:

@@ -27,7 +27,8 @@ from bdmm_cli.pipeline.cache import RunStore
 from bdmm_cli.pipeline.checks import check_inputs, check_load
 from bdmm_cli.pipeline.config import AnimateConfig, LoadSettings, RunSettings, resolve_retarget
 from bdmm_cli.pipeline.stream import AnimateStats
-from bdmm_cli.pipeline.windows import Window, WindowSchedule, parse_frame_range
+from bdmm_cli.pipeline.windows import parse_frame_range
+from bdmm_cli.window.schedule import Window, WindowSchedule
 from bdmm_cli.window import RETARGET_MODES, Retargeter, retarget_poses
 
 __all__ = [

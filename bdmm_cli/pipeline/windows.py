@@ -1,10 +1,9 @@
 """Frame ranges of a run (``--frames A:B``); the window schedule itself lives in
-:mod:`bdmm_cli.window.schedule` (re-exported here for the pipeline's callers)."""
+:mod:`bdmm_cli.window.schedule`."""
 
 from __future__ import annotations
 
 from bdmm_cli.errors import InputError
-from bdmm_cli.window.schedule import DEFAULT_WINDOW, Window, WindowSchedule, blend_overlap, blend_weights
 
 
 def parse_frame_range(text: str | None) -> tuple[int, int | None]:
@@ -30,11 +29,4 @@ def parse_frame_range(text: str | None) -> tuple[int, int | None]:
     return start, stop
 
 
-__all__ = [
-    "DEFAULT_WINDOW",
-    "Window",
-    "WindowSchedule",
-    "blend_overlap",
-    "blend_weights",
-    "parse_frame_range",
-]
+__all__ = ["parse_frame_range"]

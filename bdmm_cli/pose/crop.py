@@ -61,32 +61,27 @@ def _split(pad_size: int) -> tuple[int, int]:
     return (pad, pad) if pad_size % 2 == 0 else (pad, pad + 1)
 
 
-def pad_box(box: tuple[int, int, int, int], image_shape: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The authors' ``pad_boxes``, reproduced as written (see the module docstring)."""
+def _grow(box: tuple[int, int, int, int], image_shape: tuple[int, int], along_x: bool, amount: int):
+    """Grow `box` by `amount` pixels along x or y (split as ``_split``), clamped to the image."""
     orig_h, orig_w = image_shape
     x0, y0, x1, y1 = box
-    box_w, box_h = int(x1 - x0), int(y1 - y0)
-    if box_w > box_h:
-        p1, p2 = _split(box_w - box_h)
-        x0, x1 = max(0, x0 - p1), min(orig_w, x1 + p2)
-    else:
-        p1, p2 = _split(box_h - box_w)
-        y0, y1 = max(0, y0 - p1), min(orig_h, y1 + p2)
-    return x0, y0, x1, y1
+    p1, p2 = _split(amount)
+    if along_x:
+        return max(0, x0 - p1), y0, min(orig_w, x1 + p2), y1
+    return x0, max(0, y0 - p1), x1, min(orig_h, y1 + p2)
+
+
+def pad_box(box: tuple[int, int, int, int], image_shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The authors' ``pad_boxes``, reproduced as written (see the module docstring): the
+    LONGER side grows by the difference of the sides."""
+    box_w, box_h = int(box[2] - box[0]), int(box[3] - box[1])
+    return _grow(box, image_shape, along_x=box_w > box_h, amount=abs(box_w - box_h))
 
 
 def square_box(box: tuple[int, int, int, int], image_shape: tuple[int, int]) -> tuple[int, int, int, int]:
     """Pad the shorter side towards a square, clamped (``get_approximate_square_crop_boxes``)."""
-    orig_h, orig_w = image_shape
-    x0, y0, x1, y1 = box
-    box_h, box_w = int(y1 - y0), int(x1 - x0)
-    if box_h > box_w:
-        p1, p2 = _split(box_h - box_w)
-        x0, x1 = max(0, x0 - p1), min(orig_w, x1 + p2)
-    else:
-        p1, p2 = _split(box_w - box_h)
-        y0, y1 = max(0, y0 - p1), min(orig_h, y1 + p2)
-    return x0, y0, x1, y1
+    box_w, box_h = int(box[2] - box[0]), int(box[3] - box[1])
+    return _grow(box, image_shape, along_x=box_h > box_w, amount=abs(box_w - box_h))
 
 
 def crop_window(active_box: np.ndarray, image_shape: tuple[int, int], factor: float = CROP_FACTOR) -> tuple[int, int, int, int]:

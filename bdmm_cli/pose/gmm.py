@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import io
 import math
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +93,7 @@ def validate_gmm(raw: dict, source: str = "GMM prior") -> dict[str, np.ndarray]:
 
 def read_gmm_file(path: str | Path) -> dict[str, np.ndarray]:
     """Read ``gmm_08.pkl`` (the authors' pickle, read without running code) or our ``.npz``."""
-    from bdmm_cli.body.smpl_file import SafeUnpickler
+    from bdmm_cli.body.smpl_file import safe_unpickle
 
     path = Path(path).expanduser()
     if not path.is_file():
@@ -107,12 +106,7 @@ def read_gmm_file(path: str | Path) -> dict[str, np.ndarray]:
         except (ValueError, OSError) as exc:
             raise InputError(f"{path} is not a readable .npz GMM prior ({exc})") from None
     else:
-        try:
-            raw = SafeUnpickler(io.BytesIO(data), encoding="latin1").load()
-        except pickle.UnpicklingError as exc:
-            raise InputError(f"{path} is not a usable GMM prior file: {exc}") from None
-        except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, ImportError) as exc:
-            raise InputError(f"{path} is not a readable GMM prior pickle ({type(exc).__name__}: {exc})") from None
+        raw = safe_unpickle(data, path, "GMM prior")
         if isinstance(raw, dict):
             raw = {k: v for k, v in raw.items() if isinstance(k, str)}
     return validate_gmm(raw, source=str(path))
@@ -124,26 +118,12 @@ def install_gmm_prior(source: str | Path, force: bool = False) -> tuple[Path, bo
     Returns (installed path, changed). The same file again is a no-op; replacing a
     different installed prior needs ``force``.
     """
-    from bdmm_cli.fileio import atomic_output, sha256_file
+    from bdmm_cli.fileio import install_converted
 
     source = Path(source).expanduser()
     gmm = read_gmm_file(source)
-    digest = sha256_file(source)
-    dest = installed_gmm_path()
-    if dest.is_file():
-        try:
-            with np.load(dest, allow_pickle=False) as z:
-                same = "source_sha256" in z.files and str(z["source_sha256"]) == digest
-        except (OSError, ValueError):
-            same = False
-        if same:
-            return dest, False
-        if not force:
-            raise InputError(f"a GMM prior is already installed at {dest}; use --force to replace it")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(dest, force=True) as tmp:
-        save_gmm_npz(gmm, tmp, digest, source.name)
-    return dest, True
+    return install_converted(source, installed_gmm_path(), "a GMM prior", lambda tmp, digest: save_gmm_npz(
+        gmm, tmp, digest, source.name), force)
 
 
 def find_gmm_prior() -> Path | None:
