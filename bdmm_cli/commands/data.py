@@ -56,10 +56,9 @@ def prepare_command(
     """
     from bdmm_cli.progress import progress_bar
 
-    from bdmm_cli.pose.hmr import load_pose_regressor
     from bdmm_cli.device import resolve_device
     from bdmm_cli.dataset.prepare import plan_splits, prepare_dataset
-    from bdmm_cli.pose import PoseConfig, PoseEstimator, estimate_video
+    from bdmm_cli.pose.estimate import build_estimator, estimate_video
     from bdmm_cli.pose.smplify import resolve_refinement
 
     from bdmm_cli.dataset.validate import check_video_files
@@ -69,15 +68,9 @@ def prepare_command(
     device = resolve_device(device)
     plan = resolve_refinement(refine, head_filter, device)  # a bad --refine / --head-filter before any file is read
     check_video_files([v for _, v in splits])  # every video readable, all bad ones listed at once
-    config = PoseConfig(refine=plan.refine, head_filter=plan.head_filter)
-    from bdmm_cli.pose.detector import load_keypoint_model
-
-    kp_model = load_keypoint_model(keypoints, device)
-    hmr = load_pose_regressor(spin, device)
+    estimator = build_estimator(spin, device, keypoints, plan)
     for note in plan.notes:
         err_console.print(f"note: {note}", highlight=False)
-    estimator = PoseEstimator(hmr, config=config, body_model=plan.body_model, prior=plan.prior, device=device,
-                              openpose=kp_model.net)
     with progress_bar(unit="videos", field="name") as progress:
         task = progress.add_task("prepare", total=None, name="")
 
@@ -99,7 +92,7 @@ def prepare_command(
     if short:
         err_console.print(f"[yellow]note:[/] {len(short)} training videos have fewer than 30 frames and will not be used")
     err_console.print(f"wrote {out}" + (f" and {report.test_list.name}" if report.test_list else "")
-                      + f" (keypoints: {kp_model.description})")
+                      + f" (keypoints: {estimator.keypoints_description})")
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -102,7 +101,7 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, head_filter
     from bdmm_cli.errors import InputError
     from bdmm_cli.pipeline.windows import parse_frame_range
     from bdmm_cli.dataset.pose_dir import write_pose_dir
-    from bdmm_cli.pose.estimate import PoseConfig, PoseEstimator, estimate_image, estimate_video
+    from bdmm_cli.pose.estimate import PoseConfig, build_estimator, estimate_image, estimate_video
 
     source = Path(source).expanduser()
     if not source.exists():
@@ -122,16 +121,9 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, head_filter
     start, stop = parse_frame_range(frames)
     device = resolve_device(device)
     plan = resolve_refinement(refine, head_filter, device)
-    config = dataclasses.replace(config, refine=plan.refine, head_filter=plan.head_filter)
-    from bdmm_cli.pose.detector import load_keypoint_model
-    from bdmm_cli.pose.hmr import load_pose_regressor
-
-    kp_model = load_keypoint_model(keypoints, device)
-    hmr = load_pose_regressor(spin, device)
+    estimator = build_estimator(spin, device, keypoints, plan, config)
     for note in plan.notes:
         err_console.print(f"note: {note}", highlight=False)
-    estimator = PoseEstimator(hmr, config=config, body_model=plan.body_model, prior=plan.prior, device=device,
-                              openpose=kp_model.net)
 
     if source.suffix.lower() in IMAGE_SUFFIXES:
         frame = estimate_image(source, estimator)
@@ -141,7 +133,7 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, head_filter
         if frame.pose is None:
             raise InputError(f"no person found in {source}")
         write_pose_dir(iter([frame]), output, force=force)
-        typer.echo(f"wrote {output}/frames/frame_00000.png and kptsmpls/frame_00000.json (keypoints: {kp_model.description})")
+        typer.echo(f"wrote {output}/frames/frame_00000.png and kptsmpls/frame_00000.json (keypoints: {estimator.keypoints_description})")
         return
 
     from bdmm_cli.video import probe_video
@@ -153,7 +145,7 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, head_filter
         task = progress.add_task("pose", total=total)
         written, _ = write_pose_dir(stream, output, force=force, on_frame=lambda f: progress.advance(task))
     note = " (from cache)" if stream.from_cache else ""
-    typer.echo(f"wrote {written} frames to {output}{note} (keypoints: {kp_model.description})")
+    typer.echo(f"wrote {written} frames to {output}{note} (keypoints: {estimator.keypoints_description})")
     if stream.missing:
         err_console.print(f"no person found in {len(stream.missing)} frame(s): {_ranges(stream.missing)} (skipped)",
                           highlight=False)

@@ -147,12 +147,9 @@ def pose_dir_stream(pose_dir: Path, video_frames: Iterable[np.ndarray], start: i
 def make_pose_estimator(pose_weights: str | None, device, keypoints: str = "auto"):
     """The pose front-end: keypoints (``--keypoints``: OpenPose or MediaPipe,
     ``pose.detector.load_keypoint_model``) + the SPIN/HMR regressor (``pose.hmr.load_pose_regressor``)."""
-    from bdmm_cli.pose.hmr import load_pose_regressor
-    from bdmm_cli.pose.detector import load_keypoint_model
-    from bdmm_cli.pose.estimate import PoseEstimator
+    from bdmm_cli.pose.estimate import build_estimator
 
-    hmr = load_pose_regressor(pose_weights or "spin", device=device)
-    return PoseEstimator(hmr, device=device, openpose=load_keypoint_model(keypoints, device).net)
+    return build_estimator(pose_weights, device, keypoints)
 
 
 def estimate_driving(video: Path, estimator, start: int, stop: int | None, use_cache: bool, stats) -> Iterator:

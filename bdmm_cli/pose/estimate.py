@@ -420,6 +420,25 @@ def pose_cache_root() -> Path:
     return cache_dir() / "pose"
 
 
+def build_estimator(spin: str | None, device, keypoints: str = "auto", refinement=None,
+                    config: "PoseConfig | None" = None) -> "PoseEstimator":
+    """The pose front-end from what ``bdmm pose``, ``bdmm data prepare`` and ``bdmm animate``
+    take: SPIN weights (registry name or path; None = ``spin``), ``--keypoints``
+    (``detector.load_keypoint_model``) and a resolved ``--refine`` / ``--head-filter`` plan
+    (``smplify.resolve_refinement``; None = neither), over ``config``."""
+    from bdmm_cli.pose.detector import load_keypoint_model
+    from bdmm_cli.pose.hmr import load_pose_regressor
+
+    config = config or PoseConfig()
+    body_model = prior = None
+    if refinement is not None:
+        config = dataclasses.replace(config, refine=refinement.refine, head_filter=refinement.head_filter)
+        body_model, prior = refinement.body_model, refinement.prior
+    openpose = load_keypoint_model(keypoints, device).net
+    hmr = load_pose_regressor(spin or "spin", device=device)
+    return PoseEstimator(hmr, config=config, body_model=body_model, prior=prior, device=device, openpose=openpose)
+
+
 def estimate_video(
     path: str | Path,
     estimator: PoseEstimator,
@@ -454,6 +473,7 @@ def estimate_video(
 
 
 __all__ = [
+    "build_estimator",
     "PoseConfig",
     "PoseEstimator",
     "PoseStream",
