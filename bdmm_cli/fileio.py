@@ -223,10 +223,7 @@ def atomic_output(path: Path, force: bool = False, suffix: str | None = None) ->
             raise InputError(f"nothing was written to {path}")
         publish_file(tmp, path, force)
     except OSError as exc:
-        mapped = _no_space(path, exc)
-        if mapped is not None:
-            raise mapped from exc
-        raise
+        raise _no_space(path, exc) or exc  # a full disk is one clear error; anything else as it was
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -289,10 +286,7 @@ def atomic_output_dir(folder: Path, force: bool = False) -> Iterator[Path]:
                     raise _taken(folder) from None
                 raise
     except OSError as exc:
-        mapped = _no_space(folder, exc)
-        if mapped is not None:
-            raise mapped from exc
-        raise
+        raise _no_space(folder, exc) or exc  # a full disk is one clear error; anything else as it was
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -133,6 +133,15 @@ def _check_side(h: int, w: int, levels: int) -> None:
         raise ValueError(f"image side must be a multiple of {f}, got {h}x{w}")
 
 
+def _add_encoders(module: nn.Module, ndf: int, mult: int, count: int, first_power: int, cap: int) -> int:
+    """Register ``encoder0 .. encoder{count-1}`` on `module`: ResBlockEncoders from ``ndf * mult``
+    channels to ``ndf * min(2 ** (first_power + i), cap)``; returns the last multiplier."""
+    for i in range(count):
+        prev, mult = mult, min(2 ** (i + first_power), cap)
+        setattr(module, f"encoder{i}", ResBlockEncoder(ndf * prev, ndf * mult, ndf * prev))
+    return mult
+
+
 class SpatialDiscriminator(nn.Module):
     """Authors' ``ResDiscriminator``: img (B, 3, S, S) -> scores (B, 1, S/16, S/16)."""
 
@@ -142,11 +151,7 @@ class SpatialDiscriminator(nn.Module):
         self.config = cfg
         ndf, cap = cfg.ndf, cfg.img_f // cfg.ndf
         self.block0 = ResBlockEncoder(cfg.input_nc, ndf, ndf)
-        mult = 1
-        for i in range(cfg.layers - 1):
-            prev = mult
-            mult = min(2 ** (i + 1), cap)
-            setattr(self, f"encoder{i}", ResBlockEncoder(ndf * prev, ndf * mult, ndf * prev))
+        mult = _add_encoders(self, ndf, 1, cfg.layers - 1, 1, cap)
         self.nonlinearity = nn.LeakyReLU(LEAKY_SLOPE)
         self.conv = SpectralNormConv2d(ndf * mult, 1, 1)
 
@@ -176,11 +181,7 @@ class TemporalDiscriminator(nn.Module):
         feature_len = cfg.input_length - 4
         self.block0 = ResBlock3DEncoder(cfg.input_nc, ndf, ndf)
         self.block1 = ResBlock3DEncoder(ndf, 2 * ndf, ndf)
-        mult = 2 * feature_len
-        for i in range(cfg.layers - 2):
-            prev = mult
-            mult = min(2 ** (i + 2), cap)
-            setattr(self, f"encoder{i}", ResBlockEncoder(ndf * prev, ndf * mult, ndf * prev))
+        mult = _add_encoders(self, ndf, 2 * feature_len, cfg.layers - 2, 2, cap)
         self.nonlinearity = nn.LeakyReLU(LEAKY_SLOPE)
         self.conv = SpectralNormConv2d(ndf * mult, 1, 1)
 
