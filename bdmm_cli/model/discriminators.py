@@ -7,13 +7,13 @@ State-dict keys equal the authors' keys.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import LEAKY_SLOPE, check_positive_ints
+from .layers import LEAKY_SLOPE, IntConfig, check_positive_ints
 
 __all__ = [
     "DiscriminatorConfig",
@@ -27,7 +27,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class DiscriminatorConfig:
+class DiscriminatorConfig(IntConfig):
     """Widths of D and D_V (default: the paper's, ndf 32, img_f 128, layers 4, T = 6)."""
 
     input_nc: int = 3
@@ -42,17 +42,6 @@ class DiscriminatorConfig:
             raise ValueError(f"DiscriminatorConfig.layers must be at least 3, got {self.layers}")
         if self.input_length < 5:
             raise ValueError(f"DiscriminatorConfig.input_length must be at least 5, got {self.input_length}")
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> DiscriminatorConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown DiscriminatorConfig field(s): {', '.join(unknown)}")
-        return cls(**data)
 
 
 class SpectralNormConv2d(nn.Module):

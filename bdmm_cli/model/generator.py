@@ -28,7 +28,7 @@ outputs). ``set_deform_impl`` picks the deformable-conv implementation of both p
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor, nn
@@ -37,7 +37,7 @@ from bdmm_cli.body.flow import warp
 
 from .dmm import DMMBlock
 from .encoders import PoseSourceNet, ResBlock
-from .layers import StyledConv, ToRGB, check_positive_ints
+from .layers import IntConfig, StyledConv, ToRGB, check_positive_ints
 
 __all__ = ["GeneratorConfig", "WindowInputs", "WindowState", "WindowOutput", "BDMMGenerator", "warp"]
 
@@ -58,7 +58,7 @@ MODULATED_LAYERS = (
 
 
 @dataclass(frozen=True)
-class GeneratorConfig:
+class GeneratorConfig(IntConfig):
     """Widths of the generator. The default is the paper's model (authors' checkpoint).
 
     image_nc: image channels (3). structure_nc: heatmap channels (25, BODY_25).
@@ -88,17 +88,6 @@ class GeneratorConfig:
                 f"GeneratorConfig.style_dim must equal the style encoder's deepest width {deepest} "
                 f"(ngf * min(32, img_f // ngf)), got {self.style_dim}"
             )
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> GeneratorConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown GeneratorConfig field(s): {', '.join(unknown)}")
-        return cls(**data)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "LEAKY_SLOPE",
+    "IntConfig",
     "check_positive_ints",
     "EqualLinear",
     "FusedLeakyReLU",
@@ -38,6 +39,25 @@ __all__ = [
 
 #: Negative slope of the encoders' and discriminators' LeakyReLU (the authors' 0.1).
 LEAKY_SLOPE = 0.1
+
+
+class IntConfig:
+    """Mixin of the networks' frozen dataclass configs (all fields positive ints):
+    ``to_dict`` / ``from_dict`` (unknown fields are a ValueError naming them)."""
+
+    def to_dict(self) -> dict[str, int]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        from dataclasses import fields
+
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+        return cls(**data)
 
 
 def check_positive_ints(config) -> None:
