@@ -434,7 +434,7 @@ def run_setup(
                                     label=src.name)
             except MissingResourceError as exc:
                 unfetched.append(Unfetched(src, str(exc)))
-                announce(f"{src.name}: cannot download it without a browser ({exc}).\n"
+                announce(f"{src.name}: not downloaded ({exc}).\n"
                          f"  Open {src.url}, save the file, then run: bdmm setup --from {src.filename}")
                 continue
             covered |= set(src.provides)

@@ -343,3 +343,19 @@ def test_fresh_machine_flow_on_the_sample_assets(release, tmp_path):
     from bdmm_cli.video.read import iter_frames
 
     assert len(list(iter_frames(out))) == 8
+
+
+def test_unreachable_download_is_one_plain_line():
+    """A refused connection is said in words, without the HTTP library's internals."""
+    import socket
+
+    from bdmm_cli.errors import MissingResourceError
+    from bdmm_cli.hub.urlfetch import download_url
+
+    with socket.socket() as s:  # a port on this machine that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(MissingResourceError) as info:
+        download_url(f"http://127.0.0.1:{port}/SMPLDataset.zip")
+    msg = str(info.value)
+    assert "cannot connect to 127.0.0.1" in msg and "HTTPConnectionPool" not in msg and "\n" not in msg

@@ -61,6 +61,21 @@ def _total(resp, offset: int) -> int | None:
     return int(length) + (offset if resp.status_code == 206 else 0)
 
 
+def _why(exc, url: str) -> str:
+    """A request failure in words, without the HTTP library's internals."""
+    import requests
+
+    host = urlsplit(url).hostname or url
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
+            return f"the host {host} cannot be found (no network, or a DNS problem)"
+        return f"cannot connect to {host} (no network, or the server is down)"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return f"{host} did not answer in time"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def download_url(url: str, *, filename: str | None = None, expected_size: int = 0, label: str = "") -> Path:
     """Download `url` (resuming a partial download) and return the cached file.
 
@@ -101,8 +116,7 @@ def download_url(url: str, *, filename: str | None = None, expected_size: int = 
                     f.write(block)
                     bar.update(len(block))
     except requests.exceptions.RequestException as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise MissingResourceError(f"cannot download {url}: {detail} (run again to resume)") from None
+        raise MissingResourceError(f"cannot download {url}: {_why(exc, url)} (run again to resume)") from None
     got = part.stat().st_size
     want = expected_size or total
     if want and got != want:
