@@ -116,26 +116,6 @@ class StandInNet(torch.nn.Module):
         return heat, paf
 
 
-def one_euro_reference(samples: list[float], freq=15.0, mincutoff=1.0, beta=0.05, dcutoff=1.0) -> list[float]:
-    """The One-Euro filter of ``docs/openpose.md`` section 5, scalar, written out."""
-    def alpha(cutoff):
-        tau = 1.0 / (2 * math.pi * cutoff)
-        return 1.0 / (1.0 + tau / (1.0 / freq))
-
-    out, x_prev, dx_hat, y_prev = [], None, None, None
-    for x in samples:
-        if x_prev is None:
-            dx_hat, y = 0.0, x
-        else:
-            dx = (x - x_prev) * freq
-            dx_hat = alpha(dcutoff) * dx + (1 - alpha(dcutoff)) * dx_hat
-            a = alpha(mincutoff + beta * abs(dx_hat))
-            y = a * x + (1 - a) * y_prev
-        x_prev, y_prev = x, y
-        out.append(y)
-    return out
-
-
 def dot_detector_state_dict(blurs: int = 3, gain: float = 4.0) -> dict[str, torch.Tensor]:
     """Hand-set weights in the authors' exact layout (so they load with ``load_openpose``) that
     make the real network find bright dots on a dark background: the stem passes the

@@ -26,6 +26,7 @@ from bdmm_cli.pose.rotations import (
     rotmat_to_rot6d,
 )
 from bdmm_cli.pose.spin_crop import IMAGENET_MEAN, IMAGENET_STD, project_pixels, spin_cam_to_frame, spin_crop
+from pose_helpers import one_euro_reference
 
 
 def _dot_image(h: int, w: int, points: list[tuple[int, int]], radius: int = 1) -> np.ndarray:
@@ -223,33 +224,13 @@ def test_axis_angle_conversions_match_scipy():
 
 # -- One-Euro --------------------------------------------------------------------------------
 
-def _one_euro_reference(xs, freq=15.0, mincutoff=1.0, beta=0.05, dcutoff=1.0):
-    """Scalar One-Euro filter written straight from the formula."""
-    def alpha(cutoff):
-        tau = 1.0 / (2 * math.pi * cutoff)
-        return 1.0 / (1.0 + tau * freq)
-
-    out, x_prev, dx_hat, y_prev = [], None, None, None
-    for x in xs:
-        if x_prev is None:
-            dx_hat, y = 0.0, x
-        else:
-            dx = (x - x_prev) * freq
-            dx_hat = alpha(dcutoff) * dx + (1 - alpha(dcutoff)) * dx_hat
-            a = alpha(mincutoff + beta * abs(dx_hat))
-            y = a * x + (1 - a) * y_prev
-        out.append(y)
-        x_prev, y_prev = x, y
-    return np.array(out)
-
-
 def test_one_euro_matches_its_formula():
     rng = np.random.default_rng(3)
     signal = np.cumsum(rng.normal(0, 5, (40, 2, 3)), axis=0)
     f = OneEuroFilter(freq=15, mincutoff=1, beta=0.05, dcutoff=1)
     ours = np.stack([f(s) for s in signal])
     for idx in np.ndindex(2, 3):
-        ref = _one_euro_reference(signal[(slice(None), *idx)])
+        ref = np.array(one_euro_reference(signal[(slice(None), *idx)]))
         np.testing.assert_allclose(ours[(slice(None), *idx)], ref, rtol=1e-12, atol=1e-9)
     # first sample passes through; a constant signal stays constant
     g = OneEuroFilter()

@@ -29,7 +29,8 @@ from bdmm_cli.pose.openpose import (
     preprocess_openpose,
     select_max_box,
 )
-from openpose_helpers import StandInNet, geometry, one_euro_reference, render, skeleton
+from openpose_helpers import StandInNet, geometry, render, skeleton
+from pose_helpers import one_euro_reference
 
 # ------------------------------------------------------------------------------------------
 # the network

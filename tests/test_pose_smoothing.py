@@ -12,7 +12,6 @@ The expected values are computed here from the documented recurrence
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -22,28 +21,8 @@ from bdmm_cli.pose import HMR, PoseConfig, PoseEstimator
 from bdmm_cli.pose.body25 import Body25
 from bdmm_cli.pose.crop import crop_transform, crop_window, union_boxes
 from bdmm_cli.pose.filters import KeypointSmoother, similar_joint_count
+from pose_helpers import SequenceDetector, one_euro_reference
 
-
-def one_euro_by_hand(xs: list[float]) -> list[float]:
-    """The doc's recurrence for one coordinate, starting at xs[0] (first call: dx 0, y = x)."""
-    te = 1.0 / 15.0
-
-    def alpha(cutoff):
-        tau = 1.0 / (2.0 * math.pi * cutoff)
-        return 1.0 / (1.0 + tau / te)
-
-    out, x_prev, dx_hat, y_prev = [], None, None, None
-    for x in xs:
-        if x_prev is None:
-            dx_hat, y = 0.0, x
-        else:
-            dx = (x - x_prev) * 15.0
-            dx_hat = alpha(1.0) * dx + (1.0 - alpha(1.0)) * dx_hat
-            a = alpha(1.0 + 0.05 * abs(dx_hat))
-            y = a * x + (1.0 - a) * y_prev
-        out.append(y)
-        x_prev, y_prev = x, y
-    return out
 
 
 def skeleton(dx: float, dy: float = 0.0, wobble: float = 0.0) -> np.ndarray:
@@ -64,7 +43,7 @@ def test_smoother_order_first_two_raw_then_filtered():
     np.testing.assert_array_equal(out[1], seq[1])
     for j in range(15):
         for c in range(2):
-            want = one_euro_by_hand([float(s[j, c]) for s in seq[1:]])  # frame 1 is the first sample
+            want = one_euro_reference([float(s[j, c]) for s in seq[1:]])  # frame 1 is the first sample
             got = [float(o[j, c]) for o in out[1:]]
             np.testing.assert_allclose(got, np.float32(want), rtol=0, atol=1e-4)
     assert not np.allclose(out[3][:, :2], seq[3][:, :2])  # really smoothed from frame 2 on
@@ -83,7 +62,7 @@ def test_smoother_restarts_after_a_gap_and_on_a_missing_joint():
     e_missing[4] = 0                           # the right wrist disappears ...
     out_e = sm(e_missing)
     for j in (0, 8, 14):
-        assert out_e[j, 0] == pytest.approx(one_euro_by_hand([float(d[j, 0]), float(e[j, 0])])[1], abs=1e-4)
+        assert out_e[j, 0] == pytest.approx(one_euro_reference([float(d[j, 0]), float(e[j, 0])])[1], abs=1e-4)
     np.testing.assert_array_equal(out_e[4], 0)
     f = skeleton(26)
     out_f = sm(f)                              # ... and comes back: its filter restarts
@@ -109,18 +88,6 @@ def test_similar_joints_and_an_unmatched_person_restarts():
     assert sm(skeleton(165))[0, 0] != skeleton(165)[0, 0]
 
 
-class SequenceDetector:
-    """Returns the keypoints of frame i (read from the frame's first pixel) or None."""
-
-    name = "sequence-test-detector"
-
-    def __init__(self, seq):
-        self.seq = seq
-
-    def __call__(self, rgb):
-        kp = self.seq[int(rgb[0, 0, 0]) // 10]
-        return None if kp is None else Body25(kp)
-
 
 def test_estimator_boxes_come_from_the_smoothed_keypoints():
     seq = [skeleton(0), skeleton(10, 3, 1.0), skeleton(30, 6, 2.0), skeleton(45, 2, 1.5), None,
@@ -137,7 +104,7 @@ def test_estimator_boxes_come_from_the_smoothed_keypoints():
     for run in ((1, 2, 3), (5, 6, 7)):
         for j in range(15):
             for c in range(2):
-                ys = one_euro_by_hand([float(seq[i][j, c]) for i in run])
+                ys = one_euro_reference([float(seq[i][j, c]) for i in run])
                 for i, y in zip(run, ys):
                     expected.setdefault(i, seq[i].astype(np.float64).copy())[j, c] = y
     active = None

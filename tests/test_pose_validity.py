@@ -14,11 +14,11 @@ import torch
 from bdmm_cli.body import BodyModel, load_body_model, write_synthetic_body_model
 from bdmm_cli.body.synthetic import synthetic_body_arrays
 from bdmm_cli.pose import HMR, PoseConfig, PoseEstimator
-from bdmm_cli.pose.body25 import Body25
 from bdmm_cli.pose.estimate import HEAD_TOO_SMALL
 from bdmm_cli.pose.gmm import MaxMixturePrior
 from bdmm_cli.pose.smplify import SmplifyConfig, refine_smpl, vertex_joint_ids
 from bdmm_cli.pose.validity import head_box, head_is_large_enough, head_joints, valid_head_frames
+from pose_helpers import SequenceDetector
 
 
 def to_unit(q):
@@ -106,16 +106,6 @@ def person(scale: float, dx: float = 0.0) -> np.ndarray:
         kp[j] = (200 + dx + x * scale, 170 + y * scale, 0.9)
     return kp
 
-
-class SequenceDetector:
-    name = "sequence-test-detector"
-
-    def __init__(self, seq):
-        self.seq = seq
-
-    def __call__(self, rgb):
-        kp = self.seq[int(rgb[0, 0, 0]) // 10]
-        return None if kp is None else Body25(kp)
 
 
 def run(hmr, seq, body, config, prior=None):

@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from bdmm_cli.errors import InputError
@@ -50,18 +49,13 @@ def _sequence_poses(seq, image_size: int, device) -> dict[str, torch.Tensor]:
     }
 
 
-def to_uint8(frames: torch.Tensor) -> np.ndarray:
-    """(..., 3, H, W) in [-1, 1] -> (..., H, W, 3) uint8 = trunc((x + 1) / 2 * 255), as test.py saves."""
-    x = ((frames.float().clamp(-1, 1) + 1) / 2 * 255).to(torch.uint8)
-    return x.movedim(-3, -1).cpu().numpy()
-
-
 @torch.no_grad()
 def generate_test_split(generator, body, sequences: Sequence, out_pred: Path, out_gt: Path, image_size: int,
                         device, progress: bool = False) -> int:
     """Write generated frames to out_pred/<seq>/ and link ground truth into out_gt/<seq>/; returns frames."""
     from PIL import Image
 
+    from bdmm_cli.pipeline.render import to_uint8
     from bdmm_cli.window import WindowSchedule, gather_window, window_inputs
 
     total_windows = sum(len(s.padded(WINDOW).gen_frames) // WINDOW for s in sequences)

@@ -16,9 +16,10 @@ MESH_COLOUR = (40, 220, 90)
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
-    """(N, 3, S, S) in [-1, 1] -> (N, S, S, 3) uint8, the authors' ``trunc((x + 1) / 2 * 255)``."""
+    """(..., 3, H, W) in [-1, 1] -> (..., H, W, 3) uint8, the authors' ``trunc((x + 1) / 2 * 255)``
+    (as their test.py saves frames; used by animate and the eval test split)."""
     x = ((images.detach().float().clamp(-1, 1) + 1.0) * 0.5 * 255.0).to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
+    return x.movedim(-3, -1).cpu().numpy()
 
 
 def to_tensor(frames: np.ndarray, size: int, device: torch.device | str = "cpu") -> Tensor:
