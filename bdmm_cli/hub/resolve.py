@@ -30,7 +30,7 @@ AUTHORS_NAMES = {
 _REGISTRY_PREFIX = {"generator": "generator-", "discriminator": "discriminator-",
                     "temporal_discriminator": "temporal-discriminator-"}
 
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors", ".bin", ".ckpt", ".tar")
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors", ".bin", ".ckpt", ".tar", ".pkl")
 
 
 def names_a_path(name_or_path: str | Path) -> bool:
@@ -38,7 +38,7 @@ def names_a_path(name_or_path: str | Path) -> bool:
     exists, holds a path separator, or ends like a checkpoint file (``~`` expanded)."""
     path = Path(name_or_path).expanduser()
     name = str(name_or_path)
-    return path.exists() or "/" in name or "\\" in name or path.suffix in CHECKPOINT_SUFFIXES
+    return path.exists() or "/" in name or "\\" in name or path.suffix.lower() in CHECKPOINT_SUFFIXES
 
 
 def registry_name(name: str, kind: str, registry: Registry) -> str | None:

@@ -23,17 +23,16 @@ from torch import Tensor
 from bdmm_cli.errors import MissingResourceError
 from bdmm_cli.state_dict import flatten_state_dict, load_strict, read_weights_file
 
-WEIGHT_SUFFIXES = (".pt", ".pth", ".pkl", ".bin", ".safetensors", ".ckpt")
-
-
 def resolve_weights(name_or_path: str | Path) -> Path:
     """A local file for a registry name or a path; MissingResourceError saying how to get it."""
+    from bdmm_cli.hub.resolve import names_a_path
+
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
     text = str(name_or_path)
-    if "/" in text or "\\" in text or path.suffix.lower() in WEIGHT_SUFFIXES:
-        raise MissingResourceError(f"weights file {path} does not exist")
+    if names_a_path(name_or_path):  # the one rule for "this names a file" (hub.resolve)
+        raise MissingResourceError(f"weights file {path} " + ("is not a file" if path.exists() else "does not exist"))
     try:
         from bdmm_cli.hub import fetch
     except ImportError:  # the weights registry is not part of this build
