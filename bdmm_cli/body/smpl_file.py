@@ -58,11 +58,9 @@ MODEL_KEYS: dict[str, tuple[tuple, Any]] = {
 OPTIONAL_KEYS = ("cocoplus_regressor",)
 
 
-class _ChumpyStub:
-    """Inert stand-in for a pickled chumpy object: keeps its state, runs nothing."""
+class _InertState:
+    """Base of the unpickler's stand-ins: constructed with anything, keeps the pickled state, runs nothing."""
 
-    module = "chumpy"
-    name = "Ch"
     state: Any = None
 
     def __init__(self, *args, **kwargs) -> None:
@@ -70,6 +68,13 @@ class _ChumpyStub:
 
     def __setstate__(self, state: Any) -> None:
         self.state = state
+
+
+class _ChumpyStub(_InertState):
+    """Inert stand-in for a pickled chumpy object: keeps its state, runs nothing."""
+
+    module = "chumpy"
+    name = "Ch"
 
     def to_array(self) -> np.ndarray:
         state = self.state
@@ -83,17 +88,10 @@ class _ChumpyStub:
         )
 
 
-class _SparseStub:
+class _SparseStub(_InertState):
     """Stand-in for a pickled scipy sparse matrix, rebuilt from its index arrays."""
 
     fmt = "csc"
-    state: Any = None
-
-    def __init__(self, *args, **kwargs) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
 
     def to_sparse(self):
         st = self.state
