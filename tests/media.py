@@ -47,14 +47,16 @@ import os  # noqa: E402
 
 
 @contextlib.contextmanager
-def small_tmpfs(path: Path, size: str = "1m"):
-    """A real, tiny file system mounted at `path` (root only; the test is skipped otherwise)."""
+def small_tmpfs(path: Path, size: str = "1m", readonly: bool = False):
+    """A real, tiny file system mounted at `path`, read-only if asked (root only; the test is
+    skipped otherwise)."""
     import pytest
 
     path.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    opts = f"size={size}" + (",ro" if readonly else "")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True)
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode(errors='replace').strip()}")
     try:

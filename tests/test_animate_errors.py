@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from typer.testing import CliRunner
 
 from animate_helpers import animate_args, make_env, make_pose_dir
 from bdmm_cli.cli import app
-from media import ffmpeg_exe, make_test_video
+from media import ffmpeg_exe, make_test_video, small_tmpfs
 
 N = 7
 
@@ -152,26 +151,9 @@ def test_output_directory_missing(env, tmp_path):
 
 # -- filesystems: read-only and full ----------------------------------------------------------
 
-@contextlib.contextmanager
-def _tmpfs(path: Path, size: str, readonly: bool = False):
-    """Mount a small tmpfs at `path` (needs root); skip the test otherwise."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    path.mkdir()
-    opts = f"size={size}" + (",ro" if readonly else "")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, f"bdmm-test-{uuid.uuid4().hex[:8]}", str(path)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
 def test_output_directory_not_writable(env, tmp_path):
     if os.geteuid() == 0:
-        ctx = _tmpfs(tmp_path / "ro", "1m", readonly=True)  # root ignores permission bits
+        ctx = small_tmpfs(tmp_path / "ro", "1m", readonly=True)  # root ignores permission bits
     else:
         ro = tmp_path / "ro"
         ro.mkdir()
@@ -183,7 +165,7 @@ def test_output_directory_not_writable(env, tmp_path):
 
 
 def test_disk_full_before_start(env, tmp_path):
-    with _tmpfs(tmp_path / "full", "8k") as full:
+    with small_tmpfs(tmp_path / "full", "8k") as full:
         (full / "filler").write_bytes(b"x" * 4096 * 2 if False else b"")
         with contextlib.suppress(OSError):
             (full / "filler").write_bytes(b"x" * 16384)
@@ -193,7 +175,7 @@ def test_disk_full_before_start(env, tmp_path):
 
 def test_disk_full_while_writing(env, tmp_path):
     """The disk fills up during encoding (real ENOSPC from ffmpeg): one line, nothing left."""
-    with _tmpfs(tmp_path / "small", "300k") as small:
+    with small_tmpfs(tmp_path / "small", "300k") as small:
         res = _run(env, small / "big.mp4", "--size", "512", "--side-by-side", "--no-cache")
         _assert_one_line_error(res, "no space left")
         assert list(small.iterdir()) == []
