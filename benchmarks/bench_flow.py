@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import resource
 import sys
 import time
@@ -32,6 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bdmm_cli.body import BodyModel, mesh_flow, project_ndc, rasterize, window_flows  # noqa: E402
+from machine import machine_line  # noqa: E402
 from bdmm_cli.body.synthetic import synthetic_body_arrays  # noqa: E402
 
 S = 256
@@ -169,8 +168,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     repeats, min_seconds = (2, 0.3) if args.quick else (5, 2.0)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, load average {os.getloadavg()[0]:.1f}")
+    print(machine_line())
     print(f"mesh: synthetic SMPL-sized body, 13,776 faces; image {S}x{S}; window T={T} (+2 flows)")
     for device in devices:
         name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"

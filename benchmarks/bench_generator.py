@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,25 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from machine import machine_line  # noqa: E402
+
 CPU_PATHS = ("reference", "reference+ours", "fast+torchvision", "fast", "fast+cl")
 GPU_PATHS = ("reference", "fast+torchvision", "fast", "fast+cl", "fast+fp16", "fast+bf16", "fast+compile")
-
-
-def machine_line(device: str) -> str:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    gpu = f", GPU {torch.cuda.get_device_name()}" if device.startswith("cuda") else ""
-    return (f"{cpu}, {os.cpu_count()} CPUs{gpu}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-            f"load average {load:.1f}")
 
 
 def build(device: str, seed: int = 0):

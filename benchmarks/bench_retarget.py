@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import sys
 from pathlib import Path
 
@@ -33,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bdmm_cli.body import BodyModel  # noqa: E402
+from machine import machine_line  # noqa: E402
 from bdmm_cli.body.synthetic import smpl_layout_body_arrays  # noqa: E402
 from bdmm_cli.dataset.kptsmpl import FramePose  # noqa: E402
 from bdmm_cli.window import Retargeter, WindowPoses, window_inputs  # noqa: E402
@@ -80,8 +79,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     repeats, min_seconds = (3, 0.5) if args.quick else (10, 3.0)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, load average {os.getloadavg()[0]:.1f}")
+    print(machine_line())
     print(f"one window: T={T} frames (+2), image {S}x{S}")
     for device in devices:
         name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
