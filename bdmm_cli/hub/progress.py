@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn,
 )
+from bdmm_cli.closing import Closing
 
 
 def _enabled() -> bool:
@@ -27,7 +28,7 @@ def _enabled() -> bool:
     return os.environ.get("BDMM_PROGRESS") == "1" or sys.stderr.isatty()
 
 
-class RichBar:
+class RichBar(Closing):
     """One byte-count progress bar (download or hashing); a no-op when progress is disabled.
 
     `RichBar.labelled("name")` is a subclass whose bars show "name" whatever description the
@@ -98,8 +99,3 @@ class RichBar:
             self._progress.stop()
             self._progress = None
 
-    def __enter__(self) -> "RichBar":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

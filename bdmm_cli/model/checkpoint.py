@@ -58,31 +58,30 @@ def load_official_state_dict(module: nn.Module, state_dict: Mapping) -> None:
 # --- what the tensors say ----------------------------------------------------------------------
 
 
+def _read_dims(cfg: dict, sd: Mapping[str, torch.Tensor], key: str, **fields: int) -> None:
+    """cfg[field] = sd[key].shape[dim] for each ``field=dim`` (nothing when ``key`` is absent)."""
+    shape = shape_of(sd.get(key))
+    if shape:
+        cfg.update({field: shape[dim] for field, dim in fields.items()})
+
+
 def _generator_config(sd: Mapping[str, torch.Tensor]) -> dict:
     cfg = GeneratorConfig().to_dict()
-    first = shape_of(sd.get("x_ref.block0.model.2.weight"))
-    if first:
-        cfg["ngf"], cfg["image_nc"] = first[0], first[1]
+    _read_dims(cfg, sd, "x_ref.block0.model.2.weight", ngf=0, image_nc=1)
     enc = shape_of(sd.get("x_encoder.block0.model.2.weight"))
-    if enc:
+    if enc:  # the structure encoder reads the image and the heatmaps stacked
         cfg["structure_nc"] = enc[1] - cfg["image_nc"]
     widths = [t.shape[0] for k, t in sd.items() if k.startswith("x_ref.") and k.endswith(".model.2.weight")]
     if widths:
         cfg["img_f"] = max(widths)
-    mod = shape_of(sd.get("decoder256.conv.modulation.weight"))
-    if mod:
-        cfg["style_dim"] = mod[1]
+    _read_dims(cfg, sd, "decoder256.conv.modulation.weight", style_dim=1)
     return cfg
 
 
 def _discriminator_config(sd: Mapping[str, torch.Tensor]) -> dict:
     cfg = DiscriminatorConfig().to_dict()
-    first = shape_of(sd.get("block0.model.1.weight"))
-    if first:
-        cfg["ndf"], cfg["input_nc"] = first[0], first[1]
-    last = shape_of(sd.get("conv.weight_orig"))
-    if last:
-        cfg["img_f"] = last[1]
+    _read_dims(cfg, sd, "block0.model.1.weight", ndf=0, input_nc=1)
+    _read_dims(cfg, sd, "conv.weight_orig", img_f=1)
     stages = {k.split(".")[0] for k in sd if k.split(".")[0].startswith(("block", "encoder"))}
     if stages:
         cfg["layers"] = len(stages)

@@ -19,7 +19,6 @@ __all__ = [
     "DiscriminatorConfig",
     "SpectralNormConv2d",
     "ResBlockEncoder",
-    "ResBlock3DEncoder",
     "SpatialDiscriminator",
     "TemporalDiscriminator",
 ]
@@ -80,37 +79,25 @@ class SpectralNormConv2d(nn.Module):
 
 
 class ResBlockEncoder(nn.Module):
-    """model: LReLU -> conv(in->hidden, 3) -> LReLU -> conv(hidden->out, 4, s2, p1);
-    shortcut: AvgPool2d(2) -> conv(in->out, 1). (B, in, H, W) -> (B, out, H/2, W/2)."""
+    """model: LReLU -> conv(in->hidden, 3, p1) -> LReLU -> conv(hidden->out, 4, s2, p1);
+    shortcut: AvgPool(2) -> conv(in->out, 1). (B, in, H, W) -> (B, out, H/2, W/2).
 
-    def __init__(self, in_channels: int, out_channels: int, hidden_channels: int) -> None:
+    ``video=True`` is the authors' 3-D version (their ``ResBlock3DEncoder``): Conv3d, the
+    second conv (3,4,4) s(1,2,2) p(0,1,1), the pool (3,2,2) s(1,2,2), so
+    (B, in, T, H, W) -> (B, out, T-2, H/2, W/2).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, hidden_channels: int, video: bool = False) -> None:
         super().__init__()
+        conv, pool = (nn.Conv3d, nn.AvgPool3d((3, 2, 2), (1, 2, 2))) if video else (nn.Conv2d, nn.AvgPool2d(2, 2))
+        down = ((3, 4, 4), (1, 2, 2), (0, 1, 1)) if video else (4, 2, 1)
         self.model = nn.Sequential(
             nn.LeakyReLU(LEAKY_SLOPE),
-            nn.Conv2d(in_channels, hidden_channels, 3, 1, 1),
+            conv(in_channels, hidden_channels, 3, 1, 1),
             nn.LeakyReLU(LEAKY_SLOPE),
-            nn.Conv2d(hidden_channels, out_channels, 4, 2, 1),
+            conv(hidden_channels, out_channels, *down),
         )
-        self.shortcut = nn.Sequential(nn.AvgPool2d(2, 2), nn.Conv2d(in_channels, out_channels, 1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.model(x) + self.shortcut(x)
-
-
-class ResBlock3DEncoder(nn.Module):
-    """3-D version: model LReLU -> Conv3d(in->hidden, 3, p1) -> LReLU -> Conv3d(hidden->out,
-    (3,4,4), s(1,2,2), p(0,1,1)); shortcut AvgPool3d((3,2,2), (1,2,2)) -> Conv3d(in->out, 1).
-    (B, in, T, H, W) -> (B, out, T-2, H/2, W/2)."""
-
-    def __init__(self, in_channels: int, out_channels: int, hidden_channels: int) -> None:
-        super().__init__()
-        self.model = nn.Sequential(
-            nn.LeakyReLU(LEAKY_SLOPE),
-            nn.Conv3d(in_channels, hidden_channels, 3, 1, 1),
-            nn.LeakyReLU(LEAKY_SLOPE),
-            nn.Conv3d(hidden_channels, out_channels, (3, 4, 4), (1, 2, 2), (0, 1, 1)),
-        )
-        self.shortcut = nn.Sequential(nn.AvgPool3d((3, 2, 2), (1, 2, 2)), nn.Conv3d(in_channels, out_channels, 1))
+        self.shortcut = nn.Sequential(pool, conv(in_channels, out_channels, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x) + self.shortcut(x)
@@ -168,8 +155,8 @@ class TemporalDiscriminator(nn.Module):
         self.config = cfg
         ndf, cap = cfg.ndf, cfg.img_f // cfg.ndf
         feature_len = cfg.input_length - 4
-        self.block0 = ResBlock3DEncoder(cfg.input_nc, ndf, ndf)
-        self.block1 = ResBlock3DEncoder(ndf, 2 * ndf, ndf)
+        self.block0 = ResBlockEncoder(cfg.input_nc, ndf, ndf, video=True)
+        self.block1 = ResBlockEncoder(ndf, 2 * ndf, ndf, video=True)
         mult = _add_encoders(self, ndf, 2 * feature_len, cfg.layers - 2, 2, cap)
         self.nonlinearity = nn.LeakyReLU(LEAKY_SLOPE)
         self.conv = SpectralNormConv2d(ndf * mult, 1, 1)

@@ -55,8 +55,12 @@ def run_fast(seq: nn.Sequential, x: Tensor) -> Tensor:
     return x
 
 
-def _norm(channels: int) -> nn.InstanceNorm2d:
-    return nn.InstanceNorm2d(channels, affine=True)
+def pre_activated_conv(
+    in_channels: int, out_channels: int, kernel: int, stride: int = 1, padding: int = 1
+) -> list[nn.Module]:
+    """[InstanceNorm(in, affine), LeakyReLU, Conv2d(in -> out)]: one pre-activation unit."""
+    return [nn.InstanceNorm2d(in_channels, affine=True), nn.LeakyReLU(LEAKY_SLOPE),
+            nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding)]
 
 
 class EncoderBlock(nn.Module):
@@ -68,12 +72,8 @@ class EncoderBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.model = nn.Sequential(
-            _norm(in_channels),
-            nn.LeakyReLU(LEAKY_SLOPE),
-            nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1),
-            _norm(out_channels),
-            nn.LeakyReLU(LEAKY_SLOPE),
-            nn.Conv2d(out_channels, out_channels, 3, stride=1, padding=1),
+            *pre_activated_conv(in_channels, out_channels, 4, stride=2),
+            *pre_activated_conv(out_channels, out_channels, 3),
         )
 
     def forward(self, x: Tensor, fast: bool = False) -> Tensor:
@@ -119,12 +119,7 @@ class ResBlock(nn.Module):
         super().__init__()
         hidden = in_channels if hidden_channels is None else hidden_channels
         self.model = nn.Sequential(
-            _norm(in_channels),
-            nn.LeakyReLU(LEAKY_SLOPE),
-            nn.Conv2d(in_channels, hidden, 3, stride=1, padding=1),
-            _norm(hidden),
-            nn.LeakyReLU(LEAKY_SLOPE),
-            nn.Conv2d(hidden, out_channels, 3, stride=1, padding=1),
+            *pre_activated_conv(in_channels, hidden, 3), *pre_activated_conv(hidden, out_channels, 3)
         )
         self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1))
 

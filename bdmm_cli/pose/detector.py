@@ -32,6 +32,7 @@ import numpy as np
 from bdmm_cli.errors import MissingResourceError
 from bdmm_cli.noise import native_stderr_quiet
 from bdmm_cli.pose.body25 import Body25, body25_from_mediapipe
+from bdmm_cli.closing import Closing
 
 
 @runtime_checkable
@@ -45,7 +46,7 @@ class KeypointDetector(Protocol):
         ...
 
 
-class MediaPipePoseDetector:
+class MediaPipePoseDetector(Closing):
     """MediaPipe Pose (BlazePose GHUM, "full" model, bundled in the wheel) -> BODY_25.
 
     Args:
@@ -111,11 +112,6 @@ class MediaPipePoseDetector:
             self._pose.close()
             self._pose = None
 
-    def __enter__(self) -> "MediaPipePoseDetector":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def _mp_version() -> str:

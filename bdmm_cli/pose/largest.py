@@ -41,6 +41,7 @@ import numpy as np
 from bdmm_cli.errors import MissingResourceError
 from bdmm_cli.noise import native_stderr_quiet
 from bdmm_cli.pose.body25 import Body25, body25_from_mediapipe
+from bdmm_cli.closing import Closing
 
 SWITCH_RATIO = 1.5
 MIN_IOU = 0.3
@@ -130,7 +131,7 @@ def pose_task_bundle() -> bytes:
     return out.getvalue()
 
 
-class MultiPoseDetector:
+class MultiPoseDetector(Closing):
     """Every person's BODY_25 keypoints and landmark box (MediaPipe Tasks PoseLandmarker).
 
     Args:
@@ -192,7 +193,7 @@ class MultiPoseDetector:
             self._landmarker = None
 
 
-class LargestPersonDetector:
+class LargestPersonDetector(Closing):
     """KeypointDetector that keeps the largest person (see the module docstring).
 
     Args:
@@ -255,11 +256,6 @@ class LargestPersonDetector:
             self._fallback = None
         self._own = []
 
-    def __enter__(self) -> "LargestPersonDetector":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 __all__ = ["LargestPersonDetector", "MultiPoseDetector", "box_area", "box_iou", "pose_task_bundle", "select_person"]
