@@ -9,16 +9,20 @@ Paths (paper widths, random weights with trained-like small offsets, seeded inpu
                      per image, kernels modulated in every layer call) with torchvision's
                      ``deform_conv2d`` -- the baseline of every ratio
   reference+ours     the same loop with our deformable conv
-  fast+torchvision   ``forward`` (the fast path) with torchvision's op, contiguous memory
-  fast               ``forward`` as shipped (the default: our op, contiguous memory)
-  fast+cl            ``forward`` with ``fast_channels_last = True`` (opt-in; ~1e-6..5e-5 rel. L2)
+  fast+torchvision   ``forward`` (the fast path, default layout) with torchvision's op
+  fast               ``forward`` as shipped (the default: our op; on the CPU the S/2 branch and
+                     the decoder channels-last, the rest contiguous)
+  fast+contiguous    ``forward`` with ``fast_channels_last = False`` (every map contiguous)
+  fast+cl            ``forward`` with ``fast_channels_last = True`` (every map channels-last)
   (cuda) fast+fp16, fast+bf16 (autocast), fast+compile (torch.compile)
 
 Timing: all paths live in one process and are timed in alternating rounds (each round runs
 every path for ``--windows`` windows, state carried, in rotating order), so a load change on
 a shared machine hits all of them; the table keeps the best and the median window per
 path, and the ratio is reference time / path time. "rel L2" is the relative L2 distance of
-the first window's frames from ``reference``. The profile table (torch.profiler, one window)
+the first window's frames from ``reference``. The windows of one path share the source
+photo, as in a video, so the fast paths reuse the style code and folded kernels after the
+first window (``BDMMGenerator.window_constants``); the literal loop recomputes them. The profile table (torch.profiler, one window)
 and the peak memory (one subprocess per path, one warm-up + one window) are separate runs.
 """
 
@@ -38,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from machine import machine_line  # noqa: E402
 
-CPU_PATHS = ("reference", "reference+ours", "fast+torchvision", "fast", "fast+cl")
+CPU_PATHS = ("reference", "reference+ours", "fast+torchvision", "fast", "fast+contiguous", "fast+cl")
 GPU_PATHS = ("reference", "fast+torchvision", "fast", "fast+cl", "fast+fp16", "fast+bf16", "fast+compile")
 
 
@@ -79,7 +83,7 @@ def path_runner(g, path: str, device: str):
     import torch
 
     deform = "torchvision" if path in ("reference", "fast+torchvision") else "torch"
-    fmt = path == "fast+cl"
+    fmt = {"fast+cl": True, "fast+contiguous": False}.get(path)  # None: the default layout
     amp = {"fast+fp16": torch.float16, "fast+bf16": torch.bfloat16}.get(path)
     fn = g.forward_reference if path.startswith("reference") else g.forward
     if path == "fast+compile":

@@ -168,3 +168,29 @@ def test_dmm_block_zero_init_is_plain_modulated_conv():
     w = _reference_modulated_weight(blk.conv.weight[0] / math.sqrt(27), blk.conv.modulation(style))
     ref = F.leaky_relu(_per_sample_conv(feat, w) + blk.bias + blk.activate.bias.view(1, -1, 1, 1), 0.2) * math.sqrt(2)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_dmm_block_folded_equals_literal_values_and_gradients(channels_last):
+    """forward_folded (offsets and mask from one stacked convolution, bias in the matmul,
+    in-place activation) is the literal forward with the folded kernel, forward and backward,
+    in either memory format (channels-last in, channels-last out)."""
+    torch.manual_seed(6)
+    c, sd = 4, 8
+    blk = DMMBlock(c, c, sd, flow_in_channel=2 * c, flow_out_channel=c).double()
+    for p in (blk.offset_conv.weight, blk.offset_conv.bias, blk.mask_conv.weight, blk.mask_conv.bias,
+              blk.bias, blk.activate.bias):
+        torch.nn.init.normal_(p, std=0.3)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    feat = torch.randn(1, c, 8, 8, dtype=torch.float64).contiguous(memory_format=fmt).requires_grad_()
+    fea = torch.randn(1, 2 * c, 8, 8, dtype=torch.float64).contiguous(memory_format=fmt).requires_grad_()
+    style = torch.randn(1, sd, dtype=torch.float64)
+    literal = blk(feat, fea, style)
+    folded = blk(feat, fea, folded=blk.folded(style))
+    torch.testing.assert_close(folded, literal, rtol=1e-12, atol=1e-12)
+    assert folded.is_contiguous(memory_format=fmt)
+    g = torch.randn_like(literal)
+    want = torch.autograd.grad(literal, (feat, fea, blk.mask_conv.weight, blk.offset_conv.bias), g)
+    got = torch.autograd.grad(folded, (feat, fea, blk.mask_conv.weight, blk.offset_conv.bias), g)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

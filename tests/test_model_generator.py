@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -78,22 +79,64 @@ def test_fast_path_equals_reference_path(two_windows):
         torch.testing.assert_close(getattr(fb.state, f), getattr(rb.state, f), rtol=1e-5, atol=1e-5)
 
 
-def test_channels_last_fast_path_is_close_to_reference(tiny, two_windows):
-    """The opt-in channels-last fast path (other float32 summation order in its instance
-    norms): frames within 1e-5 and states within 1e-4 relative L2 of the literal loop."""
+@pytest.mark.parametrize("layout", [True, False])
+def test_every_fast_layout_is_close_to_reference(tiny, two_windows, layout):
+    """The explicit layouts of the fast path (True: every map channels-last, False: every
+    map contiguous; the default, mixed one is the test above): frames and carried states
+    within 1e-5 relative L2 of the literal loop, the S/2 state in the chosen format."""
     a, b, _, ra, _, rb = two_windows
-    tiny.fast_channels_last = True
+    tiny.fast_channels_last = layout
     try:
         with torch.no_grad():
             fa = tiny(a)
             fb = tiny(b, fa.state)
     finally:
-        tiny.fast_channels_last = False
-    assert fb.state.forward_s2.is_contiguous(memory_format=torch.channels_last)
+        tiny.fast_channels_last = None
+    fmt = torch.channels_last if layout else torch.contiguous_format
+    assert fb.state.forward_s2.is_contiguous(memory_format=fmt)
     rel = lambda x, y: float((x - y).norm() / y.norm())  # noqa: E731
     assert rel(fa.frames, ra.frames) < 1e-5 and rel(fb.frames, rb.frames) < 1e-5
     for f in ("structure", "forward_s4", "forward_s2"):
-        assert rel(getattr(fb.state, f), getattr(rb.state, f)) < 1e-4
+        assert rel(getattr(fb.state, f), getattr(rb.state, f)) < 1e-5
+
+
+def test_default_layout_by_device(tiny):
+    cl, plain = torch.channels_last, torch.contiguous_format
+    assert tiny.fast_layout(torch.device("cpu")) == (plain, cl, cl)
+    assert tiny.fast_layout(torch.device("meta")) == (plain, plain, plain)
+    tiny.fast_channels_last = True
+    try:
+        assert tiny.fast_layout(torch.device("meta")) == (cl, cl, cl)
+    finally:
+        tiny.fast_channels_last = None
+
+
+def test_window_constants_are_kept_for_the_same_source_and_weights():
+    """Style and folded kernels are computed once per source photo without autograd: the
+    next window with an equal source reuses them; a different source, a changed weight or
+    autograd on computes them again (counted by a hook on the style encoder)."""
+    g = _randomize(BDMMGenerator(TINY), seed=3)
+    fresh = copy.deepcopy(g)
+    calls = []
+    g.x_ref.register_forward_hook(lambda *_: calls.append(1))
+    inp = _inputs(t=1, seed=4)
+    with torch.no_grad():
+        first = g(inp)
+        again = g(dataclasses.replace(inp, source=inp.source.clone()), first.state)
+        assert len(calls) == 1
+        other = dataclasses.replace(inp, source=inp.source.flip(-1))
+        g(other)
+        assert len(calls) == 2
+        g.decoder256.bias.add_(0.5)  # a weight changes in place: recomputed, and it shows
+        changed = g(inp)
+        assert len(calls) == 3
+        assert not torch.allclose(changed.frames, first.frames)
+        fresh.decoder256.bias.add_(0.5)
+        torch.testing.assert_close(changed.frames, fresh(inp).frames, rtol=1e-5, atol=1e-5)
+    g(inp)
+    g(inp)
+    assert len(calls) == 5  # autograd on: every window
+    assert again.frames.shape == first.frames.shape
 
 
 def test_window_inputs_and_state_semantics(tiny, two_windows):

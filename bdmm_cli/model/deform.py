@@ -125,7 +125,7 @@ def _tap_grid(offset: Tensor, k: int, h: int, w: int, hp: int, wp: int) -> Tenso
     for a map zero-padded to (hp, wp)."""
     b, taps, dev = offset.shape[0], k * k, offset.device
     dt = offset.dtype if offset.dtype in (torch.float32, torch.float64) else torch.float32
-    off = offset.to(dt).view(b, taps, 2, h, w)
+    off = offset.to(dt).reshape(b, taps, 2, h, w)
     tap = torch.arange(k, device=dev, dtype=dt) - k // 2
     rows = torch.arange(h, device=dev, dtype=dt)
     cols = torch.arange(w, device=dev, dtype=dt)

@@ -132,12 +132,18 @@ class DMMBlock(nn.Module):
         return fold_activation(self.conv.modulated_weight(style), self.bias, self.activate)
 
     def forward_folded(self, feature: Tensor, flow_fea: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-        """Same value as ``forward`` with the :meth:`folded` kernel: the bias goes into the
+        """Same value as ``forward`` with the :meth:`folded` kernel: offsets and mask come from
+        one convolution (``offset_conv`` and ``mask_conv`` stacked), the bias goes into the
         deformable conv's matrix multiply, the leaky ReLU runs in place."""
         conv0 = self.flow_conv[0]
         hidden = F.relu(conv0(flow_fea), inplace=True)
-        offset = self.offset_conv(hidden)
-        mask = 2.0 * torch.sigmoid(self.mask_conv(hidden))
+        taps2 = self.offset_conv.out_channels  # offsets and mask logits in one convolution
+        both = F.conv2d(
+            hidden, torch.cat([self.offset_conv.weight, self.mask_conv.weight]),
+            torch.cat([self.offset_conv.bias, self.mask_conv.bias]), padding=self.offset_conv.padding,
+        )
+        offset = both[:, :taps2]
+        mask = 2.0 * torch.sigmoid(both[:, taps2:])
         out = modulated_deform_conv2d(feature, offset, mask, weight, self.deform_impl, bias=bias)
         return F.leaky_relu(out, self.activate.negative_slope, inplace=True)
 

@@ -18,15 +18,24 @@ __all__ = ["EncoderBlock", "PoseSourceNet", "ResBlock", "LEAKY_SLOPE", "conv1x1_
 
 
 def instance_norm_fast(x: Tensor, norm: nn.InstanceNorm2d) -> Tensor:
-    """``norm(x)`` (affine, no running stats). Instance norm of one sample is batch norm with
-    batch statistics, whose CPU kernel is several times faster on channels-last maps (and
-    PyTorch's instance norm several times slower on them): channels-last maps are
-    normalised sample by sample that way."""
-    if x.shape[0] == 1:
-        return F.batch_norm(x, None, None, norm.weight, norm.bias, True, 0.0, norm.eps)
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        return torch.cat([instance_norm_fast(x[i : i + 1], norm) for i in range(x.shape[0])])
-    return norm(x)
+    """``norm(x)`` (affine, no running stats), keeping the memory format of ``x``.
+
+    Contiguous maps go to PyTorch's instance norm. PyTorch's instance norm is several times
+    slower on channels-last maps, and its batch-norm kernel (equal to instance norm at
+    batch 1, and fast there) sums in an order ~10x less exact; so a channels-last sample is
+    normalised here in two passes over its (H*W, C) view: the mean, then the mean squared
+    deviation (each a cascade sum, as exact as PyTorch's own instance norm), then one
+    ``x * scale + shift`` with per-channel scale = weight / sqrt(var + eps)."""
+    if not (x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()):
+        return norm(x)
+    b, c, h, w = x.shape
+    rows = x.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view: channels-last is (B, H*W, C)
+    mean = rows.mean(1, keepdim=True)
+    dev = rows - mean
+    var = (dev * dev if dev.requires_grad else dev.mul_(dev)).mean(1)  # (B, C)
+    scale = torch.rsqrt(var + norm.eps) * norm.weight
+    shift = norm.bias - mean[:, 0] * scale
+    return torch.addcmul(shift.view(b, c, 1, 1), x, scale.view(b, c, 1, 1))
 
 
 def conv1x1_fast(x: Tensor, conv: nn.Conv2d) -> Tensor:

@@ -29,6 +29,7 @@ outputs). ``set_deform_impl`` picks the deformable-conv implementation of both p
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -140,6 +141,15 @@ class WindowState:
         )
 
 
+class FastLayout(NamedTuple):
+    """Memory formats of the fast path: ``encoders`` (style, warp and structural encoders,
+    the S/8 and S/4 states), ``s2`` (the S/2 recurrent branch and its state), ``decoder``."""
+
+    encoders: torch.memory_format
+    s2: torch.memory_format
+    decoder: torch.memory_format
+
+
 @dataclass(frozen=True)
 class WindowOutput:
     """frames: (B, T, image_nc, S, S) generated frames in [-1, 1]; state: for the next window."""
@@ -186,16 +196,24 @@ class BDMMGenerator(nn.Module):
         self.directconv3 = StyledConv(c2, c2, 3, sd, upsample=False, demodulate=False)
         self.decoder256 = ToRGB(c2, sd, out_channel=cfg.image_nc)
         self.out = nn.Tanh()
+        self._constants: tuple | None = None  # window_constants' memo (source, versions, style, k)
 
     # ------------------------------------------------------------------ pieces
-    #: Memory format of the fast path. False (default): contiguous. True: channels-last,
-    #: faster on the CPU (convolutions, and instance norm through the batch-norm kernel), but
-    #: that kernel sums in another float32 order: frames and states then differ from the
-    #: literal loop at ~1e-6 to 5e-5 relative L2 instead of ~1e-7 (benchmarks/results/model.md).
-    fast_channels_last: bool = False
+    #: Memory layout of the fast path. None (default): chosen by measurement
+    #: (``benchmarks/results/generator.md``): on the CPU the S/2 recurrent branch and the
+    #: decoder run channels-last, where their convolutions are 1.3-4x faster, and the
+    #: encoders and the S/8 and S/4 levels contiguous, where channels-last is no faster;
+    #: contiguous on other devices. True: every map channels-last; False: every map
+    #: contiguous. Values agree with the literal loop to float round-off either way (the
+    #: channels-last instance norm is as exact as PyTorch's, ``encoders.instance_norm_fast``).
+    fast_channels_last: bool | None = None
 
-    def _fast_format(self, device: torch.device) -> torch.memory_format:
-        return torch.channels_last if self.fast_channels_last else torch.contiguous_format
+    def fast_layout(self, device: torch.device) -> FastLayout:
+        """The memory formats of the fast path on ``device`` (see ``fast_channels_last``)."""
+        cl, plain = torch.channels_last, torch.contiguous_format
+        if self.fast_channels_last is None:
+            return FastLayout(plain, cl, cl) if device.type == "cpu" else FastLayout(plain, plain, plain)
+        return FastLayout(cl, cl, cl) if self.fast_channels_last else FastLayout(plain, plain, plain)
 
     DMM_BLOCKS = ("forconv1", "backconv1", "forconv2", "backconv2")
 
@@ -286,13 +304,16 @@ class BDMMGenerator(nn.Module):
             x = self.directconv3(self.conv3up(x, style), style)
             image = self.out(self.decoder256(x, style))
             return image, uv
-        fmt = self._fast_format(heatmap.device)
-        u = self.x_encoder(torch.cat([heatmap, x_prev], 1).contiguous(memory_format=fmt), fast=True)[0]
+        lay = self.fast_layout(heatmap.device)
+        u = self.x_encoder(torch.cat([heatmap, x_prev], 1).contiguous(memory_format=lay.encoders), fast=True)[0]
         if uv is None:
             uv = u
         x = self.x_rcnn2(self.x_rcnn1(torch.cat([uv, u], 1), fast=True), fast=True)
         uv = x
-        x = self.conv1up(x, folded=k["conv1up"])
+        dec = lay.decoder
+        fwd = tuple(f.contiguous(memory_format=dec) for f in fwd)
+        bwd = tuple(f.contiguous(memory_format=dec) for f in bwd)
+        x = self.conv1up(x.contiguous(memory_format=dec), folded=k["conv1up"])
         xf = self.forconv1(fwd[0], torch.cat([x, fwd[0]], 1), folded=k["forconv1"])
         xb = self.backconv1(bwd[0], torch.cat([x, bwd[0]], 1), folded=k["backconv1"])
         x = torch.add(self.directconv1(x, folded=k["directconv1"]), xf).add_(xb)  # (one new map)
@@ -351,27 +372,59 @@ class BDMMGenerator(nn.Module):
         kernels are computed once per window and every warped image of the window (T frames,
         post, and pre in the first window) goes through ``warp_encoder`` in one batch."""
         self.check_inputs(inputs, state)
-        fmt = self._fast_format(inputs.source.device)
-        src = inputs.source.contiguous(memory_format=fmt)
+        lay = self.fast_layout(inputs.source.device)
+        src = inputs.source.contiguous(memory_format=lay.encoders)
         b, t = inputs.batch_size, inputs.num_frames
-        style = self.x_ref(src, fast=True)[0].mean(dim=(2, 3))
-        k = self.folded_kernels(style)
+        style, k = self.window_constants(src)
         parts = [inputs.flows, inputs.flow_post[:, None]]
         if state is None:
             parts.append(inputs.flow_pre[:, None])
         flows = torch.cat(parts, 1)  # (B, n, S, S, 2)
         n = flows.shape[1]
         srcs = src[:, None].expand(b, n, *src.shape[1:]).reshape(b * n, *src.shape[1:])
-        warped = warp(srcs, flows.reshape(b * n, *flows.shape[2:])).contiguous(memory_format=fmt)
+        warped = warp(srcs, flows.reshape(b * n, *flows.shape[2:])).contiguous(memory_format=lay.encoders)
         _, e4, e2 = self.warp_encoder(warped, fast=True)
         e4 = e4.reshape(b, n, *e4.shape[1:])
-        e2 = e2.reshape(b, n, *e2.shape[1:])
+        e2 = e2.contiguous(memory_format=lay.s2).reshape(b, n, *e2.shape[1:])
         enc = [(e4[:, i], e2[:, i]) for i in range(t)]
         post = (e4[:, t], e2[:, t])
         pre = (e4[:, t + 1], e2[:, t + 1]) if state is None else None
         if state is not None:
-            state = WindowState(*(getattr(state, f.name).contiguous(memory_format=fmt) for f in fields(WindowState)))
+            state = WindowState(
+                state.last_frame.contiguous(memory_format=lay.encoders),
+                state.structure.contiguous(memory_format=lay.encoders),
+                state.forward_s4.contiguous(memory_format=lay.encoders),
+                state.forward_s2.contiguous(memory_format=lay.s2),
+            )
         return self._run(inputs, state, enc, pre, post, style, k)
+
+    def window_constants(self, source: Tensor) -> tuple[Tensor, dict[str, tuple[Tensor, ...]]]:
+        """(style (B, style_dim), :meth:`folded_kernels`) of ``source`` (B, image_nc, S, S).
+
+        They depend only on the source photo and the weights, so without autograd they are
+        kept for the next window: reused while the next call's source is equal (compared
+        element by element), the autocast setting is the same and no parameter has been
+        replaced or changed in place (storage and version counter of each). With autograd on
+        (training) they are computed in every window."""
+        try:
+            dev = source.device.type  # autocast changes what x_ref computes
+            versions: tuple | None = (torch.is_autocast_enabled(dev), torch.get_autocast_dtype(dev)) + tuple(
+                (p.data_ptr(), p._version) for p in self.parameters()
+            )
+        except RuntimeError:  # parameters made under inference_mode keep no version counter
+            versions = None
+        hit = self._constants
+        if (
+            hit is not None and not torch.is_grad_enabled() and versions is not None and hit[1] == versions
+            and hit[0].shape == source.shape and hit[0].dtype == source.dtype
+            and hit[0].device == source.device and torch.equal(hit[0], source)
+        ):
+            return hit[2], hit[3]
+        style = self.x_ref(source, fast=True)[0].mean(dim=(2, 3))
+        k = self.folded_kernels(style)
+        keep = versions is not None and not torch.is_grad_enabled()
+        self._constants = (source.clone(), versions, style, k) if keep else None
+        return style, k
 
     def forward_reference(self, inputs: WindowInputs, state: WindowState | None = None) -> WindowOutput:
         """The same window computed literally as the authors' loop: one warp_encoder call per
