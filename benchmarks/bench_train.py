@@ -49,8 +49,14 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def measure(amp: str, size: int, repeats: int, dev: str, impls: list[str], parts: list[str]) -> dict:
-    """{(impl, part): best seconds} for part in window / G / critics, impls alternating."""
+#: --layouts: the generator's fast-path memory layout (BDMMGenerator.fast_channels_last)
+LAYOUTS = {"default": None, "contiguous": False, "cl": True}
+
+
+def measure(amp: str, size: int, repeats: int, dev: str, impls: list[str], parts: list[str],
+            layouts: list[str] = ("default",)) -> dict:
+    """{(variant, part): best seconds} for part in window / G / critics; the variants (deform
+    impl, and the layout when more than one is asked) alternate round by round."""
     cfg = TrainConfig(image_size=size, device=dev, amp=amp, vgg_weights="random")
     nets = build_networks(cfg, dev)
     trainer = Trainer(cfg, DistInfo(device=dev), nets, load_vgg19("random", device=dev), body=None)
@@ -76,19 +82,23 @@ def measure(amp: str, size: int, repeats: int, dev: str, impls: list[str], parts
     fns = {"window": window, "G": g_only, "critics": critics}
     name = "fp32" if amp == "off" else amp
     best: dict[tuple[str, str], float] = {}
+    variants = [(i, lay) for lay in layouts for i in impls]
     for part in parts:
         for r in range(repeats + 1):  # round 0 is the warm-up
-            for impl in impls if r % 2 == 0 else impls[::-1]:
+            for impl, lay in variants if r % 2 == 0 else variants[::-1]:
                 nets.G.set_deform_impl(impl)
+                nets.G.fast_channels_last = LAYOUTS[lay]
+                key = impl if len(layouts) == 1 else f"{impl}, {lay}"
                 sync(dev)
                 t0 = time.perf_counter()
                 fns[part]()
                 sync(dev)
                 dt = time.perf_counter() - t0
                 if r:
-                    best[(impl, part)] = min(best.get((impl, part), float("inf")), dt)
-                    print(f"  {name} {part} deform={impl}: {dt:.3f} s", flush=True)
+                    best[(key, part)] = min(best.get((key, part), float("inf")), dt)
+                    print(f"  {name} {part} deform={key}: {dt:.3f} s", flush=True)
     nets.G.set_deform_impl(None)
+    nets.G.fast_channels_last = None
     return best
 
 
@@ -99,6 +109,8 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     ap.add_argument("--impls", nargs="+", default=["torch", "torchvision"], help="deformable-conv implementations")
+    ap.add_argument("--layouts", nargs="+", default=["default"], choices=list(LAYOUTS),
+                    help="generator memory layouts to alternate (default: the shipped one)")
     ap.add_argument("--parts", nargs="+", default=["window", "G", "critics"], choices=["window", "G", "critics"])
     ap.add_argument("--precisions", nargs="+", default=None, help="off (fp32), bf16, fp16; default: fp32 on CPU, all on CUDA")
     args = ap.parse_args()
@@ -108,15 +120,17 @@ def main() -> None:
     precisions = args.precisions or (["off"] + (["bf16", "fp16"] if dev.startswith("cuda") else []))
     print(f"device {dev}, S = {args.size}, threads {torch.get_num_threads()}, best of {args.repeats} after 1 warm-up, "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    results = {amp: measure(amp, args.size, args.repeats, dev, args.impls, args.parts) for amp in precisions}
-    ref_impl = "torchvision" if "torchvision" in args.impls else args.impls[0]
+    results = {amp: measure(amp, args.size, args.repeats, dev, args.impls, args.parts, args.layouts)
+               for amp in precisions}
+    keys = [i if len(args.layouts) == 1 else f"{i}, {lay}" for lay in args.layouts for i in args.impls]
+    ref_impl = next((k for k in keys if k.startswith("torchvision")), keys[0])
     print(f"\nload average at end {os.getloadavg()[0]:.1f}\n")
     print("| precision | deform | " + " | ".join(f"{p} s" for p in args.parts) + " | "
           + " | ".join(f"{p} x {ref_impl}" for p in args.parts) + " |")
     print("|---|---|" + "---|" * (2 * len(args.parts)))
     for amp, best in results.items():
         name = "fp32" if amp == "off" else amp
-        for impl in args.impls:
+        for impl in keys:
             secs = " | ".join(f"{best[(impl, p)]:.3f}" for p in args.parts)
             ratios = " | ".join(f"{best[(ref_impl, p)] / best[(impl, p)]:.2f}" for p in args.parts)
             print(f"| {name} | {impl} | {secs} | {ratios} |")

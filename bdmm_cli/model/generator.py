@@ -16,11 +16,13 @@ Per window (S = image side, shapes for the default widths):
    add forward and backward DMM blocks (deformable convs over the warp-branch features,
    steered by the decoder feature), ToRGB and tanh.
 
-``forward`` is the default, faster path: per window, the style-modulated kernels are
-computed once with the activation gain and both biases folded in (one convolution with its
-bias, then an in-place leaky ReLU), all warped images are encoded in one batched call, the
-activations of the encoders run in place, and the DMM blocks use our deformable conv
-(``deform.py``). ``forward_reference`` is the literal per-frame transcription of the
+``forward`` is the default, faster path: the style code and the style-modulated kernels
+are computed once per source photo (kept across the windows of a video without autograd,
+``window_constants``) with the activation gain and both biases folded in (one convolution
+with its bias, then an in-place leaky ReLU), all warped images are encoded in one batched
+call, the activations of the encoders run in place, the DMM blocks use our deformable conv
+(``deform.py``) and take offsets and mask from one convolution, and on the CPU the S/2
+branch and the decoder run channels-last (``fast_channels_last``, ``fast_layout``). ``forward_reference`` is the literal per-frame transcription of the
 authors' loop (kernels modulated in every layer call, separate bias adds). Both compute the
 same function (equal up to float round-off; tests check both against the authors' recorded
 outputs). ``set_deform_impl`` picks the deformable-conv implementation of both paths.
