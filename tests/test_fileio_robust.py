@@ -157,7 +157,7 @@ def test_stale_rule_needs_a_dead_process_of_this_machine(tmp_path):
     assert is_stale_temporary(f".a.bdmm-{_HOST}-{pid}-abc123.part.txt")
     other_host = "000000" if _HOST != "000000" else "111111"
     assert not is_stale_temporary(f".a.bdmm-{other_host}-{pid}-abc123.part.txt")
-    assert not is_stale_temporary(f".a.part.txt")
+    assert not is_stale_temporary(".a.part.txt")
 
 
 _LOCKER = textwrap.dedent("""

@@ -30,7 +30,7 @@ outputs). ``set_deform_impl`` picks the deformable-conv implementation of both p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
