@@ -22,10 +22,11 @@ are computed once per source photo (kept across the windows of a video without a
 with its bias, then an in-place leaky ReLU), all warped images are encoded in one batched
 call, the activations of the encoders run in place, the DMM blocks use our deformable conv
 (``deform.py``) and take offsets and mask from one convolution, and on the CPU the S/2
-branch and the decoder run channels-last (``fast_channels_last``, ``fast_layout``). ``forward_reference`` is the literal per-frame transcription of the
-authors' loop (kernels modulated in every layer call, separate bias adds). Both compute the
-same function (equal up to float round-off; tests check both against the authors' recorded
-outputs). ``set_deform_impl`` picks the deformable-conv implementation of both paths.
+branch and the decoder run channels-last (``fast_channels_last``, ``fast_layout``).
+``forward_reference`` is the literal per-frame transcription of the authors' loop (kernels
+modulated in every layer call, separate bias adds). Both compute the same function (equal
+up to float round-off; tests check both against the authors' recorded outputs).
+``set_deform_impl`` picks the deformable-conv implementation of both paths.
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ class BDMMGenerator(nn.Module):
     # ------------------------------------------------------------------ pieces
     #: Memory layout of the fast path. None (default): chosen by measurement
     #: (``benchmarks/results/generator.md``): on the CPU the S/2 recurrent branch and the
-    #: decoder run channels-last, where their convolutions are 1.3-4x faster, and the
+    #: decoder run channels-last, where their convolutions are 1.3-5x faster, and the
     #: encoders and the S/8 and S/4 levels contiguous, where channels-last is no faster;
     #: contiguous on other devices. True: every map channels-last; False: every map
     #: contiguous. Values agree with the literal loop to float round-off either way (the
@@ -370,9 +371,10 @@ class BDMMGenerator(nn.Module):
 
     # ------------------------------------------------------------------ windows
     def forward(self, inputs: WindowInputs, state: WindowState | None = None) -> WindowOutput:
-        """Run one window (state None = first window of a video). Fast path: the modulated
-        kernels are computed once per window and every warped image of the window (T frames,
-        post, and pre in the first window) goes through ``warp_encoder`` in one batch."""
+        """Run one window (state None = first window of a video). Fast path: the style code
+        and folded kernels come from :meth:`window_constants` (once per source photo), and
+        every warped image of the window (T frames, post, and pre in the first window) goes
+        through ``warp_encoder`` in one batch."""
         self.check_inputs(inputs, state)
         lay = self.fast_layout(inputs.source.device)
         src = inputs.source.contiguous(memory_format=lay.encoders)
