@@ -22,8 +22,9 @@ a shared machine hits all of them; the table keeps the best and the median windo
 path, and the ratio is reference time / path time. "rel L2" is the relative L2 distance of
 the first window's frames from ``reference``. The windows of one path share the source
 photo, as in a video, so the fast paths reuse the style code and folded kernels after the
-first window (``BDMMGenerator.window_constants``); the literal loop recomputes them. The profile table (torch.profiler, one window)
-and the peak memory (one subprocess per path, one warm-up + one window) are separate runs.
+first window (``BDMMGenerator.window_constants``); the literal loop recomputes them. The
+profile table (torch.profiler, one window) and the peak memory (one subprocess per path,
+one warm-up + one window) are separate runs.
 """
 
 from __future__ import annotations

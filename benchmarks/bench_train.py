@@ -13,6 +13,7 @@ ratio column is torchvision time / ours.
 
     python benchmarks/bench_train.py                 # CPU fp32, 1 warm-up + 2 timed rounds
     python benchmarks/bench_train.py --repeats 5 --size 256 --device cuda
+    python benchmarks/bench_train.py --parts G --layouts default contiguous   # memory layouts
 """
 
 from __future__ import annotations

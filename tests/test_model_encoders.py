@@ -80,3 +80,24 @@ def test_run_fast_equals_the_plain_modules(fmt):
     with torch.no_grad():
         x = torch.randn(1, 6, 8, 8)
         torch.testing.assert_close(run_fast(seq, x), seq(x))
+
+
+def test_pose_source_net_levels_and_conv_format():
+    """levels=k returns exactly the k shallowest maps of the full forward (deepest first);
+    conv_format puts the convolutions (and so the maps) in that format without changing the
+    values; the plain and fast forwards agree."""
+    torch.manual_seed(3)
+    from bdmm_cli.model.encoders import PoseSourceNet
+
+    net = PoseSourceNet(3, 8, 32, 3).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        full = net(x)
+        two = net(x, fast=True, levels=2)
+        cl = net(x, fast=True, conv_format=CL)
+    assert [t.shape for t in two] == [t.shape for t in full[1:]]
+    for a, b in zip(two, full[1:]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    for a, b in zip(cl, full):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        assert a.is_contiguous(memory_format=CL)

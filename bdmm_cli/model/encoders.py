@@ -49,18 +49,20 @@ def conv1x1_fast(x: Tensor, conv: nn.Conv2d) -> Tensor:
     return conv(x)
 
 
-def run_fast(seq: nn.Sequential, x: Tensor) -> Tensor:
+def run_fast(seq: nn.Sequential, x: Tensor, conv_format: torch.memory_format | None = None) -> Tensor:
     """``seq(x)`` for the IN -> LeakyReLU -> conv stacks here: instance norm by
     :func:`instance_norm_fast`, each LeakyReLU in place on the fresh normalised map (same
     values, one map fewer allocated and written; autograd-safe: the norm's backward does not
-    read its output). Keeps the memory format of ``x`` (channels-last in the fast path)."""
+    read its output). Keeps the memory format of ``x``, or with ``conv_format`` turns the map
+    into that format just before each convolution (after the norm and activation of the
+    input, so an input image is normalised in its own format)."""
     for layer in seq:
         if isinstance(layer, nn.LeakyReLU):
             x = F.leaky_relu(x, layer.negative_slope, inplace=True)
         elif isinstance(layer, nn.InstanceNorm2d):
             x = instance_norm_fast(x, layer)
         else:
-            x = layer(x)
+            x = layer(x if conv_format is None else x.contiguous(memory_format=conv_format))
     return x
 
 
@@ -85,8 +87,8 @@ class EncoderBlock(nn.Module):
             *pre_activated_conv(out_channels, out_channels, 3),
         )
 
-    def forward(self, x: Tensor, fast: bool = False) -> Tensor:
-        return run_fast(self.model, x) if fast else self.model(x)
+    def forward(self, x: Tensor, fast: bool = False, conv_format: torch.memory_format | None = None) -> Tensor:
+        return run_fast(self.model, x, conv_format) if fast else self.model(x)
 
 
 class PoseSourceNet(nn.Module):
@@ -107,12 +109,17 @@ class PoseSourceNet(nn.Module):
         self.layers = layers
         self.out_channels = [ngf * min(2**i, img_f // ngf) for i in range(layers)][::-1]
 
-    def forward(self, x: Tensor, fast: bool = False) -> list[Tensor]:
-        """``fast``: the same values with in-place activations (:func:`run_fast`)."""
-        out = self.block0(x, fast)
+    def forward(
+        self, x: Tensor, fast: bool = False, levels: int | None = None, conv_format: torch.memory_format | None = None
+    ) -> list[Tensor]:
+        """``fast``: the same values with in-place activations (:func:`run_fast`), the
+        convolutions in ``conv_format`` if given. ``levels``: only the first (shallowest)
+        ``levels`` levels are computed and returned (still deepest first)."""
+        out = self.block0(x, fast, conv_format) if fast else self.block0(x)
         maps = [out]
-        for i in range(self.layers - 1):
-            out = getattr(self, f"encoder{i}")(out, fast)
+        for i in range(min(self.layers, levels or self.layers) - 1):
+            block = getattr(self, f"encoder{i}")
+            out = block(out, fast, conv_format) if fast else block(out)
             maps.append(out)
         return maps[::-1]
 

@@ -308,7 +308,7 @@ class BDMMGenerator(nn.Module):
             image = self.out(self.decoder256(x, style))
             return image, uv
         lay = self.fast_layout(heatmap.device)
-        u = self.x_encoder(torch.cat([heatmap, x_prev], 1).contiguous(memory_format=lay.encoders), fast=True)[0]
+        u = self.x_encoder(torch.cat([heatmap, x_prev], 1), fast=True, conv_format=lay.encoders)[0]
         if uv is None:
             uv = u
         x = self.x_rcnn2(self.x_rcnn1(torch.cat([uv, u], 1), fast=True), fast=True)
@@ -377,17 +377,17 @@ class BDMMGenerator(nn.Module):
         through ``warp_encoder`` in one batch."""
         self.check_inputs(inputs, state)
         lay = self.fast_layout(inputs.source.device)
-        src = inputs.source.contiguous(memory_format=lay.encoders)
+        src = inputs.source
         b, t = inputs.batch_size, inputs.num_frames
-        style, k = self.window_constants(src)
+        style, k = self.window_constants(src, lay.encoders)
         parts = [inputs.flows, inputs.flow_post[:, None]]
         if state is None:
             parts.append(inputs.flow_pre[:, None])
         flows = torch.cat(parts, 1)  # (B, n, S, S, 2)
         n = flows.shape[1]
         srcs = src[:, None].expand(b, n, *src.shape[1:]).reshape(b * n, *src.shape[1:])
-        warped = warp(srcs, flows.reshape(b * n, *flows.shape[2:])).contiguous(memory_format=lay.encoders)
-        _, e4, e2 = self.warp_encoder(warped, fast=True)
+        warped = warp(srcs, flows.reshape(b * n, *flows.shape[2:]))
+        e4, e2 = self.warp_encoder(warped, fast=True, levels=2, conv_format=lay.encoders)  # S/8 level unused
         e4 = e4.reshape(b, n, *e4.shape[1:])
         e2 = e2.contiguous(memory_format=lay.s2).reshape(b, n, *e2.shape[1:])
         enc = [(e4[:, i], e2[:, i]) for i in range(t)]
@@ -402,8 +402,11 @@ class BDMMGenerator(nn.Module):
             )
         return self._run(inputs, state, enc, pre, post, style, k)
 
-    def window_constants(self, source: Tensor) -> tuple[Tensor, dict[str, tuple[Tensor, ...]]]:
-        """(style (B, style_dim), :meth:`folded_kernels`) of ``source`` (B, image_nc, S, S).
+    def window_constants(
+        self, source: Tensor, conv_format: torch.memory_format | None = None
+    ) -> tuple[Tensor, dict[str, tuple[Tensor, ...]]]:
+        """(style (B, style_dim), :meth:`folded_kernels`) of ``source`` (B, image_nc, S, S);
+        ``conv_format``: the memory format of the style encoder's convolutions.
 
         They depend only on the source photo and the weights, so without autograd they are
         kept for the next window: reused while the next call's source is equal (compared
@@ -424,7 +427,7 @@ class BDMMGenerator(nn.Module):
             and hit[0].device == source.device and torch.equal(hit[0], source)
         ):
             return hit[2], hit[3]
-        style = self.x_ref(source, fast=True)[0].mean(dim=(2, 3))
+        style = self.x_ref(source, fast=True, conv_format=conv_format)[0].mean(dim=(2, 3))
         k = self.folded_kernels(style)
         keep = versions is not None and not torch.is_grad_enabled()
         self._constants = (source.clone(), versions, style, k) if keep else None
