@@ -251,3 +251,26 @@ def test_cuda_autocast_bf16_runs_in_low_precision_matmul():
     with torch.autocast("cuda", dtype=torch.bfloat16):
         out = modulated_deform_conv2d(x, off, mask, w, impl="torch")
     assert out.dtype == torch.bfloat16 and _rel(out.float(), ref) < 2e-2
+
+
+def test_row_bands_give_the_same_values_and_gradients(monkeypatch):
+    """Sampling in bands of output rows (COLS_BLOCK_BYTES, here forced to a few rows, an
+    uneven split included) changes nothing: values and gradients equal one whole block."""
+    import bdmm_cli.model.deform as deform
+
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(1, 4, 13, 9, dtype=torch.float64, generator=g).requires_grad_()
+    off = (2 * torch.randn(1, 18, 13, 9, dtype=torch.float64, generator=g)).requires_grad_()
+    m = torch.rand(1, 9, 13, 9, dtype=torch.float64, generator=g).requires_grad_()
+    w = torch.randn(1, 5, 4, 3, 3, dtype=torch.float64, generator=g).requires_grad_()
+    b = torch.randn(5, dtype=torch.float64, generator=g)
+
+    def run():
+        y = deform.modulated_deform_conv2d(x, off, m, w, "torch", bias=b)
+        return (y, *torch.autograd.grad(y.square().sum(), (x, off, m, w)))
+
+    whole = run()
+    monkeypatch.setattr(deform, "COLS_BLOCK_BYTES", 4 * 9 * 9 * 8 * 4)  # bands of 4 rows: 4+4+4+1
+    banded = run()
+    for a, c in zip(banded, whole):
+        torch.testing.assert_close(a, c, rtol=1e-12, atol=1e-12)
