@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn,
 )
+
 from bdmm_cli.closing import Closing
 
 

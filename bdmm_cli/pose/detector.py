@@ -29,10 +29,10 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from bdmm_cli.closing import Closing
 from bdmm_cli.errors import MissingResourceError
 from bdmm_cli.noise import native_stderr_quiet
 from bdmm_cli.pose.body25 import Body25, body25_from_mediapipe
-from bdmm_cli.closing import Closing
 
 
 @runtime_checkable

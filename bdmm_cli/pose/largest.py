@@ -38,10 +38,10 @@ import zipfile
 
 import numpy as np
 
+from bdmm_cli.closing import Closing
 from bdmm_cli.errors import MissingResourceError
 from bdmm_cli.noise import native_stderr_quiet
 from bdmm_cli.pose.body25 import Body25, body25_from_mediapipe
-from bdmm_cli.closing import Closing
 
 SWITCH_RATIO = 1.5
 MIN_IOU = 0.3
