@@ -34,6 +34,12 @@ from bdmm_cli.fileio import (
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _child(script: str, *args: object) -> subprocess.Popen:
+    """`python -c script args...` with this checkout importable, its stdout a text pipe."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], env=env, stdout=subprocess.PIPE, text=True)
+
+
 def _mode(p: Path) -> int:
     return stat.S_IMODE(p.stat().st_mode)
 
@@ -95,9 +101,7 @@ _WRITER = textwrap.dedent("""
 
 def test_two_processes_same_output_never_both_write(tmp_path):
     out, go = tmp_path / "out.mp4", tmp_path / "go"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(out), tag, str(go)], env=env,
-                              stdout=subprocess.PIPE, text=True) for tag in ("A", "B")]
+    procs = [_child(_WRITER, out, tag, go) for tag in ("A", "B")]
     deadline = time.time() + 60
     while time.time() < deadline and len(list(tmp_path.glob(".out.bdmm-*"))) < 2:
         time.sleep(0.02)  # both have their temporary file: both passed the existence check
@@ -127,8 +131,7 @@ _KILLED = textwrap.dedent("""
 
 def test_stale_temporaries_of_a_killed_writer_are_swept(tmp_path):
     out = tmp_path / "out.mp4"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED, str(out)], env=env, stdout=subprocess.PIPE, text=True)
+    proc = _child(_KILLED, out)
     assert proc.stdout.readline().strip() == "ready"
     live = sorted(p.name for p in tmp_path.iterdir())
     assert len(live) == 2 and all(n.startswith((".out.", ".poses.")) for n in live)
@@ -171,8 +174,7 @@ _LOCKER = textwrap.dedent("""
 
 def test_file_lock_between_processes(tmp_path):
     lock_path = tmp_path / "run.lock"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", _LOCKER, str(lock_path)], env=env, stdout=subprocess.PIPE, text=True)
+    proc = _child(_LOCKER, lock_path)
     try:
         assert proc.stdout.readline().strip() == "locked"
         with pytest.raises(LockBusy) as info:
