@@ -168,7 +168,8 @@ def _deform_conv2d_torch(
             split = threads
         most = max(1, COLS_BLOCK_BYTES // (b * c * taps * w * grid.element_size()))  # rows per band
         band = -(-h // -(-h // most))  # as few bands as fit, as even as ceil allows
-    wmat = weight.reshape(*weight.shape[:-4], o, c * taps)  # (B, O, C*kk) or (O, C*kk)
+    wmat = weight.reshape(*weight.shape[:-4], o, c * taps).to(input.dtype)  # (B, O, C*kk) or (O, C*kk)
+    b_col = None if bias is None else bias.to(input.dtype).view(1, o, 1)
     outs = []
     for r0 in range(0, h, band):
         rows = min(band, h - r0)
@@ -185,11 +186,10 @@ def _deform_conv2d_torch(
         if cols.dtype != input.dtype:
             cols = cols.to(input.dtype)
         cols = cols.view(b, c * taps, rows * w)
-        wm = wmat.to(cols.dtype)
-        if bias is None:
-            outs.append(torch.matmul(wm, cols))
+        if b_col is None:
+            outs.append(torch.matmul(wmat, cols))
         else:
-            outs.append(torch.baddbmm(bias.to(cols.dtype).view(1, o, 1), wm.expand(b, o, c * taps), cols))
+            outs.append(torch.baddbmm(b_col, wmat.expand(b, o, c * taps), cols))
     out = (outs[0] if len(outs) == 1 else torch.cat(outs, 2)).view(b, o, h, w)
     if input.is_contiguous(memory_format=torch.channels_last) and not input.is_contiguous():
         # channels-last in, channels-last out (one pass over the output; computing the
