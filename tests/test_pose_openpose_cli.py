@@ -23,6 +23,7 @@ from animate_helpers import MODEL_SIZE, synthetic_body, tiny_generator_dir
 from bdmm_cli.cli import app
 from hub_server import local_hub  # noqa: F401  (fixture)
 from openpose_helpers import StandInNet, dot_detector_state_dict, skeleton
+from pose_helpers import upright_random_spin
 from weights_helpers import write_registry
 
 runner = CliRunner()
@@ -40,7 +41,6 @@ def dots_frame(t: int) -> np.ndarray:
 def media(tmp_path_factory):
     from PIL import Image
 
-    from bdmm_cli.pose import HMR
     from bdmm_cli.video import VideoWriter
 
     root = tmp_path_factory.mktemp("openpose_cli")
@@ -50,9 +50,7 @@ def media(tmp_path_factory):
             w.write(dots_frame(t))
     photo = root / "dots.png"
     Image.fromarray(dots_frame(0)).save(photo)
-    torch.manual_seed(0)
-    spin = root / "spin_ckpt.pth"
-    torch.save(HMR().state_dict(), spin)
+    spin = upright_random_spin(root / "spin_ckpt.pth")  # positive camera scales: usable fits
     weights = root / "openpose_body25.pth"
     torch.save(dot_detector_state_dict(), weights)
     return {"root": root, "video": video, "photo": photo, "spin": spin, "openpose": weights}
@@ -135,7 +133,6 @@ def test_animate_with_openpose(registry, media, tmp_path):
         "--weights", str(tiny_generator_dir(tmp_path)), "--smpl", str(synthetic_body(tmp_path)),
         "--pose-weights", str(media["spin"]), "--model-size", str(MODEL_SIZE), "--size", str(MODEL_SIZE),
         "--device", "cpu", "--skip-missing", "--no-cache",
-        "--retarget", "none",  # random SPIN weights fit negative camera scales, which retargeting refuses
     ])
     assert result.exit_code == 0, result.output
     assert "keypoints: OpenPose BODY_25" in result.output

@@ -41,6 +41,16 @@ def animate_command(
     overlap: int = typer.Option(0, "--overlap", help="Frames shared by consecutive windows, cross-faded (0 = the authors' test mode)."),
     skip_missing: bool = typer.Option(False, "--skip-missing", help="Interpolate the pose across short gaps where no person is found."),
     max_gap: int = typer.Option(12, "--max-gap", help="Longest run of frames without a person that --skip-missing interpolates."),
+    ends: str = typer.Option(
+        "trim", "--ends",
+        help="Frames without a person before the first and after the last frame with one (someone entering late): "
+        "trim (leave them out, with a warning; the audio follows) or hold (keep them, with the nearest pose).",
+    ),
+    person: Optional[int] = typer.Option(
+        None, "--person", min=1,
+        help="Which person of the driving video to follow: N-th from the left (1 = leftmost) in the first frame "
+        "where people are found (default: the largest). The run summary says how many were seen.",
+    ),
     retarget: str = typer.Option(
         "auto", "--retarget",
         help="Whose body and framing the motion is drawn with: shape+camera (the photo's body shape, size and "
@@ -50,6 +60,9 @@ def animate_command(
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite the output file."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither use nor write the pose cache and the resume data."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the run summary as one JSON object on stdout (timings per stage, people seen, warnings)."
+    ),
     allow_truncated: bool = ALLOW_TRUNCATED_OPTION,
 ) -> None:
     """Animate a person photo with the motion of a driving video.
@@ -73,6 +86,10 @@ def animate_command(
       bdmm animate person.jpg dance.mp4 -o out.mp4 --weights latest_net_G.pth --device cuda --dtype fp16
 
       bdmm animate person.jpg dance.mp4 -o out.mp4 --keypoints openpose
+
+      bdmm animate person.jpg crowd.mp4 -o out.mp4 --person 2 --preview   # the 2nd person from the left
+
+      bdmm animate person.jpg dance.mp4 -o out.mp4 --json > summary.json
     """
     from bdmm_cli.errors import MissingResourceError
     from bdmm_cli.pipeline import AnimateConfig, animate, parse_frame_range
@@ -83,7 +100,7 @@ def animate_command(
         weights=weights, smpl=smpl, poses=poses, source_pose=source_pose, pose_weights=pose_weights,
         keypoints=keypoints, rasterizer=rasterizer, size=size, model_size=model_size, side_by_side=side_by_side, preview=preview, start=start, stop=stop,
         device=device, dtype=dtype, batch=batch, window=window, overlap=overlap, skip_missing=skip_missing,
-        max_gap=max_gap, retarget=retarget, force=force, cache=not no_cache,
+        max_gap=max_gap, ends=ends, person=person, retarget=retarget, force=force, cache=not no_cache,
     )
     try:
         with allowing_truncated(allow_truncated):
@@ -94,13 +111,22 @@ def animate_command(
         if not no_cache:
             err_console.print("interrupted: finished windows are kept; run the same command again to resume")
         raise
+    if json_out:
+        import json
+
+        typer.echo(json.dumps(result.summary()))
+        return
     s = result.stats
     resumed = f", {s.windows_cached} window(s) reused" if s.windows_cached else ""
     resumed += f", keypoints: {s.keypoints}" if s.keypoints else ""
     err_console.print(
         f"wrote {result.output} ({result.num_frames} frames, {result.fps:g} fps, "
-        f"{result.size[0]}x{result.size[1]}, retarget {result.retarget}{' (auto)' if retarget == 'auto' else ''}{resumed})"
+        f"{result.size[0]}x{result.size[1]}, retarget {result.retarget}{' (auto)' if retarget == 'auto' else ''}{resumed})",
+        markup=False,
     )
+    if s.follow is not None:
+        err_console.print(f"driving video: {s.follow.describe()}", markup=False)
+    err_console.print(f"time: {result.describe_timings()}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

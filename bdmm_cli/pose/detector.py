@@ -194,5 +194,16 @@ def load_keypoint_model(choice: str = "auto", device="cpu", weights: str | Path 
     return KeypointModel("openpose", load_openpose(path, device), f"OpenPose BODY_25 ({weights})")
 
 
-__all__ = ["KEYPOINT_CHOICES", "KeypointDetector", "KeypointModel", "MediaPipePoseDetector", "OPENPOSE_WEIGHTS",
+def detector_hint(kind: str) -> str:
+    """The detector that ran, named, and what else to try, for "no person found" messages
+    (``kind``: "openpose", "mediapipe" or another detector's name)."""
+    if kind == "openpose":
+        return "OpenPose BODY_25 found nobody; try --keypoints mediapipe"
+    if kind == "mediapipe":
+        return ("MediaPipe Pose found nobody; try --keypoints openpose (the authors' detector, "
+                "installed by `bdmm setup`)")
+    return f"the keypoint detector ({kind}) found nobody; try another --keypoints choice"
+
+
+__all__ = ["KEYPOINT_CHOICES", "detector_hint", "KeypointDetector", "KeypointModel", "MediaPipePoseDetector", "OPENPOSE_WEIGHTS",
            "installed_openpose_weights", "load_keypoint_model", "resolve_keypoints"]
