@@ -150,6 +150,7 @@ def test_estimator_reports_and_follows_person_two(tmp_path):
 # -- real footage --------------------------------------------------------------------------
 
 def _segment(start: int, count: int, crop: tuple[int, int, int, int] | None = None) -> list[np.ndarray]:
+    """RGB frames start..start+count-1 of vtest.avi, cropped to (x, y, w, h) when given."""
     cap = cv2.VideoCapture(str(VTEST))
     cap.set(cv2.CAP_PROP_POS_FRAMES, start)
     out = []
@@ -165,27 +166,41 @@ def _segment(start: int, count: int, crop: tuple[int, int, int, int] | None = No
     return out
 
 
-@pytest.mark.skipif(not VTEST.is_file(), reason="vtest.avi: apt-get install opencv-doc")
-def test_vtest_crowd_is_followed_without_jumps():
-    """A vtest.avi segment with several pedestrians: the followed box moves smoothly (no
-    frame-to-frame jump of more than half a body height, no size jump), the old per-frame
-    largest-person rule is seen to jump on the same frames, and the report counts the people."""
-    pytest.importorskip("mediapipe")
-    from bdmm_cli.pose.largest import LargestPersonDetector
-
-    frames = _segment(100, 40)
-    follower = PersonFollower()
-    boxes = []
-    with LargestPersonDetector(video=True, follower=follower) as det:
-        for f in frames:
-            body = det(f)
-            boxes.append(None if body is None else det.last_box.copy())
-    found = [b for b in boxes if b is not None]
-    assert len(found) >= 20
-    assert follower.report.people_seen >= 2
+def _jumps(boxes) -> int:
+    """Frame-to-frame moves of more than half a body height, or size changes over x1.6."""
+    n = 0
     for a, b in zip(boxes, boxes[1:]):
         if a is None or b is None:
             continue
         h = max(a[3] - a[1], 1.0)
         move = np.linalg.norm(((a[:2] + a[2:]) - (b[:2] + b[2:])) / 2) / h
-        assert move < 0.5 and 1 / 1.6 <= (b[3] - b[1]) / h <= 1.6, (a, b)
+        n += int(move > 0.5 or not 1 / 1.6 <= (b[3] - b[1]) / h <= 1.6)
+    return n
+
+
+@pytest.mark.skipif(not VTEST.is_file(), reason="vtest.avi: apt-get install opencv-doc")
+def test_vtest_crowd_is_followed_without_jumps():
+    """vtest.avi frames 40-99, the 224 px square at (192, 100) scaled to 256 (as the sample
+    clip): one walker, then a second and a third pass. The per-frame largest person jumps
+    between them (10 times, measured); the followed person never jumps, is lost in at most a
+    couple of frames, and the report counts the people."""
+    pytest.importorskip("mediapipe")
+    from bdmm_cli.pose.largest import MultiPoseDetector
+
+    frames = [cv2.resize(f, (256, 256), interpolation=cv2.INTER_LANCZOS4)
+              for f in _segment(40, 60, (192, 100, 224, 224))]
+    follower = PersonFollower()
+    followed, largest = [], []
+    with MultiPoseDetector(video=True) as det:
+        for f in frames:
+            people = det.detect_all(f)
+            boxes = np.array([b for _, b in people]).reshape(-1, 4)
+            kps = np.array([p.keypoints for p, _ in people]).reshape(-1, 25, 3)
+            i = follower(boxes, kps)
+            followed.append(None if i is None else boxes[i])
+            areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+            largest.append(boxes[int(np.argmax(areas))] if len(boxes) else None)
+    assert _jumps(largest) >= 3  # the problem: the per-frame largest person changes
+    assert _jumps(followed) == 0
+    assert sum(b is not None for b in followed) >= 56
+    assert follower.report.people_seen >= 2 and follower.report.followed == 1
