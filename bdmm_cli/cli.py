@@ -8,16 +8,23 @@ Python API of the subpackages; tests drive them with ``typer.testing.CliRunner``
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Optional
 
 import click
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 try:  # typer >= 0.20 vendors its own click
+    from typer._click import exceptions as _typer_click_exceptions
     from typer._click.exceptions import NoSuchOption as _TyperNoSuchOption
 except ImportError:  # pragma: no cover - older typer uses click itself
+    _typer_click_exceptions = click.exceptions
     _TyperNoSuchOption = click.NoSuchOption
+
+#: Click's "the user typed it wrong" exceptions (click's own and typer's vendored copy).
+_CLICK_ERRORS = (click.ClickException, _typer_click_exceptions.ClickException)
+_ABORTS = (click.Abort, typer.Abort)
 
 from bdmm_cli import __version__
 
@@ -27,9 +34,43 @@ COMMAND_MODULES = ("setup", "animate", "pose", "body", "weights", "train", "data
 OVERWRITE_WORDS = ("--overwrite", "--override", "--replace", "--clobber", "--yes", "-y", "--overwrite-output")
 
 
-class BdmmGroup(TyperGroup):
-    """The root group: an unknown option that means "overwrite" suggests --force (click's
-    own guess for --overwrite is --overlap)."""
+def usage_error_message(exc: click.ClickException) -> str:
+    """The `error:` line of a usage error (unknown option, missing argument, bad value, ...):
+    click's message as one lower-case line, then where the options are listed."""
+    if isinstance(exc, (click.NoSuchOption, _TyperNoSuchOption)):
+        message = f"no such option: {exc.option_name}"
+        if exc.possibilities:
+            message += f"; did you mean {' or '.join(sorted(exc.possibilities))}?"
+    else:
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        if message[:1].isupper() and message[1:2].islower():
+            message = message[0].lower() + message[1:]
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        message += f" (see `{ctx.command_path} --help`)"
+    return message
+
+
+class _FlagsTakeNoValue:
+    """A flag takes no value, so its help shows none (``--force``, not ``--force <bool>``)."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False) and not getattr(param, "count", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class BdmmCommand(_FlagsTakeNoValue, TyperCommand):
+    """Every bdmm command (see `_FlagsTakeNoValue`)."""
+
+
+class BdmmGroup(_FlagsTakeNoValue, TyperGroup):
+    """bdmm's groups. An unknown option that means "overwrite" suggests --force (click's own
+    guess for --overwrite is --overlap); at the root, usage errors (unknown option, missing
+    argument, bad value) are one `error:` line on stderr with click's exit code 2, like
+    every other bdmm error, instead of typer's boxes."""
 
     def invoke(self, ctx):
         try:
@@ -40,6 +81,28 @@ class BdmmGroup(TyperGroup):
             if exc.option_name in OVERWRITE_WORDS and has_force:
                 exc.possibilities = ["--force"]
             raise
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Click's ``main``; in standalone mode click's own errors are shown here (click's
+        documented way: run with ``standalone_mode=False``, handle what it raises)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        from bdmm_cli.commands._common import print_error
+
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _CLICK_ERRORS as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `bdmm body`: the help, already printed by rich
+                if exc.format_message().strip():
+                    exc.show()
+            else:
+                print_error(usage_error_message(exc))
+            sys.exit(exc.exit_code)
+        except _ABORTS:
+            print_error("aborted")
+            sys.exit(1)
+        # without standalone mode click returns the exit code of a typer.Exit (None: success)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 app = typer.Typer(
@@ -72,7 +135,7 @@ def _root(
         None, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
     verbose: bool = typer.Option(
-        False, "--verbose", help="Also show library warnings and native log lines (MediaPipe, ffmpeg)."
+        False, "--verbose/--no-verbose", help="Also show library warnings and native log lines (MediaPipe, ffmpeg)."
     ),
 ) -> None:
     """Animate a photo of a person with the motion of a driving video."""
@@ -83,6 +146,23 @@ def _root(
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"bdmm_cli.commands.{_name}").register(app)
+
+
+def _use_bdmm_classes(typer_app: typer.Typer) -> None:
+    """Every command and group of `typer_app` (and below) built with bdmm's classes, unless a
+    command module chose its own (typer's ``cls`` of ``command`` / ``add_typer``)."""
+    from typer.models import DefaultPlaceholder
+
+    for info in typer_app.registered_commands:
+        if info.cls in (None, TyperCommand):  # typer's default
+            info.cls = BdmmCommand
+    for info in typer_app.registered_groups:
+        if isinstance(info.cls, DefaultPlaceholder) and isinstance(info.typer_instance.info.cls, DefaultPlaceholder):
+            info.cls = BdmmGroup
+        _use_bdmm_classes(info.typer_instance)
+
+
+_use_bdmm_classes(app)
 
 
 def main() -> None:

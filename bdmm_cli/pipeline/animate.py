@@ -216,6 +216,7 @@ class AnimatePipeline:
         store = RunStore(self._key_doc(photo, video, run, mode)) if run.cache and not run.preview else None
         run_lock = store.lock() if store is not None else None  # a concurrent run on the same inputs waits
         done = store.windows_done() if store is not None else 0  # finished by an interrupted run
+        _announce_resume(done, info, run)
         # 3. the source photo's pose
         source = self.source_pose(photo, run)
         src_tensor = to_tensor(source.image, run.model_size, self.device)
@@ -455,6 +456,22 @@ def _save_window(store: RunStore | None, index: int, frames: np.ndarray, state) 
         warn_unwritable(store.root, exc)
         return None
     return store
+
+
+def _announce_resume(done: int, info, run: RunSettings) -> None:
+    """One BdmmWarning "resuming from window N of M" when an interrupted run's windows are
+    reused (nothing when all of them are: that run finished, only the encoding is redone)."""
+    frames = _expected_frames(info, run)
+    total = WindowSchedule(run.window, run.overlap).num_windows(frames) if frames else None
+    if done and (total is None or done < total):
+        import warnings
+
+        from bdmm_cli.errors import BdmmWarning
+
+        of = f" of {total}" if total else ""
+        warnings.warn(BdmmWarning(f"resuming from window {done + 1}{of}: the first {done} window(s) of an "
+                                  "interrupted run on the same inputs are reused (--no-cache starts afresh)"),
+                      stacklevel=3)
 
 
 def _expected_frames(info, config: RunSettings) -> int | None:
