@@ -25,6 +25,8 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 #: Click's "the user typed it wrong" exceptions (click's own and typer's vendored copy).
 _CLICK_ERRORS = (click.ClickException, _typer_click_exceptions.ClickException)
 _ABORTS = (click.Abort, typer.Abort)
+_USAGE_ERRORS = (click.UsageError, _typer_click_exceptions.UsageError)
+_UsageError = _typer_click_exceptions.UsageError  # the kind typer's parser raises
 
 from bdmm_cli import __version__
 
@@ -51,8 +53,14 @@ def usage_error_message(exc: click.ClickException) -> str:
     return message
 
 
+#: Words people put after a flag, as if it took a value (`--side-by-side true`).
+_BOOL_WORDS = ("true", "false", "yes", "no", "on", "off", "1", "0")
+
+
 class _FlagsTakeNoValue:
-    """A flag takes no value, so its help shows none (``--force``, not ``--force <bool>``)."""
+    """A flag takes no value: its help shows none (``--force``, not ``--force <bool>``), and
+    a command line that fails to parse because a flag was given a value (``--side-by-side
+    true``) says so."""
 
     def get_params(self, ctx):
         params = super().get_params(ctx)
@@ -60,6 +68,22 @@ class _FlagsTakeNoValue:
             if getattr(param, "is_flag", False) and not getattr(param, "count", False) and param.metavar is None:
                 param.metavar = ""
         return params
+
+    def parse_args(self, ctx, args):
+        given = list(args)  # click's parser consumes `args`
+        try:
+            return super().parse_args(ctx, args)
+        except _USAGE_ERRORS as exc:
+            flags = {opt: param for param in self.get_params(ctx) if getattr(param, "is_bool_flag", False)
+                     for opt in (*param.opts, *param.secondary_opts)}
+            for flag, word in zip(given, given[1:]):
+                if flag in flags and word.lower() in _BOOL_WORDS:
+                    param = flags[flag]
+                    on = max(param.opts, key=len)  # the long form
+                    off = param.secondary_opts[0] if param.secondary_opts else f"no {on}"
+                    raise _UsageError(f"{flag} takes no value (got '{word}'): write {on} to turn it on, "
+                                      f"{off} to turn it off", ctx) from exc
+            raise
 
 
 class BdmmCommand(_FlagsTakeNoValue, TyperCommand):
@@ -166,8 +190,8 @@ _use_bdmm_classes(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (also of `python -m bdmm_cli`, whose messages name `bdmm` too)."""
+    app(prog_name="bdmm")
 
 
 if __name__ == "__main__":
