@@ -30,7 +30,7 @@ _UsageError = _typer_click_exceptions.UsageError  # the kind typer's parser rais
 
 from bdmm_cli import __version__
 
-COMMAND_MODULES = ("setup", "animate", "pose", "body", "weights", "train", "data", "eval", "doctor")
+COMMAND_MODULES = ("setup", "animate", "pose", "body", "weights", "train", "data", "eval", "doctor", "cache")
 
 #: Names people try for "overwrite the output"; bdmm's option is --force.
 OVERWRITE_WORDS = ("--overwrite", "--override", "--replace", "--clobber", "--yes", "-y", "--overwrite-output")

@@ -53,7 +53,7 @@ import torch
 from bdmm_cli.device import resolve_device
 from bdmm_cli.errors import InputError
 from bdmm_cli.fileio import module_hash
-from bdmm_cli.pipeline.cache import RunStore, hash_path, warn_unwritable
+from bdmm_cli.pipeline.cache import RunStore, enforce_cache_cap, hash_path, warn_unwritable
 from bdmm_cli.pipeline.checks import check_inputs, check_load, resolve_dtype
 from bdmm_cli.pipeline.config import CROP_SIZE, AnimateConfig, LoadSettings, RunSettings, resolve_retarget
 from bdmm_cli.pipeline.frames import estimate_driving, fill_gaps, make_pose_estimator, pose_dir_stream
@@ -270,6 +270,8 @@ class AnimatePipeline:
         stats.seconds["encode"] += time.perf_counter() - closing  # flush, audio mux, rename
         if store is not None:
             store.prune()
+        if run.cache:  # BDMM_CACHE_MAX_GB, least recently used first (this run stays)
+            enforce_cache_cap(keep=None if store is None else store.dir)
         stats.keypoints = "" if self._pose_estimator is None else self._pose_estimator.keypoints_description
         return AnimateResult(output=output, num_frames=stats.frames, fps=info.fps, size=(width, run.size),
                              stats=stats, run_key=None if store is None else store.key, retarget=mode)
