@@ -72,7 +72,7 @@ def clean_command(
         None, "--older-than", metavar="DAYS", help="Only entries last used more than DAYS days ago (default: all)."
     ),
     kind: Optional[List[str]] = typer.Option(
-        None, "--kind",
+        None, "--kind", metavar="KIND",
         help="Kind to clean, repeatable: runs, poses, metrics, weights, downloads "
              "(default: runs, poses and metrics, which bdmm refills by itself).",
     ),
