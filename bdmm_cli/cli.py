@@ -22,13 +22,13 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     _typer_click_exceptions = click.exceptions
     _TyperNoSuchOption = click.NoSuchOption
 
+from bdmm_cli import __version__
+
 #: Click's "the user typed it wrong" exceptions (click's own and typer's vendored copy).
 _CLICK_ERRORS = (click.ClickException, _typer_click_exceptions.ClickException)
 _ABORTS = (click.Abort, typer.Abort)
 _USAGE_ERRORS = (click.UsageError, _typer_click_exceptions.UsageError)
 _UsageError = _typer_click_exceptions.UsageError  # the kind typer's parser raises
-
-from bdmm_cli import __version__
 
 COMMAND_MODULES = ("setup", "animate", "pose", "body", "weights", "train", "data", "eval", "doctor", "cache")
 
@@ -126,7 +126,7 @@ class BdmmGroup(_FlagsTakeNoValue, TyperGroup):
             print_error("aborted")
             sys.exit(1)
         # without standalone mode click returns the exit code of a typer.Exit (None: success)
-        sys.exit(code if isinstance(code, int) else 0)
+        sys.exit(code if type(code) is int else 0)
 
 
 app = typer.Typer(
