@@ -421,7 +421,9 @@ def enforce_cache_cap(max_bytes: int | None = None, keep: Path | None = None) ->
     """Keep the refillable kinds of the cache (runs, poses, metrics) under `max_bytes`
     (default `max_cache_bytes()`, i.e. ``BDMM_CACHE_MAX_GB``): the least recently used
     entries go first; entries a running bdmm holds and `keep` (the run that just finished)
-    stay. Never raises for a file system problem (a cache is not worth failing a run)."""
+    stay. (Pose entries carry no lock: one that another run replays at that moment is
+    recomputed by that run, with one warning.) Never raises for a file system problem (a
+    cache is not worth failing a run)."""
     limit = max_cache_bytes() if max_bytes is None else max_bytes
     removed, in_use = [], []
     try:
