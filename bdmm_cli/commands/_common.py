@@ -16,11 +16,18 @@ F = TypeVar("F", bound=Callable)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def fail(message: str, exit_code: int = 1, details: tuple[str, ...] = ()) -> None:
-    """Print `error: message` on stderr (then each of `details` indented) and leave with `exit_code`."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True)
+def print_error(message: str, details: tuple[str, ...] = ()) -> None:
+    """Print `error: message` on stderr (then each of `details` indented): bdmm's one error style."""
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     for line in details:
         err_console.print(f"  {line}", markup=False)
+
+
+def fail(message: str, exit_code: int = 1, details: tuple[str, ...] = ()) -> None:
+    """Print `error: message` on stderr (then each of `details` indented) and leave with `exit_code`."""
+    print_error(message, details)
     raise typer.Exit(exit_code)
 
 
@@ -74,6 +81,6 @@ KEYPOINTS_OPTION = typer.Option(
          "needs `bdmm setup`) or mediapipe.",
 )
 ALLOW_TRUNCATED_OPTION = typer.Option(
-    False, "--allow-truncated",
+    False, "--allow-truncated/--no-allow-truncated",
     help="Use a truncated video's decodable frames (a warning names both counts) instead of stopping.",
 )

@@ -29,9 +29,9 @@ def animate_command(
     rasterizer: str = typer.Option("auto", "--rasterizer", help="Mesh-flow rasterizer: auto (pytorch3d where installed and passing a one-triangle conformance check, else the pure-PyTorch one), torch or pytorch3d."),
     size: int = typer.Option(256, "--size", help="Side of the output frames in pixels (the model runs at 256)."),
     model_size: int = typer.Option(256, "--model-size", help="Resolution the model runs at (multiple of 64; the released weights: 256)."),
-    side_by_side: bool = typer.Option(False, "--side-by-side", help="Write driving crop | result."),
+    side_by_side: bool = typer.Option(False, "--side-by-side/--no-side-by-side", help="Write driving crop | result."),
     preview: bool = typer.Option(
-        False, "--preview", help="Alignment check without the generator: driving crop + mesh | source warped by the mesh flow."
+        False, "--preview/--no-preview", help="Alignment check without the generator: driving crop + mesh | source warped by the mesh flow."
     ),
     frames: Optional[str] = typer.Option(None, "--frames", help="Frame range A:B of the driving video (B exclusive)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N."),
@@ -39,7 +39,7 @@ def animate_command(
     batch: int = typer.Option(1, "--batch", help="Windows per generator call when windows are independent (--overlap, --preview)."),
     window: int = typer.Option(6, "--window", help="Frames per window (6 in the paper)."),
     overlap: int = typer.Option(0, "--overlap", help="Frames shared by consecutive windows, cross-faded (0 = the authors' test mode)."),
-    skip_missing: bool = typer.Option(False, "--skip-missing", help="Interpolate the pose across short gaps where no person is found."),
+    skip_missing: bool = typer.Option(False, "--skip-missing/--no-skip-missing", help="Interpolate the pose across short gaps where no person is found."),
     max_gap: int = typer.Option(12, "--max-gap", help="Longest run of frames without a person that --skip-missing interpolates."),
     ends: str = typer.Option(
         "trim", "--ends",
@@ -57,11 +57,12 @@ def animate_command(
         "position), camera (the dancer's shape in the photo's framing), none (the dancer's body as in the video: "
         "the authors' test mode) or auto (shape+camera; none when --source-pose comes from the --poses folder).",
     ),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite the output file."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Neither use nor write the pose cache and the resume data."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    force: bool = typer.Option(False, "--force/--no-force", "-f", help="Overwrite the output file."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Use and write the pose cache and the resume data (--no-cache: neither)."),
+    quiet: bool = typer.Option(False, "--quiet/--no-quiet", "-q", help="No progress bar."),
     json_out: bool = typer.Option(
-        False, "--json", help="Print the run summary as one JSON object on stdout (timings per stage, people seen, warnings)."
+        False, "--json/--no-json",
+        help="Print the run summary as one JSON object on stdout (timings per stage, people seen, warnings).",
     ),
     allow_truncated: bool = ALLOW_TRUNCATED_OPTION,
 ) -> None:
@@ -100,7 +101,7 @@ def animate_command(
         weights=weights, smpl=smpl, poses=poses, source_pose=source_pose, pose_weights=pose_weights,
         keypoints=keypoints, rasterizer=rasterizer, size=size, model_size=model_size, side_by_side=side_by_side, preview=preview, start=start, stop=stop,
         device=device, dtype=dtype, batch=batch, window=window, overlap=overlap, skip_missing=skip_missing,
-        max_gap=max_gap, ends=ends, person=person, retarget=retarget, force=force, cache=not no_cache,
+        max_gap=max_gap, ends=ends, person=person, retarget=retarget, force=force, cache=cache,
     )
     try:
         with allowing_truncated(allow_truncated):
@@ -108,7 +109,7 @@ def animate_command(
     except MissingResourceError as exc:
         raise MissingResourceError(f"{exc} (`bdmm doctor` lists everything the main job needs)") from exc
     except KeyboardInterrupt:
-        if not no_cache:
+        if cache:
             err_console.print("interrupted: finished windows are kept; run the same command again to resume")
         raise
     if json_out:

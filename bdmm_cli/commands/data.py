@@ -31,7 +31,7 @@ def prepare_command(
     ),
     refine: str = REFINE_OPTION,
     head_filter: Optional[bool] = HEAD_FILTER_OPTION,
-    force: bool = typer.Option(False, "--force", "-f", help="Write into a non-empty output folder, replacing videos."),
+    force: bool = typer.Option(False, "--force/--no-force", "-f", help="Write into a non-empty output folder, replacing videos."),
     keypoints: str = KEYPOINTS_OPTION,
     allow_truncated: bool = ALLOW_TRUNCATED_OPTION,
 ) -> None:

@@ -95,7 +95,7 @@ def eval_command(
     ),
     protocol: str = typer.Option("bdmm", "--protocol", help="bdmm (the authors' protocol) or standard."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results as one JSON object here."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing --json file."),
+    force: bool = typer.Option(False, "--force/--no-force", help="Overwrite an existing --json file."),
     seed: int = typer.Option(0, "--seed", help="Seed of the FVD real-clip sampling."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N."),
     batch: int = typer.Option(16, "--batch", help="Images per batch for the image networks."),
@@ -105,7 +105,7 @@ def eval_command(
     fvd_runs: Optional[int] = typer.Option(
         None, "--fvd-runs", help="Override the protocol's number of FVD runs per variant (bdmm: 100/50/50)."
     ),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute real-data statistics, ignore the cache."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse cached real-data statistics (--no-cache: recompute them)."),
     inception: Optional[Path] = typer.Option(
         None, "--inception", help="Local Inception-v3 weights for FID instead of the registry's (the protocol's kind)."
     ),
@@ -133,7 +133,7 @@ def eval_command(
     )
     config = EvalConfig(
         metrics=metric, protocol=protocol, seed=seed, device=device, batch_size=batch,
-        fid_stats=fid_stats, fvd_runs=fvd_runs, use_cache=not no_cache,
+        fid_stats=fid_stats, fvd_runs=fvd_runs, use_cache=cache,
     )
     if checkpoint is not None or data is not None:
         if pred is not None or gt is not None:

@@ -53,7 +53,7 @@ def pose_command(
     frames: Optional[str] = typer.Option(None, "--frames", help="Frame range A:B of a video (B exclusive)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse results of an earlier identical run."),
-    force: bool = typer.Option(False, "--force", "-f", help="Replace a non-empty output folder."),
+    force: bool = typer.Option(False, "--force/--no-force", "-f", help="Replace a non-empty output folder."),
     allow_truncated: bool = ALLOW_TRUNCATED_OPTION,
 ) -> None:
     """Estimate SMPL (SPIN) and BODY_25 keypoints (OpenPose when installed, else MediaPipe) for a video or a photo.

@@ -14,10 +14,10 @@ def setup_command(
     sources: Optional[List[str]] = typer.Option(
         None, "--from", help="A zip/tar archive, an unpacked folder, a file, or an http(s) URL; repeatable."),
     accept_licenses: bool = typer.Option(
-        False, "--accept-licenses",
+        False, "--accept-licenses/--no-accept-licenses",
         help="Allow downloads (URLs, or the authors' archives and SPIN's files when no --from is given) "
              "under the licenses printed first."),
-    force: bool = typer.Option(False, "--force", "-f", help="Replace items installed earlier from a different file."),
+    force: bool = typer.Option(False, "--force/--no-force", "-f", help="Replace items installed earlier from a different file."),
 ) -> None:
     """Install the SMPL model, SPIN, the BDMM weights and the authors' other files in one step.
 

@@ -15,7 +15,7 @@ def train_command(
     data: Optional[str] = typer.Option(
         None, "--data", "-d", help="fashionvideo | iper (under --data-root) or a folder in the official layout."),
     out: Path = typer.Option(Path("runs/bdmm"), "--out", "-o", help="Run directory (config, checkpoints, logs, samples)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its latest checkpoint."),
+    resume: bool = typer.Option(False, "--resume/--no-resume", help="Continue the run in --out from its latest checkpoint."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file of TrainConfig keys (flat)."),
     overrides: List[str] = typer.Option([], "--set", help="Override any config key: --set lr_g=2e-4 (repeatable)."),
     iterations: Optional[int] = typer.Option(None, "--iterations", help="Training clips per process (paper: 50000)."),
@@ -28,7 +28,7 @@ def train_command(
     amp: Optional[str] = typer.Option(None, "--amp", help="Mixed precision on CUDA: bf16 | fp16 | off."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of initialisation and data order."),
     workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes."),
-    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (--no-progress: none)."),
 ) -> None:
     """Train BDMM with the paper's loop and settings.
 
@@ -65,7 +65,7 @@ def train_command(
     cfg = load_config(config, overrides, base=base, **named)
     main = env_world()[0] == 0
     try:
-        result = train(cfg, out, resume=resume, progress=not no_progress)
+        result = train(cfg, out, resume=resume, progress=progress)
     finally:
         teardown()
     if not main:

@@ -10,6 +10,7 @@ so the numbering can have gaps, as in the authors' data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -235,6 +236,8 @@ def replay_pose_cache(entry: Path, recompute: Callable[[], Iterable[PosedFrame]]
     the start; those already replayed are skipped), so the run goes on.
     """
     yielded = 0
+    with contextlib.suppress(OSError):
+        os.utime(entry)  # just used: the cache's size cap removes the least recently used entries first
     try:
         manifest = json.loads((entry / "manifest.json").read_text())
         indices, missing = list(manifest["indices"]), set(manifest["missing"])

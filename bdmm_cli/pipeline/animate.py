@@ -53,7 +53,7 @@ import torch
 from bdmm_cli.device import resolve_device
 from bdmm_cli.errors import InputError
 from bdmm_cli.fileio import module_hash
-from bdmm_cli.pipeline.cache import RunStore, hash_path, warn_unwritable
+from bdmm_cli.pipeline.cache import RunStore, enforce_cache_cap, hash_path, warn_unwritable
 from bdmm_cli.pipeline.checks import check_inputs, check_load, resolve_dtype
 from bdmm_cli.pipeline.config import CROP_SIZE, AnimateConfig, LoadSettings, RunSettings, resolve_retarget
 from bdmm_cli.pipeline.frames import GapReport, estimate_driving, fill_gaps, make_pose_estimator, pose_dir_stream
@@ -266,6 +266,7 @@ class AnimatePipeline:
         store = RunStore(self._key_doc(photo, video, run, mode)) if run.cache and not run.preview else None
         run_lock = store.lock() if store is not None else None  # a concurrent run on the same inputs waits
         done = store.windows_done() if store is not None else 0  # finished by an interrupted run
+        _announce_resume(done, info, run)
         # 3. the source photo's pose
         with timer("pose"):
             source = self.source_pose(photo, run, mode)
@@ -330,6 +331,8 @@ class AnimatePipeline:
         stats.seconds["encode"] += time.perf_counter() - closing  # flush, audio mux, rename
         if store is not None:
             store.prune()
+        if run.cache:  # BDMM_CACHE_MAX_GB, least recently used first (this run stays)
+            enforce_cache_cap(keep=None if store is None else store.dir)
         self._split_pose_time(stats, est_before)
         stats.seconds["load"] += self.load_seconds
         total = time.perf_counter() - t_start + self.load_seconds
@@ -632,6 +635,22 @@ def _save_window(store: RunStore | None, index: int, frames: np.ndarray, state) 
         warn_unwritable(store.root, exc)
         return None
     return store
+
+
+def _announce_resume(done: int, info, run: RunSettings) -> None:
+    """One BdmmWarning "resuming from window N of M" when an interrupted run's windows are
+    reused (nothing when all of them are: that run finished, only the encoding is redone)."""
+    frames = _expected_frames(info, run)
+    total = WindowSchedule(run.window, run.overlap).num_windows(frames) if frames else None
+    if done and (total is None or done < total):
+        import warnings
+
+        from bdmm_cli.errors import BdmmWarning
+
+        of = f" of {total}" if total else ""
+        warnings.warn(BdmmWarning(f"resuming from window {done + 1}{of}: the first {done} window(s) of an "
+                                  "interrupted run on the same inputs are reused (--no-cache starts afresh)"),
+                      stacklevel=3)
 
 
 def _expected_frames(info, config: RunSettings) -> int | None:
