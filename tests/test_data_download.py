@@ -226,3 +226,22 @@ def test_results_archive_is_checked_as_strips(release, tmp_path):
             (release["data"] / "test" / "video_00.mp4" / "frames" / "frame_00000.png").read_bytes()}))
     with pytest.raises(InputError, match="not a strip"):
         download_dataset("fashionvideo-results", str(bad), force=True)
+
+
+def test_eval_checkpoint_finds_the_downloaded_data_set_by_name(release, tmp_path):
+    import torch
+
+    from bdmm_cli.model import BDMMGenerator, GeneratorConfig
+    from bdmm_cli.model.checkpoint import save_generator
+
+    torch.manual_seed(0)
+    save_generator(BDMMGenerator(GeneratorConfig(ngf=8, img_f=32, style_dim=32)).eval(), tmp_path / "G")
+    args = ["eval", "--checkpoint", str(tmp_path / "G"), "--data", "fashionvideo", "-m", "l1",
+            "--body-model", str(release["body"]), "--keep", str(tmp_path / "keep"), "--device", "cpu"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1 and "bdmm data download fashionvideo" in _error_line(res)
+    download_dataset("fashionvideo", str(release["zip"]))
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    gt = sorted(p.name for p in (tmp_path / "keep" / "ground_truth").iterdir())  # one per test sequence
+    assert gt == [f"{i:04d}_{p.name}" for i, p in enumerate(sorted((release["data"] / "test").iterdir()))]
