@@ -245,3 +245,54 @@ def test_eval_checkpoint_finds_the_downloaded_data_set_by_name(release, tmp_path
     assert res.exit_code == 0, res.output
     gt = sorted(p.name for p in (tmp_path / "keep" / "ground_truth").iterdir())  # one per test sequence
     assert gt == [f"{i:04d}_{p.name}" for i, p in enumerate(sorted((release["data"] / "test").iterdir()))]
+
+
+def _astronaut_video(path: Path, frames: int = 4, shift: int = 3) -> bytes:
+    import numpy as np
+    from skimage import data
+
+    from bdmm_cli.video import VideoWriter
+
+    img = data.astronaut()[:256, :256]   # public domain, a waist-up person
+    with VideoWriter(path, fps=10, size=(256, 256)) as w:
+        for i in range(frames):
+            w.write(np.ascontiguousarray(np.roll(img, i * shift, axis=1)))
+    return path.read_bytes()
+
+
+def test_from_videos_downloads_in_parallel_checks_each_decodes_then_prepares(local_hub, tmp_path, monkeypatch):
+    import torch
+
+    from bdmm_cli.dataset.layout import OfficialDataset, read_test_list
+    from bdmm_cli.pose.hmr import HMR
+
+    good = {n: _astronaut_video(tmp_path / n, shift=s) for n, s in (("a1.mp4", 3), ("b2.mp4", 2), ("c3.mp4", 4))}
+    urls = {n: local_hub.add_static(f"videos/{n}", data, "video/mp4") for n, data in good.items()}
+    local_hub.add_static("videos/c3.mp4", good["c3.mp4"][: len(good["c3.mp4"]) // 2], "video/mp4")  # broken upload
+    (tmp_path / "train.txt").write_text(f"{urls['a1.mp4']}\n{urls['c3.mp4']}\n")
+    test_list = local_hub.add_static("lists/test.txt", f"{urls['b2.mp4']}\n".encode(), "text/plain")
+    torch.manual_seed(0)
+    torch.save(HMR().state_dict(), tmp_path / "spin.pt")
+    args = ["data", "download", "fashionvideo", "--from-videos", "--train-list", str(tmp_path / "train.txt"),
+            "--test-list", test_list, "--spin", str(tmp_path / "spin.pt"), "--workers", "3", "--device", "cpu"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1 and "--accept-licenses" in _error_line(res)
+    res = runner.invoke(app, [*args, "--accept-licenses"])
+    line = _error_line(res)
+    assert res.exit_code == 1 and "1 of 3 videos failed" in line and "c3.mp4" in line and "does not decode" in line
+    assert _leftovers() == []
+    # the server is fixed; the run resumes: only the broken video is fetched again
+    local_hub.add_static("videos/c3.mp4", good["c3.mp4"], "video/mp4")
+    before = {n: local_hub.count("GET", f"videos/{n}") for n in good}
+    res = runner.invoke(app, [*args, "--accept-licenses"])
+    assert res.exit_code == 0, res.output
+    after = {n: local_hub.count("GET", f"videos/{n}") for n in good}
+    assert after == {"a1.mp4": before["a1.mp4"], "b2.mp4": before["b2.mp4"], "c3.mp4": before["c3.mp4"] + 1}
+    dest = _datasets() / "fashionvideo"
+    assert [v.name for v in OfficialDataset(dest, "train").videos] == ["a1.mp4", "c3.mp4"]
+    assert [len(v) for v in OfficialDataset(dest, "test").videos] == [4]
+    (seq,) = read_test_list(dest / "test_list.csv")
+    assert seq.ref_frame == dest / "test" / "b2.mp4" / "frames" / "frame_00000.png"
+    assert (dest / MARKER).is_file() and _leftovers() == ["fashionvideo"]
+    again = runner.invoke(app, [*args, "--accept-licenses"])
+    assert again.exit_code == 0 and "already installed" in again.output

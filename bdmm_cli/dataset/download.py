@@ -70,6 +70,8 @@ class DatasetSource:
         license, provenance: printed before anything is downloaded.
         size: exact size in bytes, 0 when not known.
         disk_gb: approximate space the unpacked copy needs, for the messages (0 = unknown).
+        train_list, test_list: URL lists of the raw videos (one URL a line), for `--from-videos`
+            ("" = no such route); videos_license: their terms, printed first.
     """
 
     name: str
@@ -81,6 +83,9 @@ class DatasetSource:
     provenance: str = ""
     size: int = 0
     disk_gb: float = 0.0
+    train_list: str = ""
+    test_list: str = ""
+    videos_license: str = ""
 
 
 @dataclass(frozen=True)
@@ -482,6 +487,43 @@ def download_dataset(
     return DownloadResult(name, dest, "installed", label, digest, counts)
 
 
+def publish_prepared(
+    name: str,
+    prepare: Callable[[Path], None],
+    source: str,
+    *,
+    force: bool = False,
+    data_root: str | Path | None = None,
+    progress: bool = False,
+) -> DownloadResult:
+    """Publish what `prepare(folder)` writes (`bdmm data prepare` of downloaded videos) as the
+    data set `name`: written into a temporary folder, both splits checked in full
+    (`dataset.validate`), then one atomic rename with the marker. A published copy is replaced
+    only with `force`."""
+    from bdmm_cli.dataset.validate import check_dataset
+    from bdmm_cli.fileio import FileLock, atomic_output_dir, sweep_stale, temp_dir
+
+    root = datasets_root(data_root)
+    dest = root / name
+    if dest.is_dir() and any(dest.iterdir()) and not force:
+        raise InputError(f"{dest} already exists; pass --force to replace it with the data prepared from the videos")
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(root / f".{name}.lock"):
+        sweep_stale(root)
+        scratch = temp_dir(root, f"{name}-prepare")
+        try:
+            prepare(scratch / "data")
+            counts = {s: check_dataset(scratch / "data", s, progress=progress).files for s in ("train", "test")}
+            with atomic_output_dir(dest, force=True) as tmp:
+                for child in (scratch / "data").iterdir():
+                    os.rename(child, tmp / child.name)
+                (tmp / MARKER).write_text(json.dumps(
+                    {"name": name, "kind": "dataset", "source": source, "sha256": "", "counts": counts}, indent=2) + "\n")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return DownloadResult(name, dest, "installed", source, "", counts)
+
+
 class _bar:
     """A one-task rich progress bar (or nothing): `with _bar(on, desc, total) as advance: advance(n)`."""
 
@@ -504,4 +546,4 @@ class _bar:
 
 
 __all__ = ["DatasetSource", "DownloadResult", "MARKER", "check_release", "check_results", "download_dataset",
-           "find_data_root", "installed_path", "load_sources", "unpack_archive"]
+           "find_data_root", "installed_path", "load_sources", "publish_prepared", "unpack_archive"]
