@@ -296,3 +296,36 @@ def test_from_videos_downloads_in_parallel_checks_each_decodes_then_prepares(loc
     assert (dest / MARKER).is_file() and _leftovers() == ["fashionvideo"]
     again = runner.invoke(app, [*args, "--accept-licenses"])
     assert again.exit_code == 0 and "already installed" in again.output
+
+
+def test_iper_videos_are_sorted_by_the_official_split_lists_then_prepared(tmp_path):
+    import torch
+
+    from bdmm_cli.dataset.layout import OfficialDataset
+    from bdmm_cli.pose.hmr import HMR
+
+    release = tmp_path / "iPER_1024_video_release"
+    release.mkdir()
+    for i, name in enumerate(("001_1_1.mp4", "001_1_2.mp4", "002_1_1.mp4", "003_1_1.mp4")):
+        _astronaut_video(release / name, shift=i + 1)
+    (release / "train.txt").write_text("001/1/1\n002/1/1\n")
+    (release / "val.txt").write_text("001/1/2\n")
+    archive = tmp_path / "iPER_1024_video_release.zip"
+    archive.write_bytes(R.zip_folder(release))
+    torch.manual_seed(0)
+    torch.save(HMR().state_dict(), tmp_path / "spin.pt")
+    opts = ["--spin", str(tmp_path / "spin.pt"), "--device", "cpu"]
+    res = runner.invoke(app, ["data", "download", "iper"])
+    assert res.exit_code == 1 and "--from" in _error_line(res)
+    # a listed video the archive lacks: every one is named, nothing is prepared
+    (tmp_path / "val2.txt").write_text("001/1/2\n009/9/9\n")
+    res = runner.invoke(app, ["data", "download", "iper", "--from", str(archive), "--test-list",
+                              str(tmp_path / "val2.txt"), *opts])
+    assert res.exit_code == 1 and "009_9_9" in _error_line(res) and _leftovers() == []
+    res = runner.invoke(app, ["data", "download", "iper", "--from", str(archive), *opts])
+    assert res.exit_code == 0, res.output
+    dest = _datasets() / "iper"
+    assert resolve_dataset("iper") == dest
+    assert [v.name for v in OfficialDataset(dest, "train").videos] == ["001_1_1.mp4", "002_1_1.mp4"]
+    assert [v.name for v in OfficialDataset(dest, "test").videos] == ["001_1_2.mp4"]  # 003 is in no list
+    assert (dest / "test_list.csv").is_file() and (dest / MARKER).is_file()

@@ -107,8 +107,8 @@ def run_prepare(videos_dir: Path, out: Path, test_fraction: float = 0.0, spin: s
 @group.command("download")
 @handle_errors
 def download_command(
-    name: str = typer.Argument(..., help="fashionvideo (the authors' preprocessed data set) or fashionvideo-results "
-                                         "(their generated test-set images)."),
+    name: str = typer.Argument(..., help="fashionvideo (the authors' preprocessed data set), fashionvideo-results "
+                                         "(their generated test-set images) or iper (--from the videos you were given)."),
     source: Optional[str] = typer.Option(
         None, "--from", help="The archive (zip/tar) or unpacked folder you downloaded, or an http(s) URL."),
     accept_licenses: bool = typer.Option(
@@ -118,8 +118,9 @@ def download_command(
     from_videos: bool = typer.Option(
         False, "--from-videos", help="Instead: the raw videos of the data set page, then `bdmm data prepare`."),
     train_list: Optional[str] = typer.Option(None, "--train-list", help="With --from-videos: the training URL list "
-                                             "(file or URL; default: the registry's)."),
-    test_list: Optional[str] = typer.Option(None, "--test-list", help="With --from-videos: the test URL list."),
+                                             "(file or URL; default: the registry's); for iper: train.txt."),
+    test_list: Optional[str] = typer.Option(None, "--test-list", help="With --from-videos: the test URL list; "
+                                            "for iper: val.txt."),
     workers: int = typer.Option(8, "--workers", help="With --from-videos: parallel downloads."),
     spin: str = typer.Option("spin", "--spin", help="With --from-videos: SPIN weights (registry name or file)."),
     device: str = typer.Option("auto", "--device", help="With --from-videos: where the pose front-end runs."),
@@ -149,11 +150,16 @@ def download_command(
 
       bdmm data download fashionvideo --from-videos --accept-licenses --device cuda
 
+      bdmm data download iper --from ~/Downloads/iPER_1024_video_release.zip --train-list train.txt --test-list val.txt
+
       bdmm train --data fashionvideo --out runs/fv
 
     --from-videos is the official route instead (the authors' "Option 2"): the 600 videos of
     the data set page's two URL lists, downloaded in parallel (resumable, each one decoded in
     full), then `bdmm data prepare` with the authors' preprocessing (hours; use a GPU).
+    iper: the videos are given on request; --from the archive or folder you were given is
+    sorted into train/test by the official split lists (train.txt, val.txt: found inside it,
+    or --train-list / --test-list), then prepared the same way.
     """
     from rich.markup import escape
 
@@ -162,10 +168,16 @@ def download_command(
     if from_videos:
         _from_videos(name, accept_licenses, force, data_root, train_list, test_list, workers, spin, device, keypoints)
         return
+    from bdmm_cli.dataset.download import load_sources
+
+    src = load_sources().get(name)
+    if src is not None and src.kind == "videos" and source is not None:
+        _sorted_videos(name, source, force, data_root, train_list, test_list, spin, device, keypoints)
+        return
     if train_list or test_list:
         from bdmm_cli.errors import InputError
 
-        raise InputError("--train-list and --test-list go with --from-videos")
+        raise InputError("--train-list and --test-list go with --from-videos (or iper --from)")
     result = download_dataset(name, source, accept_licenses=accept_licenses, force=force, data_root=data_root,
                               progress=True, announce=lambda msg: err_console.print(escape(msg)))
     counts = ", ".join(f"{k} {v}" for k, v in result.counts.items())
@@ -202,6 +214,26 @@ def _from_videos(name, accept_licenses, force, data_root, train_list, test_list,
         name, lambda out: run_prepare(folder, out, spin=spin, device=device, keypoints=keypoints),
         "videos: " + ", ".join(lists.values()), force=force, data_root=data_root, progress=True)
     err_console.print(f"{result.name}: {result.status} at {escape(str(result.path))} (prepared from {escape(str(folder))})")
+
+
+def _sorted_videos(name, source, force, data_root, train_list, test_list, spin, device, keypoints) -> None:
+    """`bdmm data download iper --from ARCHIVE_OR_FOLDER`: sorted by the split lists, then prepared."""
+    from rich.markup import escape
+
+    from bdmm_cli.dataset.download import installed_path, publish_prepared
+    from bdmm_cli.dataset.videos import sort_videos
+
+    have = installed_path(name, data_root)
+    if have is not None and not force:
+        err_console.print(f"{name}: already installed at {escape(str(have))} (pass --force to prepare it again)")
+        return
+    folder, counts = sort_videos(Path(source), name, Path(train_list) if train_list else None,
+                                 Path(test_list) if test_list else None, progress=True)
+    err_console.print(f"{name}: {counts['train']} training and {counts['test']} test videos (official split lists)")
+    result = publish_prepared(
+        name, lambda out: run_prepare(folder, out, spin=spin, device=device, keypoints=keypoints),
+        str(source), force=force, data_root=data_root, progress=True)
+    err_console.print(f"{result.name}: {result.status} at {escape(str(result.path))}")
 
 
 def register(app: typer.Typer) -> None:

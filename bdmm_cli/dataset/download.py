@@ -55,6 +55,9 @@ MARKER = "bdmm-download.json"
 #: Files at the top of the authors' FashionVideo archive besides train/ and test/.
 RELEASE_FILES = ("fid_stat.npz", "test_list.csv")
 FRAME_COPIES = ("train_frames", "test_frames")
+#: "dataset": the authors' preprocessed layout; "results": their test strips; "videos": raw videos
+#: given on request (iPER), sorted by the official split lists and prepared (`--from` only).
+KINDS = ("dataset", "results", "videos")
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ class DatasetSource:
 
     Fields:
         name: what `bdmm data download NAME` is called with ("fashionvideo", "fashionvideo-results").
-        kind: "dataset" (the authors' layout, `UBC_fashion_smpl`) or "results" (256x1280 strips).
+        kind: "dataset" (the authors' layout, `UBC_fashion_smpl`), "results" (256x1280 strips) or
+            "videos" (raw videos given on request, sorted by split lists and prepared; `--from` only).
         url: the link as the publisher gives it (printed for the user).
         download_url: what is fetched without a browser ("" = `url`).
         filename: the name the download is cached under (and the file the user saves).
@@ -122,8 +126,8 @@ def load_sources(registry: Path | None = None) -> dict[str, DatasetSource]:
     out = {}
     for name, table in data.get("datasets", {}).items():
         unknown = set(table) - fields
-        if unknown or not table.get("url") or not table.get("filename") or table.get("kind") not in ("dataset", "results"):
-            raise InputError(f"registry {path}: [datasets.{name}] needs kind (dataset|results), url and filename, "
+        if unknown or not table.get("url") or not table.get("filename") or table.get("kind") not in KINDS:
+            raise InputError(f"registry {path}: [datasets.{name}] needs kind ({'|'.join(KINDS)}), url and filename, "
                              f"and no other fields than {sorted(fields)}")
         out[name] = DatasetSource(name=name, **table)
     return out
@@ -434,6 +438,9 @@ def download_dataset(
         raise InputError(f"unknown data set {name!r}; known: {', '.join(sorted(sources)) or 'none'}"
                          + ("" if name != "iper" else " (iPER: bdmm data prepare, see bdmm_cli/dataset/README.md)"))
     src = sources[name]
+    if src.kind == "videos":
+        raise InputError(f"{name} is given as videos: `bdmm data download {name} --from ARCHIVE_OR_FOLDER` sorts "
+                         "them by the official split lists and prepares them")
     root = datasets_root(data_root)
     dest = root / name
     current = _read_marker(dest) if (dest / MARKER).is_file() else None

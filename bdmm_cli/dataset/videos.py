@@ -155,3 +155,89 @@ def download_videos(
 
 
 __all__ = ["download_videos", "read_url_list", "video_file_name", "videos_folder"]
+
+
+# --- videos given as an archive or folder (iPER) ---------------------------------------------------
+
+
+def split_key(text: str) -> str:
+    """A split-list line or a video file name as one key: `001/1/1`, `001_1_1`, `001_1_1.mp4` -> `001_1_1`."""
+    text = text.strip().replace("\\", "/").strip("/")
+    for suffix in (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"):
+        if text.lower().endswith(suffix):
+            text = text[: -len(suffix)]
+    return text.replace("/", "_")
+
+
+def read_split_list(path: Path) -> list[str]:
+    """The keys of an official split list (one video a line, `#` comments skipped)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the split list {path}: {exc}") from None
+    keys = [split_key(ln) for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+    if not keys:
+        raise InputError(f"the split list {path} names no video")
+    return keys
+
+
+def sort_videos(
+    source: Path,
+    name: str,
+    train_list: Path | None = None,
+    test_list: Path | None = None,
+    list_names: tuple[str, str] = ("train.txt", "val.txt"),
+    progress: bool = False,
+) -> tuple[Path, dict[str, int]]:
+    """Sort the videos of an archive or folder into `<cache>/videos/NAME/train|test/` by the
+    official split lists (found inside `source` by name unless given).
+
+    Returns (the videos folder, videos per split). InputError when a list is missing, names a
+    video the source lacks (all of them listed), or a video is in both lists.
+    """
+    import tempfile
+
+    from bdmm_cli.dataset.download import _bar, unpack_archive
+    from bdmm_cli.dataset.prepare import VIDEO_SUFFIXES
+    from bdmm_cli.paths import cache_dir
+
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise InputError(f"--from {source}: no such file or folder")
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".bdmm-videos.", dir=cache_dir()) as tmp:
+        if source.is_dir():
+            root = source
+        else:
+            root = Path(tmp)
+            with _bar(progress, f"unpacking {source.name}", None) as advance:
+                unpack_archive(source, root, on_progress=lambda done, total: advance(1))
+        videos = {}
+        for p in sorted(root.rglob("*")):
+            if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith("."):
+                videos.setdefault(split_key(p.name), p)
+        lists = {}
+        for split, given, default in (("train", train_list, list_names[0]), ("test", test_list, list_names[1])):
+            found = Path(given).expanduser() if given else next(iter(sorted(root.rglob(default))), None)
+            if found is None or not found.is_file():
+                raise InputError(f"no {split} split list: {source} holds no {default}; pass --{split}-list FILE")
+            lists[split] = read_split_list(found)
+        both = sorted(set(lists["train"]) & set(lists["test"]))
+        if both:
+            raise InputError(f"the split lists both name {both[0]}")
+        missing = sorted(k for keys in lists.values() for k in keys if k not in videos)
+        if missing:
+            raise InputError(f"{len(missing)} listed video(s) are not in {source}: {', '.join(missing[:3])}"
+                             + (" ..." if len(missing) > 3 else ""), details=missing if len(missing) > 3 else ())
+        folder = videos_folder(name)
+        if folder.exists():
+            shutil.rmtree(folder)
+        counts = {}
+        for split, keys in lists.items():
+            for k in keys:
+                _link(videos[k], folder / split / videos[k].name)
+            counts[split] = len(keys)
+    return folder, counts
+
+
+__all__ += ["read_split_list", "sort_videos", "split_key"]
