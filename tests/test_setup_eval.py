@@ -10,13 +10,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from torchvision.models import AlexNet
 from typer.testing import CliRunner
 
 from bdmm_cli.cli import app
 from bdmm_cli.metrics.networks import EVAL_NETWORKS
 from hub_server import local_hub  # noqa: F401 - fixture
-from metrics_helpers import random_inception, save_state, save_tiny_i3d, smooth_video, write_frames
+from metrics_helpers import save_tiny_i3d, smooth_video, write_frames
 
 runner = CliRunner()
 KINDS = {"inception-v3": "inception_torchvision", "inception-fid": "inception_fid", "alexnet": "alexnet",
@@ -25,17 +24,19 @@ KINDS = {"inception-v3": "inception_torchvision", "inception-fid": "inception_fi
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
+    """The five files. Setup only fetches and verifies them (loading each network is tested in
+    test_metrics_*), so the big ones are stand-in bytes; the I3D detector is a real (tiny)
+    TorchScript file, used by `bdmm eval` afterwards."""
     root = tmp_path_factory.mktemp("nets")
+    rng = np.random.default_rng(0)
+    out = {}
+    for name, fname in (("inception-v3", "inception_v3_google.pth"), ("inception-fid", "pt_inception.pth"),
+                        ("alexnet", "alexnet-owt.pth"), ("lpips-alex", "alex.pth")):
+        out[name] = root / fname
+        out[name].write_bytes(rng.bytes(50_000))
     torch.manual_seed(0)
-    linear = {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate((64, 192, 384, 256, 256))}
-    torch.save(linear, root / "alex.pth")
-    return {
-        "inception-v3": save_state(random_inception("torchvision"), root / "inception_v3_google.pth"),
-        "inception-fid": save_state(random_inception("fid"), root / "pt_inception.pth"),
-        "alexnet": save_state(AlexNet(), root / "alexnet-owt.pth"),
-        "lpips-alex": root / "alex.pth",
-        "i3d": save_tiny_i3d(root / "i3d_torchscript.pt"),
-    }
+    out["i3d"] = save_tiny_i3d(root / "i3d_torchscript.pt")
+    return out
 
 
 def _registry(tmp_path, hub, files, *, bad_sha: bool = False):
@@ -76,16 +77,16 @@ def test_setup_eval_fetches_and_verifies_every_feature_network(files, local_hub,
     again = runner.invoke(app, ["setup", "--eval"])  # all cached: no licenses to accept, nothing fetched
     assert again.exit_code == 0 and local_hub.count() == n, again.output
 
-    # bdmm eval now needs no weight options
+    # bdmm eval now needs no weight options: FVD loads the installed (pinned) detector
     rng = np.random.default_rng(0)
-    write_frames(tmp_path / "p", smooth_video(rng, 2, size=32))
-    write_frames(tmp_path / "g", smooth_video(rng, 2, size=32))
+    write_frames(tmp_path / "p", smooth_video(rng, 16, size=32))
+    write_frames(tmp_path / "g", smooth_video(rng, 16, size=32))
     out = tmp_path / "s.json"
-    res = runner.invoke(app, ["eval", "-m", "lpips,fid", "--pred", str(tmp_path / "p"), "--gt", str(tmp_path / "g"),
-                              "--json", str(out)])
+    res = runner.invoke(app, ["eval", "-m", "fvd", "--protocol", "standard", "--pred", str(tmp_path / "p"),
+                              "--gt", str(tmp_path / "g"), "--json", str(out)])
     assert res.exit_code == 0, res.output
     nets = json.loads(out.read_text())["meta"]["networks"]
-    assert nets["inception"]["source"] == "inception-v3" and nets["lpips"]["source"] == "alexnet"
+    assert nets["i3d"]["source"] == "i3d" and local_hub.count() == n
 
 
 def test_setup_eval_refuses_a_file_whose_sha256_differs(files, local_hub, tmp_path, monkeypatch):

@@ -435,8 +435,8 @@ def download_dataset(
 
     sources = load_sources()
     if name not in sources:
-        raise InputError(f"unknown data set {name!r}; known: {', '.join(sorted(sources)) or 'none'}"
-                         + ("" if name != "iper" else " (iPER: bdmm data prepare, see bdmm_cli/dataset/README.md)"))
+        raise InputError(f"unknown data set {name!r}; known: {', '.join(sorted(sources)) or 'none'} "
+                         "(any other data: `bdmm data prepare VIDEOS -o DATA`, then --data DATA)")
     src = sources[name]
     if src.kind == "videos":
         raise InputError(f"{name} is given as videos: `bdmm data download {name} --from ARCHIVE_OR_FOLDER` sorts "

@@ -110,6 +110,10 @@ def paper_comparison(
                             announce=announce).path
     results = download_dataset(table.results, accept_licenses=accept_licenses, data_root=data_root,
                                progress=progress, announce=announce).path
+    missing = [p.name for p in (data / "fid_stat.npz", data / "test_frames") if not p.exists()]
+    if missing:
+        raise InputError(f"{data} lacks {' and '.join(missing)} (prepared from the videos?): the comparison needs the "
+                         f"authors' data set: bdmm data download {table.data} --force --accept-licenses")
     # 2. every metric, the authors' protocol, on the strips
     config = dataclasses.replace(config or EvalConfig(), metrics="all", protocol="bdmm", layout="strips",
                                  fid_stats=data / "fid_stat.npz", fvd_real=data / "test_frames")
