@@ -379,7 +379,7 @@ def _read_marker(path: Path) -> dict:
 def _fetch(src: DatasetSource | None, source: str | None, accept_licenses: bool,
            announce: Callable[[str], None]) -> tuple[Path, str]:
     """1. the local archive or folder to install from, and its label."""
-    from bdmm_cli.hub.urlfetch import download_url
+    from bdmm_cli.hub.urlfetch import NotAFileError, download_url
 
     if source is not None and not _is_url(source):
         path = Path(source).expanduser()
@@ -400,9 +400,14 @@ def _fetch(src: DatasetSource | None, source: str | None, accept_licenses: bool,
                          f"or --from FILE for the archive ({src.filename}) you already have")
     try:
         path = download_url(src.download_url or src.url, filename=src.filename, expected_size=src.size, label=src.name)
+    except NotAFileError:
+        raise MissingResourceError(
+            f"{src.name} was not downloaded: the link answers with a web page (a share link that needs a browser). "
+            f"Open {src.url} in a browser, save the file, then run: bdmm data download {src.name} --from {src.filename}"
+        ) from None
     except MissingResourceError as exc:
         raise MissingResourceError(
-            f"{src.name} was not downloaded ({exc}). Open {src.url} in a browser, save the file, then run: "
+            f"{src.name} was not downloaded: {exc}; or open {src.url} in a browser, save the file, then run: "
             f"bdmm data download {src.name} --from {src.filename}") from None
     return path, src.url
 
