@@ -5,7 +5,6 @@ checked in full, published by name, and then trained on by name."""
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -260,7 +259,7 @@ def _astronaut_video(path: Path, frames: int = 4, shift: int = 3) -> bytes:
     return path.read_bytes()
 
 
-def test_from_videos_downloads_in_parallel_checks_each_decodes_then_prepares(local_hub, tmp_path, monkeypatch):
+def test_from_videos_downloads_in_parallel_checks_each_decodes_then_prepares(local_hub, tmp_path):
     import torch
 
     from bdmm_cli.dataset.layout import OfficialDataset, read_test_list

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torchvision.models import AlexNet
 from typer.testing import CliRunner
 
@@ -72,10 +73,10 @@ def test_strips_are_read_as_panel_3_and_panel_5(stand_in):
     assert [v.num_frames for v in gen] == [16]
     files = sorted((stand_in["pred"] / "video_00.mp4").glob("*.png"))
     for a, path in zip(gen[0].frames(), files):
-        assert np.array_equal(a, np.asarray(__import__("PIL.Image").Image.open(path).convert("RGB")))
+        assert np.array_equal(a, np.asarray(Image.open(path).convert("RGB")))
     truth = sorted((stand_in["data"] / "test" / "video_00.mp4" / "frames").glob("*.png"))
     for b, path in zip(gt[0].frames(), truth):  # GT panel = the data set's frame
-        assert np.array_equal(b, np.asarray(__import__("PIL.Image").Image.open(path).convert("RGB")))
+        assert np.array_equal(b, np.asarray(Image.open(path).convert("RGB")))
 
 
 def test_eval_on_strips_equals_eval_on_the_same_frames_as_files(stand_in, on_strips):
