@@ -18,6 +18,12 @@ def setup_command(
         help="Allow downloads (URLs, or the authors' archives and SPIN's files when no --from is given) "
              "under the licenses printed first."),
     force: bool = typer.Option(False, "--force/--no-force", "-f", help="Replace items installed earlier from a different file."),
+    eval_networks: bool = typer.Option(
+        False, "--eval/--no-eval",
+        help="Instead: the feature networks of `bdmm eval` (Inception-v3 x2, AlexNet, LPIPS, I3D)."),
+    trust_unverified: bool = typer.Option(
+        False, "--trust-unverified/--no-trust-unverified",
+        help="With --eval: accept the I3D detector, which has no published checksum."),
 ) -> None:
     """Install the SMPL model, SPIN, the BDMM weights and the authors' other files in one step.
 
@@ -43,6 +49,8 @@ def setup_command(
       bdmm setup --from BDMM/SMPLDataset/checkpoints --from BDMM/checkpoints/bdmm_dancefashion_checkpoints
 
       bdmm setup --from https://example.org/model_checkpoint.pt --accept-licenses
+
+      bdmm setup --eval --accept-licenses --trust-unverified
     """
     from rich.console import Console
     from rich.markup import escape
@@ -51,6 +59,9 @@ def setup_command(
     from bdmm_cli.setup import run_setup
 
     console = Console(highlight=False, soft_wrap=True)
+    if eval_networks:
+        _setup_eval(console, accept_licenses, trust_unverified)
+        return
     result = run_setup(list(sources or []), accept_licenses=accept_licenses, force=force,
                        announce=lambda msg: console.print(escape(msg)))
     table = Table(title="bdmm setup")
@@ -74,6 +85,22 @@ def setup_command(
             console.print(f"to finish: open {escape(u.source.url)}, save {escape(u.source.filename)}, "
                           f"then run `bdmm setup --from {escape(u.source.filename)}`")
         raise typer.Exit(1)
+
+
+def _setup_eval(console, accept_licenses: bool, trust_unverified: bool) -> None:
+    """`bdmm setup --eval`: the feature networks, verified, in a table."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from bdmm_cli.metrics.networks import setup_eval_networks
+
+    rows = setup_eval_networks(accept_licenses, trust_unverified or None, announce=lambda msg: console.print(escape(msg)))
+    table = Table(title="bdmm setup --eval")
+    for col in ("network", "verification", "sha256", "file"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], r["verification"], r["sha256"][:16], escape(r["path"]))
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
