@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from animate_helpers import MODEL_SIZE, synthetic_body, tiny_generator_dir
+from animate_helpers import MODEL_SIZE, random_spin, synthetic_body, tiny_generator_dir
 from bdmm_cli.errors import InputError
 from bdmm_cli.pipeline import AnimateConfig, AnimatePipeline
 from bdmm_cli.video import VideoWriter, count_frames
@@ -18,21 +17,6 @@ skimage_data = pytest.importorskip("skimage.data")
 pytest.importorskip("mediapipe")
 
 N = 6
-
-
-def _random_spin(path):
-    """SPIN/HMR weights, random, whose mean parameters put an upright body in the crop; saved
-    as a flat state dict like BDMM's spin_ckpt.pth."""
-    from bdmm_cli.pose.hmr import HMR
-
-    torch.manual_seed(0)
-    hmr = HMR()
-    init_pose = torch.tensor([1.0, 0, 0, 1, 0, 0]).repeat(24)
-    init_pose[:6] = torch.tensor([1.0, 0, 0, -1, 0, 0])  # pi about x: y down, like SPIN's mean pose
-    hmr.init_pose.copy_(init_pose[None])
-    hmr.init_cam.copy_(torch.tensor([[0.9, 0.0, 0.0]]))
-    torch.save(hmr.state_dict(), path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +35,7 @@ def env(tmp_path_factory):
     blank = root / "blank.png"
     Image.fromarray(np.full((160, 120, 3), 128, np.uint8)).save(blank)
     return {"root": root, "photo": photo, "video": video, "blank": blank,
-            "weights": tiny_generator_dir(root), "smpl": synthetic_body(root), "spin": _random_spin(root / "spin_ckpt.pth")}
+            "weights": tiny_generator_dir(root), "smpl": synthetic_body(root), "spin": random_spin(root / "spin_ckpt.pth")}
 
 
 def _config(env, **kw):

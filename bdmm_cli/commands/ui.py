@@ -1,0 +1,117 @@
+"""`bdmm ui`: the main job in a local web page (a thin layer over bdmm_cli.ui)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from bdmm_cli.commands._common import KEYPOINTS_OPTION, err_console, handle_errors, warn
+
+INSTALL_HINT = 'pip install "bdmm[ui]"'
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _parse_auth(auth: str | None) -> tuple[str, str] | None:
+    from bdmm_cli.errors import InputError
+
+    if auth is None:
+        return None
+    user, sep, password = auth.partition(":")
+    if not sep or not user or not password:
+        raise InputError(f"--auth must be USER:PASS, got {auth!r}")
+    return user, password
+
+
+@handle_errors
+def ui_command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (other than 127.0.0.1: see --auth)."),
+    port: int = typer.Option(7860, "--port", help="Port to listen on."),
+    share: bool = typer.Option(False, "--share/--no-share", help="Also publish a temporary public link (Gradio's share service)."),
+    auth: Optional[str] = typer.Option(None, "--auth", help="USER:PASS the page asks for."),
+    weights: str = typer.Option("fashionvideo", "--weights", "-w", help="Generator: registry name or local file/folder."),
+    smpl: Optional[Path] = typer.Option(None, "--smpl", help="SMPL model file (default: the one `bdmm body install` installed)."),
+    pose_weights: Optional[str] = typer.Option(None, "--pose-weights", help="SPIN regressor: registry name or file (default: spin)."),
+    keypoints: str = KEYPOINTS_OPTION,
+    rasterizer: str = typer.Option("auto", "--rasterizer", help="Mesh-flow rasterizer: auto, torch or pytorch3d."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N."),
+    dtype: str = typer.Option("fp32", "--dtype", help="Default dtype of the generator: fp32, or fp16 / bf16 on a GPU."),
+    size: int = typer.Option(256, "--size", help="Side of the output frames in pixels."),
+    model_size: int = typer.Option(256, "--model-size", help="Resolution the model runs at (multiple of 64; the released weights: 256)."),
+    max_seconds: float = typer.Option(60.0, "--max-seconds", help="Longest part of a driving video one run may use, in seconds (0: no limit)."),
+    max_upload_mb: int = typer.Option(500, "--max-upload-mb", help="Largest upload in MB."),
+) -> None:
+    """Serve the main job as a web page: photo + driving video -> MP4, with a preview, progress, cancel and a download link.
+
+    The models are loaded once and shared; runs go one at a time (waiting users see their place in the queue); uploads and results live in a temporary folder per browser session, removed when the session ends. The page's two actions are also an API (`gradio_client`, api_name "/preview" and "/animate"). Listens on 127.0.0.1 unless --host says otherwise. Needs the ui extra: pip install "bdmm\\[ui]".
+
+    Examples:
+
+      bdmm ui
+
+      bdmm ui --port 8080 --device cuda --dtype fp16
+
+      bdmm ui --host 0.0.0.0 --auth alice:secret --max-seconds 30
+
+      bdmm ui --weights latest_net_G.pth --pose-weights spin_ckpt.pth --keypoints mediapipe
+    """
+    from bdmm_cli.errors import InputError, MissingResourceError
+    from bdmm_cli.pipeline import LoadSettings, RunSettings
+
+    try:
+        import gradio  # noqa: F401
+    except ImportError as exc:
+        raise MissingResourceError(f"the web page needs gradio, which is not installed ({exc.name}): {INSTALL_HINT}") from None
+    credentials = _parse_auth(auth)
+    if not 1 <= port <= 65535:
+        raise InputError(f"--port must be 1-65535, got {port}")
+    if max_seconds < 0 or max_upload_mb < 1:
+        raise InputError("--max-seconds must be >= 0 and --max-upload-mb >= 1")
+    RunSettings(size=size, model_size=model_size).validate_run()
+    load = LoadSettings(weights=weights, smpl=smpl, pose_weights=pose_weights, keypoints=keypoints,
+                        device=device, dtype=dtype, rasterizer=rasterizer)
+    if not _is_loopback(host):
+        warn(f"listening on {host}: anyone who can reach this machine on port {port} can use the page"
+             + ("" if credentials else " (add --auth USER:PASS)"))
+    if share:
+        warn("--share publishes the page on a public link" + ("" if credentials else " (add --auth USER:PASS)"))
+
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="bdmm-ui-"))
+    # Gradio's uploads and copies go into the server's folder too (read when gradio builds the page).
+    os.environ["GRADIO_TEMP_DIR"] = str(root / "gradio")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from bdmm_cli.ui.handlers import ServeSettings, UIServer
+
+    server = None
+    try:
+        err_console.print("loading the models ...")
+        server = UIServer.load(ServeSettings(load=load, size=size, model_size=model_size, max_seconds=max_seconds),
+                               root=root)
+        from bdmm_cli.ui.page import build_page, launch
+
+        demo = build_page(server)
+        err_console.print(f"bdmm ui: http://{host}:{port} (device {server.pipeline.device}; Ctrl-C stops)")
+        launch(demo, server, host=host, port=port, share=share, auth=credentials, max_upload_mb=max_upload_mb)
+    finally:
+        if server is not None:
+            server.close()
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ui")(ui_command)
