@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 from pathlib import Path
 from typing import Optional
 
@@ -32,6 +33,10 @@ def _parse_auth(auth: str | None) -> tuple[str, str] | None:
     if not sep or not user or not password:
         raise InputError(f"--auth must be USER:PASS, got {auth!r}")
     return user, password
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt
 
 
 @handle_errors
@@ -69,10 +74,6 @@ def ui_command(
     from bdmm_cli.errors import InputError, MissingResourceError
     from bdmm_cli.pipeline import LoadSettings, RunSettings
 
-    try:
-        import gradio  # noqa: F401
-    except ImportError as exc:
-        raise MissingResourceError(f"the web page needs gradio, which is not installed ({exc.name}): {INSTALL_HINT}") from None
     credentials = _parse_auth(auth)
     if not 1 <= port <= 65535:
         raise InputError(f"--port must be 1-65535, got {port}")
@@ -87,15 +88,25 @@ def ui_command(
     if share:
         warn("--share publishes the page on a public link" + ("" if credentials else " (add --auth USER:PASS)"))
 
+    import shutil
     import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="bdmm-ui-"))
-    # Gradio's uploads and copies go into the server's folder too (read when gradio builds the page).
-    os.environ["GRADIO_TEMP_DIR"] = str(root / "gradio")
+    # Gradio's uploads go into the server's folder too (set before gradio is imported: it reads
+    # it then), and the session folders inside it are served from where they are.
+    saved = {k: os.environ.get(k) for k in ("GRADIO_TEMP_DIR", "GRADIO_ANALYTICS_ENABLED")}
+    os.environ["GRADIO_TEMP_DIR"] = str(root)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        import gradio  # noqa: F401
+    except ImportError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        _restore(saved)
+        raise MissingResourceError(f"the web page needs gradio, which is not installed ({exc.name}): {INSTALL_HINT}") from None
     from bdmm_cli.ui.handlers import ServeSettings, UIServer
 
     server = None
+    previous = signal.signal(signal.SIGTERM, _stop)  # `kill` stops the page like Ctrl-C, folders removed
     try:
         err_console.print("loading the models ...")
         server = UIServer.load(ServeSettings(load=load, size=size, model_size=model_size, max_seconds=max_seconds),
@@ -106,11 +117,19 @@ def ui_command(
         err_console.print(f"bdmm ui: http://{host}:{port} (device {server.pipeline.device}; Ctrl-C stops)")
         launch(demo, server, host=host, port=port, share=share, auth=credentials, max_upload_mb=max_upload_mb)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if server is not None:
             server.close()
-        import shutil
-
         shutil.rmtree(root, ignore_errors=True)
+        _restore(saved)
+
+
+def _restore(saved: dict) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def register(app: typer.Typer) -> None:

@@ -30,11 +30,20 @@ INTRO = (
 )
 
 
-def error_line(exc: BaseException) -> str:
-    """The one line the page shows for ``exc`` (what the CLI prints after ``error:``)."""
+def error_line(exc: BaseException, server: UIServer | None = None, uploads=()) -> str:
+    """The one line the page shows for ``exc`` (what the CLI prints after ``error:``), the
+    uploads named by their file names and no path inside the server's folder."""
+    from pathlib import Path
+
     from bdmm_cli.commands._common import error_message
 
-    return error_message(exc) or f"internal error ({type(exc).__name__}); the server's log has the details"
+    line = error_message(exc) or f"internal error ({type(exc).__name__}); the server's log has the details"
+    for path in uploads:
+        if path:
+            line = line.replace(str(path), Path(str(path)).name)
+    if server is not None:
+        line = line.replace(f"{server.root}/", "")
+    return line
 
 
 def _options(retarget, frames, max_seconds, side_by_side, window, overlap, dtype, skip_missing) -> PageOptions:
@@ -68,7 +77,8 @@ def _handler(server: UIServer, action):
         except Exception as exc:  # noqa: BLE001 - every failure is one line in the page
             if not isinstance(exc, (BdmmError, OSError)):
                 log.exception("%s failed", action.__name__)
-            raise gr.Error(f"error: {error_line(exc)}", title="error", print_exception=False) from None
+            line = error_line(exc, server, (photo, _video_path(video)))
+            raise gr.Error(f"error: {line}", title="error", print_exception=False) from None
         return str(outcome.video), outcome.summary
 
     handler.__name__ = action.__name__.replace("run_", "")
@@ -80,14 +90,14 @@ def build_page(server: UIServer) -> gr.Blocks:
     with gr.Blocks(title="bdmm", delete_cache=(1800, 3 * 3600), analytics_enabled=False) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Row():
-            photo = gr.Image(label="Photo", sources=["upload", "webcam"], type="filepath", elem_id="photo")
-            video = gr.Video(label="Driving video", sources=["upload"], elem_id="video")
+            photo = gr.Image(label="Photo", sources=["upload", "webcam"], type="filepath", elem_id="photo", height=320)
+            video = gr.Video(label="Driving video", sources=["upload"], elem_id="video", height=320)
         with gr.Row():
             retarget = gr.Radio(list(RETARGET_CHOICES), value="auto", label="Retarget",
                                 info="auto = shape+camera: the motion on your photo's body and framing")
-            frames = gr.Textbox(label="Frame range A:B", placeholder="all (e.g. 0:150)", elem_id="frames")
+            frames = gr.Textbox("", label="Frame range A:B", placeholder="all (e.g. 0:150)", elem_id="frames")
             limit = server.settings.max_seconds
-            max_seconds = gr.Number(label="Max seconds", value=None, minimum=0, elem_id="max-seconds",
+            max_seconds = gr.Number(label="Max seconds (0 = all)", value=0, minimum=0, elem_id="max-seconds",
                                     info=f"use the first N s of the range (this server: at most {limit:g} s)"
                                     if limit else "use the first N s of the range")
             side_by_side = gr.Checkbox(label="Side by side (driving crop | result)", value=False)
@@ -104,15 +114,15 @@ def build_page(server: UIServer) -> gr.Blocks:
             cancel_btn = gr.Button("Cancel", variant="stop", elem_id="cancel-button")
         status = gr.Markdown("", elem_id="status")
         with gr.Row():
-            preview_out = gr.Video(label="Preview", interactive=False, elem_id="preview-video")
-            result_out = gr.Video(label="Result", interactive=False, elem_id="result-video")
+            preview_out = gr.Video(label="Preview", interactive=False, elem_id="preview-video", height=320)
+            result_out = gr.Video(label="Result", interactive=False, elem_id="result-video", height=320)
 
         inputs = [photo, video, retarget, frames, max_seconds, side_by_side, window, overlap, dtype, skip_missing]
         queued = dict(concurrency_limit=1, concurrency_id="device")
         preview_event = preview_btn.click(_handler(server, run_preview), inputs, [preview_out, status],
-                                          api_name="preview", **queued)
+                                          api_name="preview", show_progress_on=[preview_out], **queued)
         animate_event = animate_btn.click(_handler(server, run_animate), inputs, [result_out, status],
-                                          api_name="animate", **queued)
+                                          api_name="animate", show_progress_on=[result_out], **queued)
 
         def _cancel(request: gr.Request):
             return cancel(server.session(request.session_hash or "api"))
