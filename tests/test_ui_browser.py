@@ -3,7 +3,7 @@ Debian's Chromium by Playwright (upload, Preview, Animate with progress, downloa
 bad upload, closing the tab), and called through `gradio_client` with both API names.
 
 The screenshot of the page after a run is saved under the test's temporary folder; with
-``BDMM_UI_SCREENSHOT=docs/images/bdmm-ui.png`` it is also written there (the README's picture).
+``BDMM_UI_SCREENSHOT=docs/ui.jpg`` it is also written there (the README's picture).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def test_page_in_chromium(served, chromium, tmp_path):
         sync_api.expect(page.locator("#status")).to_contain_text(
             f"result: {N} frames, 10 fps, {MODEL_SIZE}x{MODEL_SIZE}, retarget shape+camera (auto), keypoints: MediaPipe",
             timeout=10_000)
-        page.screenshot(path=str(tmp_path / "bdmm-ui.png"), full_page=True)
+        page.screenshot(path=str(tmp_path / "bdmm-ui.jpg"), full_page=True, type="jpeg", quality=85)
         with page.expect_download() as info:
             page.locator("#result-video [data-testid=download-link]").click()
         got = tmp_path / "downloaded.mp4"
@@ -152,8 +152,8 @@ def test_page_in_chromium(served, chromium, tmp_path):
         time.sleep(0.5)
     assert not sessions[0].exists()
 
-    shot = tmp_path / "bdmm-ui.png"
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    shot = tmp_path / "bdmm-ui.jpg"
+    assert shot.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
     if os.environ.get("BDMM_UI_SCREENSHOT"):
         shutil.copyfile(shot, os.environ["BDMM_UI_SCREENSHOT"])
     assert "Traceback" not in log.read_text(errors="replace")
