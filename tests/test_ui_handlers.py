@@ -217,3 +217,39 @@ def test_command_errors_are_one_line(env, monkeypatch):
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [result.output.strip()]
     assert 'error: the web page needs gradio' in result.output and 'pip install "bdmm[ui]"' in result.output
+
+
+def test_port_in_use_is_one_line_before_loading(env):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ui_args(env, "--port", str(port)))
+    assert result.exit_code == 1
+    assert result.output == f"error: cannot listen on 127.0.0.1:{port} (Address already in use): choose another --port or --host\n"
+
+
+def test_page_handler_turns_every_failure_into_one_line(env, server, monkeypatch):
+    """The page's wrapper (no server): the handler's one line (uploads named by file name), and
+    an unexpected exception as one line too, its traceback only in the server's log."""
+    gr = pytest.importorskip("gradio")
+    from bdmm_cli.ui import page
+
+    text = env["root"] / "notes.mp4"
+    text.write_text("not a video\n")
+    animate_handler = page._handler(server, run_animate)
+    with pytest.raises(gr.Error) as info:
+        animate_handler(str(PERSON), str(text))
+    assert info.value.message.startswith("error: cannot read video notes.mp4: ") and "\n" not in info.value.message
+    video, summary = page._handler(server, run_preview)(str(PERSON), str(env["video"]), "camera", "0:4")
+    assert count_frames(video) == 4 and summary.startswith("preview: 4 frames") and "retarget camera" in summary
+
+    def broken(*args):
+        raise RuntimeError("a bug\nwith two lines")
+
+    broken.__name__ = "run_animate"
+    with pytest.raises(gr.Error) as info:
+        page._handler(server, broken)(str(PERSON), str(env["video"]))
+    assert info.value.message == "error: internal error (RuntimeError); the server's log has the details"

@@ -35,6 +35,24 @@ def _parse_auth(auth: str | None) -> tuple[str, str] | None:
     return user, password
 
 
+def _check_port(host: str, port: int) -> None:
+    import socket
+
+    from bdmm_cli.errors import InputError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise InputError(f"--host {host}: {exc.strerror}") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InputError(f"cannot listen on {host}:{port} ({exc.strerror}): choose another --port or --host") from None
+
+
 def _stop(signum, frame):
     raise KeyboardInterrupt
 
@@ -80,6 +98,7 @@ def ui_command(
     if max_seconds < 0 or max_upload_mb < 1:
         raise InputError("--max-seconds must be >= 0 and --max-upload-mb >= 1")
     RunSettings(size=size, model_size=model_size).validate_run()
+    _check_port(host, port)  # before the models load
     load = LoadSettings(weights=weights, smpl=smpl, pose_weights=pose_weights, keypoints=keypoints,
                         device=device, dtype=dtype, rasterizer=rasterizer)
     if not _is_loopback(host):
