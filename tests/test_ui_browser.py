@@ -125,26 +125,45 @@ def test_page_in_chromium(served, chromium, tmp_path):
         assert meta.duration == pytest.approx(N / FPS, abs=0.05)
         assert (meta.width, meta.height) == (MODEL_SIZE, MODEL_SIZE)
 
-        # Cancel while the run goes on: the page says so, and no new MP4 appears.
+        # A second user, while the first one's run goes on: their place in the queue.
+        other = browser.new_page(viewport={"width": 1280, "height": 1000})
+        other.goto(url)
+        other.locator("#photo input[type=file]").set_input_files(str(PERSON))
+        other.locator("#video input[type=file]").set_input_files(str(env["video"]))
+        other.wait_for_selector("#video video")
         before = _mp4s(tmp)
         page.click("#animate-button")
         progress.first.wait_for(timeout=60_000)
+        other.click("#preview-button")
+        other.locator("#preview-video").get_by_text(re.compile(r"queue: 1/1")).first.wait_for(timeout=30_000)
+
+        # Cancel while the run goes on: the page says so, no new MP4 appears, the next user runs.
         page.click("#cancel-button")
         sync_api.expect(page.locator("#status")).to_contain_text("cancelled: the run stops after the current window")
-        time.sleep(8)  # the run reaches the end of its window and stops there
-        assert _mp4s(tmp) == before and not list(tmp.glob("bdmm-ui-*/sessions/*/.*"))
+        other.wait_for_selector("#preview-video video[src]", timeout=120_000)
+        sync_api.expect(other.locator("#status")).to_contain_text(f"preview: {N} frames")
+        mine = [p for p in _mp4s(tmp) if p.parent == before[0].parent]
+        assert mine == before and not list(tmp.glob("bdmm-ui-*/sessions/*/.*"))
+        other.close()
 
         # A text file named .mp4: the CLI's one line in the page, no traceback.
         page.locator("#video button[aria-label='Clear']").click()
         page.locator("#video input[type=file]").set_input_files(str(text))
+        page.wait_for_selector("#video video")  # uploaded
         page.click("#animate-button")
         error = page.get_by_text(re.compile(r"error: cannot read video .*notes\.mp4"))
-        error.first.wait_for(timeout=30_000)
+        try:
+            error.first.wait_for(timeout=30_000)
+        finally:
+            page.screenshot(path=str(tmp_path / "error.png"), full_page=True)
         assert "Traceback" not in page.content()
 
-        # Closing the tab ends the session: its folder is removed.
+        # Closing the tab ends the session: its folder is removed (the other tab's already is).
+        deadline = time.monotonic() + 30
+        while len(list(tmp.glob("bdmm-ui-*/sessions/*"))) > 1 and time.monotonic() < deadline:
+            time.sleep(0.5)
         sessions = list(tmp.glob("bdmm-ui-*/sessions/*"))
-        assert len(sessions) == 1
+        assert sessions == [before[0].parent]
         page.close()
         browser.close()
     deadline = time.monotonic() + 30

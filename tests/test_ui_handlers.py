@@ -194,6 +194,20 @@ def test_end_session_removes_its_files_only(env, server):
     assert "bye" not in server.sessions
 
 
+def test_an_upload_two_sessions_share_stays_until_both_end(env, server):
+    """Gradio stores an upload once per content: two tabs that drop the same file get one path."""
+    upload = server.root / "gradio" / "samefile" / "drive.mp4"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(env["video"].read_bytes())
+    a = server.session("tab-a")
+    run_preview(server, a, PERSON, upload, PageOptions(frames="0:2"))
+    server.track_upload("tab-b", upload)  # dropped in tab b, which has not run anything
+    server.end_session("tab-a")
+    assert upload.is_file() and not a.folder.exists()
+    server.end_session("tab-b")
+    assert not upload.exists()
+
+
 def test_check_serving_reports_what_is_missing(env):
     # No SMPL model installed (the tests' BDMM_HOME is empty) and the registry's generator not cached.
     bare = LoadSettings(weights="fashionvideo", pose_weights=str(env["spin"]), device="cpu")

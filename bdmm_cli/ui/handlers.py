@@ -209,16 +209,25 @@ class UIServer:
                 self.sessions[session_id] = Session(session_id, self.root / "sessions" / safe)
             return self.sessions[session_id]
 
+    def track_upload(self, session_id: str, path) -> None:
+        """Remember that the session ``session_id`` has the upload ``path`` (the page calls
+        this when a file is dropped, so a session that has not run yet keeps its uploads too)."""
+        if path:
+            self.session(session_id).uploads.add(Path(path))
+
     def end_session(self, session_id: str) -> None:
-        """Stop the session's run and remove its folder and the uploads it handed in (those
-        inside the server's folder: a file given by path from elsewhere is never touched)."""
+        """Stop the session's run and remove its folder and its uploads: those inside the
+        server's folder that no other open session has (gradio stores an upload once per
+        content, so two sessions that drop the same file share it; a file given by path
+        from elsewhere is never touched)."""
         with self._sessions_lock:
             session = self.sessions.pop(session_id, None)
-        if session is None:
-            return
+            if session is None:
+                return
+            shared = set().union(*(s.uploads for s in self.sessions.values()))
         session.cancel_event.set()
         shutil.rmtree(session.folder, ignore_errors=True)
-        for path in session.uploads:
+        for path in session.uploads - shared:
             if _inside(path, self.root):
                 path.unlink(missing_ok=True)
                 with contextlib.suppress(OSError):

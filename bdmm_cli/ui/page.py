@@ -73,12 +73,13 @@ def _handler(server: UIServer, action):
             options = _options(retarget, frames, max_seconds, side_by_side, window, overlap, dtype, skip_missing)
             outcome = action(server, session, photo, _video_path(video), options, report)
         except Cancelled as exc:
-            raise gr.Error(str(exc), title="cancelled", print_exception=False) from None
+            raise gr.Error(str(exc), title="cancelled", duration=None, print_exception=False) from None
         except Exception as exc:  # noqa: BLE001 - every failure is one line in the page
             if not isinstance(exc, (BdmmError, OSError)):
                 log.exception("%s failed", action.__name__)
             line = error_line(exc, server, (photo, _video_path(video)))
-            raise gr.Error(f"error: {line}", title="error", print_exception=False) from None
+            log.warning("%s (session %s): error: %s", handler.__name__, session.id, line)
+            raise gr.Error(f"error: {line}", title="error", duration=None, print_exception=False) from None
         return str(outcome.video), outcome.summary
 
     handler.__name__ = action.__name__.replace("run_", "")
@@ -129,6 +130,12 @@ def build_page(server: UIServer) -> gr.Blocks:
 
         cancel_btn.click(_cancel, None, [status], cancels=[preview_event, animate_event], queue=False,
                          api_name=False)
+
+        def _track(path, request: gr.Request):
+            server.track_upload(request.session_hash or "api", path)
+
+        for upload in (photo, video):
+            upload.change(_track, [upload], None, queue=False, api_name=False, show_progress="hidden")
 
         def _end(request: gr.Request):
             server.end_session(request.session_hash or "api")
