@@ -208,6 +208,20 @@ def test_an_upload_two_sessions_share_stays_until_both_end(env, server):
     assert not upload.exists()
 
 
+def test_idle_sessions_are_swept(env, server):
+    """A session whose tab never closes (an API client) is ended session_ttl after its last run."""
+    idle = server.session("idle-api-client")
+    run_preview(server, idle, PERSON, env["video"], PageOptions(frames="0:2"))
+    busy = server.session("busy")
+    busy.running = 1  # a run going on: never swept
+    later = idle.last_used + server.settings.session_ttl + 1
+    busy.last_used = idle.last_used
+    assert "idle-api-client" not in server.sweep(now=later - 2)  # (sessions of earlier tests may go)
+    assert "idle-api-client" in server.sweep(now=later) and not idle.folder.exists()
+    assert "busy" in server.sessions
+    busy.running = 0
+
+
 def test_check_serving_reports_what_is_missing(env):
     # No SMPL model installed (the tests' BDMM_HOME is empty) and the registry's generator not cached.
     bare = LoadSettings(weights="fashionvideo", pose_weights=str(env["spin"]), device="cpu")

@@ -50,6 +50,8 @@ from bdmm_cli.pipeline.config import DTYPES, RETARGET_CHOICES
 PREVIEW_SECONDS = 3.0
 #: Default longest part of a driving video one run may use, in seconds (``bdmm ui --max-seconds``).
 DEFAULT_MAX_SECONDS = 60.0
+#: Seconds after its last run that a session is ended even if its tab is still open.
+SESSION_TTL = 3 * 3600.0
 
 
 class Cancelled(BdmmError):
@@ -66,6 +68,8 @@ class ServeSettings:
         model_size: resolution the model runs at (the released weights: 256).
         max_seconds: longest part of a driving video one run may use (0: no limit).
         preview_seconds: seconds of the range that Preview shows.
+        session_ttl: seconds after its last run that a session still open is ended anyway
+            (API clients never close a tab), checked when a run starts.
     """
 
     load: LoadSettings = LoadSettings()
@@ -73,6 +77,7 @@ class ServeSettings:
     model_size: int = 256
     max_seconds: float = DEFAULT_MAX_SECONDS
     preview_seconds: float = PREVIEW_SECONDS
+    session_ttl: float = SESSION_TTL
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,8 @@ class Session:
     folder: Path
     uploads: set[Path] = field(default_factory=set)
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    last_used: float = field(default_factory=time.monotonic)
+    running: int = 0
     _names: itertools.count = field(default_factory=itertools.count)
 
     def output_path(self, kind: str) -> Path:
@@ -233,6 +240,17 @@ class UIServer:
                 with contextlib.suppress(OSError):
                     path.parent.rmdir()  # gradio's per-upload folder, when now empty
 
+    def sweep(self, now: float | None = None) -> list[str]:
+        """End the sessions idle (no run going on) for more than ``settings.session_ttl``
+        seconds; returns their ids."""
+        now = time.monotonic() if now is None else now
+        with self._sessions_lock:
+            stale = [sid for sid, s in self.sessions.items()
+                     if not s.running and now - s.last_used > self.settings.session_ttl]
+        for sid in stale:
+            self.end_session(sid)
+        return stale
+
     def close(self) -> None:
         """Cancel every run and remove the server's folder."""
         for sid in list(self.sessions):
@@ -299,6 +317,18 @@ def cancel(session: Session) -> str:
 def _run(kind: str, server: UIServer, session: Session, photo, video, options: PageOptions,
          report: Callable[[Progress], None] | None) -> RunOutcome:
     report = report or (lambda _p: None)
+    session.last_used = time.monotonic()
+    session.running += 1
+    server.sweep()  # other sessions idle too long
+    try:
+        return _run_checked(kind, server, session, photo, video, options, report)
+    finally:
+        session.running -= 1
+        session.last_used = time.monotonic()
+
+
+def _run_checked(kind: str, server: UIServer, session: Session, photo, video, options: PageOptions,
+                 report: Callable[[Progress], None]) -> RunOutcome:
     stop_flag = threading.Event()
     session.cancel_event = stop_flag  # Cancel stops this run (an earlier click is forgotten)
     photo, video = _upload(session, photo, "photo"), _upload(session, video, "driving video")
@@ -395,6 +425,6 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
-__all__ = ["Cancelled", "DEFAULT_MAX_SECONDS", "PREVIEW_SECONDS", "PageOptions", "Progress", "RunOutcome",
+__all__ = ["Cancelled", "DEFAULT_MAX_SECONDS", "PREVIEW_SECONDS", "SESSION_TTL", "PageOptions", "Progress", "RunOutcome",
            "ServeSettings", "Session", "UIServer", "cancel", "check_serving", "run_animate",
            "run_preview", "summary"]

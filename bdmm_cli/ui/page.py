@@ -67,7 +67,7 @@ def _handler(server: UIServer, action):
         session = server.session(getattr(request, "session_hash", None) or "api")
 
         def report(p: Progress) -> None:
-            progress((p.done, p.total) if p.total else None, desc=p.line, unit="frames")
+            progress((p.done, p.total), desc=p.line, unit="frames")
 
         try:
             options = _options(retarget, frames, max_seconds, side_by_side, window, overlap, dtype, skip_missing)
