@@ -68,7 +68,7 @@ def served(tmp_path_factory):
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 180
     try:
-        while "Running on local URL" not in log.read_text(errors="replace"):
+        while f"bdmm ui: serving on {url}" not in log.read_text(errors="replace"):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"bdmm ui did not start (exit {proc.poll()}):\n{log.read_text(errors='replace')}")
             time.sleep(0.5)

@@ -133,7 +133,6 @@ def ui_command(
         from bdmm_cli.ui.page import build_page, launch
 
         demo = build_page(server)
-        err_console.print(f"bdmm ui: http://{host}:{port} (device {server.pipeline.device}; Ctrl-C stops)")
         launch(demo, server, host=host, port=port, share=share, auth=credentials, max_upload_mb=max_upload_mb)
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -146,11 +146,18 @@ def build_page(server: UIServer) -> gr.Blocks:
 
 def launch(demo: gr.Blocks, server: UIServer, host: str, port: int, share: bool = False,
            auth: tuple[str, str] | None = None, max_upload_mb: int = 500, max_queue: int = 32) -> None:
-    """Serve ``demo`` until Ctrl-C (the queue holds at most ``max_queue`` waiting runs)."""
+    """Serve ``demo`` until Ctrl-C or SIGTERM (the queue holds at most ``max_queue`` waiting
+    runs); prints ``bdmm ui: serving on URL`` once the page answers."""
+    from bdmm_cli.commands._common import err_console
+
     demo.queue(max_size=max_queue, default_concurrency_limit=1)
     demo.launch(server_name=host, server_port=port, share=share, auth=auth, max_file_size=f"{max_upload_mb}mb",
                 allowed_paths=[str(server.root)], show_error=False, inbrowser=False, ssr_mode=False,
-                quiet=False)
+                quiet=True, prevent_thread_lock=True)
+    public = f", public link {demo.share_url}" if demo.share_url else ""
+    err_console.print(f"bdmm ui: serving on {demo.local_url}{public} (device {server.pipeline.device}; "
+                      "Ctrl-C stops)", markup=False)
+    demo.block_thread()
 
 
 __all__ = ["INTRO", "TITLE", "build_page", "error_line", "launch"]
