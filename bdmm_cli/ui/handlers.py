@@ -398,6 +398,8 @@ def _check(kind: str, server: UIServer, session: Session, photo: Path, video: Pa
         if seconds is not None:
             cut = start + max(1, round(seconds * info.fps))
             stop = cut if stop is None else min(stop, cut)
+    if s.max_seconds and stop is None and not info.num_frames:  # a length the header does not tell
+        stop = start + max(1, round(s.max_seconds * info.fps))
     end = info.num_frames if stop is None else min(stop, info.num_frames or stop)
     if s.max_seconds and end and (end - start) / info.fps > s.max_seconds + 0.5 / info.fps:
         raise InputError(
