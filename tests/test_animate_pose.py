@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from animate_helpers import MODEL_SIZE, synthetic_body, tiny_generator_dir
 from pose_helpers import upright_random_spin

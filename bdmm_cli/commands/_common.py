@@ -8,6 +8,7 @@ from typing import Callable, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bdmm_cli.errors import BdmmError
 
@@ -18,8 +19,6 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def print_error(message: str, details: tuple[str, ...] = ()) -> None:
     """Print `error: message` on stderr (then each of `details` indented): bdmm's one error style."""
-    from rich.markup import escape
-
     err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     for line in details:
         err_console.print(f"  {line}", markup=False)
@@ -33,7 +32,7 @@ def fail(message: str, exit_code: int = 1, details: tuple[str, ...] = ()) -> Non
 
 def warn(message: str) -> None:
     """Print `warning: message` on stderr (the command goes on)."""
-    err_console.print(f"[yellow]warning:[/] {message}", markup=True)
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", markup=True)
 
 
 def handle_errors(fn: F) -> F:
@@ -52,14 +51,23 @@ def handle_errors(fn: F) -> F:
             fail("interrupted", 130)
         except OSError as exc:
             # Disk full, permission denied, ... : still one line, never a traceback.
-            import errno
-
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                where = f" while writing {exc.filename}" if exc.filename else ""
-                fail(f"no space left on the device{where}; free some space and run again", 1)
-            fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), 1)
+            fail(error_message(exc), 1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def error_message(exc: BaseException) -> str | None:
+    """The line printed after `error:` for a BdmmError or an OSError (None for anything else)."""
+    if isinstance(exc, BdmmError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        import errno
+
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = f" while writing {exc.filename}" if exc.filename else ""
+            return f"no space left on the device{where}; free some space and run again"
+        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    return None
 
 
 def is_tty() -> bool:
