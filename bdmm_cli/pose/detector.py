@@ -227,7 +227,7 @@ def keypoint_detectors() -> list[DetectorStatus]:
     if mediapipe_available():
         out.append(DetectorStatus("mediapipe", True, f"mediapipe {_mp_version()} installed (Apache-2.0)"))
     elif sys.version_info < (3, 13):
-        out.append(DetectorStatus("mediapipe", False, "mediapipe is not installed (optional)", "pip install 'bdmm[mediapipe]'"))
+        out.append(DetectorStatus("mediapipe", False, "mediapipe is not installed (optional)", "pip install mediapipe==0.10.14 (bdmm's mediapipe extra)"))
     else:
         out.append(DetectorStatus("mediapipe", False, "mediapipe 0.10.14 has no wheel for Python "
                                   f"{sys.version_info.major}.{sys.version_info.minor} (3.10-3.12 only)",
@@ -238,7 +238,7 @@ def keypoint_detectors() -> list[DetectorStatus]:
 def no_detector_message() -> str:
     """The one error line when ``--keypoints auto`` finds nothing to run."""
     return ("no keypoint detector is installed: run `bdmm setup --accept-licenses` (installs OpenPose and DWPose), "
-            "or pip install 'bdmm[mediapipe]' on Python 3.10-3.12; `bdmm doctor` lists what is available")
+            "or pip install mediapipe==0.10.14 on Python 3.10-3.12; `bdmm doctor` lists what is available")
 
 
 def load_keypoint_model(choice: str = "auto", device="cpu", weights: str | Path = OPENPOSE_WEIGHTS) -> KeypointModel:
@@ -256,7 +256,7 @@ def load_keypoint_model(choice: str = "auto", device="cpu", weights: str | Path 
     if kind == "mediapipe":
         if not mediapipe_available():
             raise MissingResourceError(
-                "MediaPipe is not installed: pip install 'bdmm[mediapipe]' (Python 3.10-3.12), "
+                "MediaPipe is not installed: pip install mediapipe==0.10.14 (bdmm's mediapipe extra; Python 3.10-3.12), "
                 "or use --keypoints dwpose / openpose after `bdmm setup`")
         return KeypointModel("mediapipe", None, "MediaPipe Pose (mapped to BODY_25)")
     if kind == "dwpose":
