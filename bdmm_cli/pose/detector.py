@@ -122,8 +122,10 @@ class MediaPipePoseDetector(Closing):
 
 
 def _mp_version() -> str:
-    import mediapipe
-
+    try:
+        import mediapipe
+    except ImportError:  # the optional extra is not installed: nothing will run it
+        return "not-installed"
     return str(getattr(mediapipe, "__version__", "unknown"))
 
 

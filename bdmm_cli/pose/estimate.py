@@ -446,8 +446,8 @@ def build_estimator(spin: str | None, device, keypoints: str = "auto", refinemen
     if refinement is not None:
         config = dataclasses.replace(config, refine=refinement.refine, head_filter=refinement.head_filter)
         body_model, prior = refinement.body_model, refinement.prior
-    model = load_keypoint_model(keypoints, device)
     hmr = load_pose_regressor(spin or "spin", device=device)
+    model = load_keypoint_model(keypoints, device)
     return PoseEstimator(hmr, config=config, body_model=body_model, prior=prior, device=device,
                          openpose=model.net if model.kind == "openpose" else None,
                          dwpose=model.net if model.kind == "dwpose" else None)
