@@ -162,39 +162,67 @@ def compare_detectors(args) -> None:
     models = dets.pop("_dwpose_models")
     print(f"onnxruntime providers: {models.providers}")
     frames = make_frames(args.frames)
-    print(f"{len(frames)} frames of 640x480, batch {args.batch}, device {args.device}")
-    times = {}
-    for name, (factory, real) in dets.items():
-        _run_detector(factory, frames[:2], args.batch)  # warm-up
-        times[name] = _run_detector(factory, frames, args.batch)[0]
-    base = times["openpose"]
-    print(f"{'detector':12s} {'weights':22s} {'frames/s':>9s} {'ms/frame':>9s} {'time / OpenPose':>16s}")
-    for name, (factory, real) in dets.items():
-        t = times[name]
-        print(f"{name:12s} {'real' if real else 'random (architecture)':22s} {len(frames) / t:9.2f} "
-              f"{1000 * t / len(frames):9.1f} {t / base:16.2f}")
-    # DWPose's two networks separately, one person per frame (random weights find any number of boxes)
-    boxes = [np.array([[190.0, 150.0, 450.0, 406.0, 0.9]]) for _ in frames]
-    t_det = time.perf_counter()
-    models.detect_boxes(frames)
-    t_det = time.perf_counter() - t_det
-    t_pose = time.perf_counter()
-    models.wholebody(frames, boxes)
-    t_pose = time.perf_counter() - t_pose
     n = len(frames)
-    print(f"DWPose parts: YOLOX {1000 * t_det / n:.1f} ms/frame, DWPose {1000 * t_pose / n:.1f} ms/person; "
-          f"one person per frame: {n / (t_det + t_pose):.2f} frames/s")
+    print(f"{n} frames of 640x480, batch {args.batch}, device {args.device}")
+    # 1. the networks (what random weights cost exactly as real ones): OpenPose's forward on its
+    #    368-high input; DWPose = YOLOX on the 640x640 letterbox + DWPose on one person's crop
+    #    (a fixed box around the person), including their pre- and post-processing but not YOLOX's
+    #    NMS, whose cost depends on how many candidates the weights produce.
+    from bdmm_cli.pose.dwpose import decode_simcc, letterbox
+    from bdmm_cli.pose.openpose import preprocess_openpose
+
+    net = dets["openpose"][0]().net
+
+    def openpose_net():
+        for i in range(0, n, args.batch):
+            x = torch.cat([preprocess_openpose(f).tensor for f in frames[i:i + args.batch]]).to(device)
+            with torch.no_grad():
+                net(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    boxes = [np.array([[190.0, 150.0, 450.0, 406.0, 0.9]]) for _ in frames]
+
+    def yolox_net():
+        for i in range(0, n, args.batch):
+            x = np.stack([letterbox(f)[0] for f in frames[i:i + args.batch]])
+            models._run(models.det, models.det_batched, x)
+
+    def dwpose_net():
+        for i in range(0, n, args.batch):
+            models.wholebody(frames[i:i + args.batch], boxes[i:i + args.batch])
+
+    for fn in (openpose_net, yolox_net, dwpose_net):
+        fn()  # warm-up
+    t_op, t_yolox, t_dw = timed(openpose_net), timed(yolox_net), timed(dwpose_net)
+    t_dwpose = t_yolox + t_dw
+    print(f"{'network(s)':44s} {'frames/s':>9s} {'ms/frame':>9s} {'time / OpenPose':>16s}")
+    for name, t in (("OpenPose BODY_25 (368 high, batch %d)" % args.batch, t_op),
+                    ("DWPose: YOLOX-L 640 + DWPose-L 384x288, 1 person", t_dwpose),
+                    ("  of which YOLOX-L", t_yolox), ("  of which DWPose-L (one crop)", t_dw)):
+        print(f"{name:44s} {n / t:9.2f} {1000 * t / n:9.1f} {t / t_op:16.2f}")
+    # 2. each whole detector, video mode (tracking + smoothing), where its weights are real
+    for name, (factory, real) in dets.items():
+        if not real:
+            print(f"{name}: whole detector not timed (random weights: its decoding cost is not the real one)")
+            continue
+        _run_detector(factory, frames[:2], args.batch)  # warm-up
+        t = _run_detector(factory, frames, args.batch)[0]
+        print(f"{name} whole detector (real weights): {n / t:.2f} frames/s, {1000 * t / n:.1f} ms/frame, "
+              f"{t / t_op:.2f}x OpenPose's network time")
 
     clip = Path(args.clip)
     clip_frames = list(iter_frames(clip, 0, args.clip_frames))
-    results = {name: _run_detector(factory, clip_frames, args.batch)[1] for name, (factory, real) in dets.items()}
+    names = [name for name, (_, real) in dets.items() if real]
+    missing = [name for name in dets if name not in names]
+    if missing:
+        print(f"agreement: {', '.join(missing)} not compared (random weights: their keypoints mean nothing)")
+    results = {name: _run_detector(dets[name][0], clip_frames, args.batch)[1] for name in names}
     print(f"agreement on {clip.name} ({len(clip_frames)} frames): mean pixel distance per BODY_25 point")
-    names = list(dets)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             mean, count, per = _agreement(results[a], results[b])
-            trust = "" if dets[a][1] and dets[b][1] else "  (random weights involved: meaningless)"
-            print(f"  {a} vs {b}: {mean:.1f} px over {count} joint detections{trust}")
+            print(f"  {a} vs {b}: {mean:.1f} px over {count} joint detections")
             if args.per_joint:
                 print("    " + ", ".join(f"{BODY25_NAMES[j]} {v:.1f}" for j, v in enumerate(per) if np.isfinite(v)))
 

@@ -255,3 +255,30 @@ def test_files_that_are_not_dwposes_are_refused(tmp_path):
     junk.write_bytes(b"not an onnx file")
     with pytest.raises(CheckpointError, match="not a readable ONNX model"):
         DWPoseModels(junk, pose)
+
+
+def test_registry_pins_the_two_published_files_consistently():
+    """The models and the downloads name the same files, sizes and digests, and `bdmm setup`
+    recognises them by those names."""
+    from bdmm_cli.hub.registry import load_registry
+    from bdmm_cli.setup import ITEMS
+
+    reg = load_registry()
+    sources = {s.name: s for s in reg.sources}
+    items = {i.name: i for i in ITEMS}
+    for name, fname in (("dwpose-det", "yolox_l.onnx"), ("dwpose-pose", "dw-ll_ucoco_384.onnx")):
+        entry, src = reg.get(name), sources[name]
+        assert entry.source == "setup" and entry.filename == src.filename == fname == items[name].files[0]
+        assert len(entry.sha256) == 64 and entry.sha256 == src.sha256 and entry.size == src.size > 0
+        assert src.provides == (name,) and "Apache-2.0" in entry.license and "Apache-2.0" in src.license
+        assert src.url.startswith("https://huggingface.co/yzd-v/DWPose/resolve/") and src.url.endswith(fname)
+
+
+def test_onnxruntime_providers_follow_the_device():
+    import onnxruntime as ort
+
+    from bdmm_cli.pose.dwpose import onnx_providers
+
+    assert onnx_providers("cpu") == ["CPUExecutionProvider"]
+    cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    assert onnx_providers("cuda:0") == (["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"])
