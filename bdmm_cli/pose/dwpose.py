@@ -38,8 +38,9 @@ requires the GUI builds ``opencv-python`` and ``opencv-contrib-python``, which c
    person's confidence (which orders the matching) is the sum of its BODY_25 confidences.
 
 Batching: both networks run on every frame (and every person) of a ``detect_batch`` call in
-one session run when the file's batch dimension is dynamic, else one item at a time (the
-published files are exported with batch 1). Device: onnxruntime's CUDA provider when the
+one session run when the file's batch dimension is dynamic, else one item at a time (Megvii's
+export script and the DWPose files fix the batch to 1 unless exported with dynamic axes; a
+re-export with a dynamic batch is used batched as it is). Device: onnxruntime's CUDA provider when the
 stage runs on CUDA and the installed onnxruntime has it (``pip install onnxruntime-gpu``),
 else its CPU provider.
 """
