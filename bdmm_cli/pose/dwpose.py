@@ -342,13 +342,16 @@ class DWPoseModels:
         return out
 
 
-def installed_dwpose() -> tuple[Path, Path] | None:
-    """The two installed files (``bdmm setup``), or None when either is missing. No network."""
+def installed_dwpose(strict: bool = False) -> tuple[Path, Path] | None:
+    """The two installed files (``bdmm setup``), or None when either is missing. No network.
+    An installed file that changed since is None too, or its CheckpointError with `strict`."""
     from bdmm_cli.hub.installed import installed_path
 
     try:
         det, pose = installed_path(DET_WEIGHTS), installed_path(POSE_WEIGHTS)
     except CheckpointError:
+        if strict:
+            raise
         return None
     return (det, pose) if det is not None and pose is not None else None
 
@@ -364,7 +367,7 @@ def load_dwpose(det: str | Path | None = None, pose: str | Path | None = None, d
     """The installed files (or the given paths) as :class:`DWPoseModels`; MissingResourceError
     saying `bdmm setup` when they are not installed."""
     if det is None or pose is None:
-        found = installed_dwpose()
+        found = installed_dwpose(strict=True)
         if found is None:
             raise MissingResourceError(
                 "DWPose's files (yolox_l.onnx, dw-ll_ucoco_384.onnx) are not installed: run "
