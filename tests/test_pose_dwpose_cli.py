@@ -201,3 +201,17 @@ def test_missing_detectors_are_one_line_naming_bdmm_setup(media, tmp_path, monke
                               "--keypoints", "mediapipe"])
     assert "pip install mediapipe==0.10.14" in _one_error_line(res)
     assert not (tmp_path / "o").exists()
+
+
+def test_an_installed_file_that_changed_is_refused_in_one_line(media, tmp_path):
+    from bdmm_cli.hub.installed import read_manifest
+    from bdmm_cli.pose.detector import resolve_keypoints
+
+    _setup(media["det"], media["pose"])
+    installed = Path(read_manifest()["dwpose-pose"].file)
+    installed.write_bytes(media["det"].read_bytes())  # replaced behind bdmm's back
+    res = runner.invoke(app, ["pose", str(media["video"]), "-o", str(tmp_path / "o"), "--spin", str(media["spin"]),
+                              "--keypoints", "dwpose"])
+    line = _one_error_line(res)
+    assert "dwpose-pose" in line and "changed since" in line and "bdmm setup" in line
+    assert resolve_keypoints("auto") != "dwpose"  # auto does not pick a file it cannot trust
