@@ -215,3 +215,30 @@ def test_an_installed_file_that_changed_is_refused_in_one_line(media, tmp_path):
     line = _one_error_line(res)
     assert "dwpose-pose" in line and "changed since" in line and "bdmm setup" in line
     assert resolve_keypoints("auto") != "dwpose"  # auto does not pick a file it cannot trust
+
+
+@pytest.mark.slow
+def test_fresh_machine_flow_with_dwpose_on_the_sample_assets(media, tmp_path):
+    """The acceptance flow on any Python (3.13+ included, where MediaPipe is not installed):
+    `bdmm setup --from` the authors' archives (rebuilt small) and DWPose's two files, `bdmm doctor`
+    passes, then the README's animate command runs the whole pose front-end with
+    `--keypoints dwpose` and no weight options."""
+    import setup_helpers as S
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "SMPLDataset-checkpoints.zip").write_bytes(S.smpldataset_zip())
+    (tmp_path / "bdmm_dancefashion_checkpoints.zip").write_bytes(S.fashionvideo_zip())
+    _setup(tmp_path / "SMPLDataset-checkpoints.zip", tmp_path / "bdmm_dancefashion_checkpoints.zip",
+           media["det"], media["pose"])
+    assert runner.invoke(app, ["doctor"]).exit_code == 0
+    out = tmp_path / "out.mp4"
+    res = runner.invoke(app, ["animate", str(repo / "assets" / "person.jpg"), str(repo / "assets" / "walk.mp4"),
+                              "-o", str(out), "--frames", "0:8", "--skip-missing", "--device", "cpu",
+                              # the archive's OpenPose weights are constant stand-ins that find nobody;
+                              # auto would pick them, so DWPose is named
+                              "--keypoints", "dwpose"])
+    assert res.exit_code == 0, res.output
+    assert "keypoints: DWPose" in res.output
+    from bdmm_cli.video import count_frames
+
+    assert count_frames(out) == 8
