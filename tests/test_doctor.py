@@ -40,7 +40,7 @@ def test_doctor_reports_missing_items_with_fixes(tmp_path, monkeypatch):
     assert not can_animate(checks)
     # no OpenPose or DWPose installed: a keypoint detector is there only where MediaPipe is (Python <= 3.12)
     no_detector = [] if mediapipe_available() else ["keypoint detector"]
-    assert [c.name for c in checks if c.required and not c.ok] == ["SMPL model"] + no_detector
+    assert sorted(c.name for c in checks if c.required and not c.ok) == sorted(["SMPL model"] + no_detector)
     assert {"keypoints: openpose", "keypoints: dwpose", "keypoints: mediapipe"} <= {c.name for c in checks}
     if no_detector:
         assert "bdmm setup" in res.output
