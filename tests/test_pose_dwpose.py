@@ -282,3 +282,24 @@ def test_onnxruntime_providers_follow_the_device():
     assert onnx_providers("cpu") == ["CPUExecutionProvider"]
     cuda = "CUDAExecutionProvider" in ort.get_available_providers()
     assert onnx_providers("cuda:0") == (["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"])
+
+
+def test_same_boxes_and_keypoints_as_rtmlib(tmp_path):
+    """rtmlib (which repackages DWPose's steps) as an independent reference, where it is installed
+    (`pip install --no-deps rtmlib`: its own requirements pull in the GUI OpenCV builds)."""
+    rtmlib = pytest.importorskip("rtmlib")
+    from bdmm_cli.pose.dwpose import DWPoseModels
+
+    boxes = [(280, 240, 160, 320, 0.9), (520, 140, 96, 200, 0.8), (100, 400, 64, 64, 0.2)]
+    det, pose = H.write_standins(tmp_path, boxes=boxes, gain=40.0)
+    ours = DWPoseModels(det, pose)
+    yolox = rtmlib.YOLOX(str(det), model_input_size=(640, 640), score_thr=0.3, backend="onnxruntime", device="cpu")
+    rtm = rtmlib.RTMPose(str(pose), model_input_size=(288, 384), backend="onnxruntime", device="cpu")
+    for frame in (np.full((240, 320, 3), 70, np.uint8), np.random.default_rng(0).integers(0, 255, (360, 300, 3), np.uint8)):
+        ref_boxes = yolox(frame)
+        got_boxes = ours.detect_boxes([frame])[0]
+        np.testing.assert_allclose(got_boxes[:, :4], np.asarray(ref_boxes).reshape(-1, 4), atol=1e-3)
+        ref_kp, ref_sc = rtm(frame, bboxes=list(ref_boxes))
+        got_kp, got_sc = ours.wholebody([frame], [got_boxes])[0]
+        np.testing.assert_allclose(got_kp, ref_kp, atol=1e-3)
+        np.testing.assert_allclose(got_sc, ref_sc, atol=1e-5)
