@@ -20,7 +20,7 @@ into one of them: ``auto`` is OpenPose when its weights are installed, else DWPo
 files are, else MediaPipe when it is installed, else one error saying ``bdmm setup``.
 :func:`keypoint_detectors` says which are available and how to get the others.
 
-MediaPipe version: ``mediapipe==0.10.14`` (pinned in pyproject.toml). It is the last
+MediaPipe version: ``mediapipe==0.10.14`` (pinned in pyproject.toml's ``mediapipe`` extra). It is the last
 release that (a) still ships the legacy ``mediapipe.solutions.pose`` API *and* the
 BlazePose "full" landmark model inside the wheel, so it runs offline, and (b) does not
 pin ``numpy<2`` (0.10.15 to 0.10.21 do, which torch 2.14 / scipy / opencv 5 do not
