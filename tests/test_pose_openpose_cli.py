@@ -10,6 +10,7 @@ here (a column of white dots) yield people; random weights would find nobody.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 
@@ -76,6 +77,7 @@ def install() -> None:
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.skipif(importlib.util.find_spec("mediapipe") is None, reason="needs bdmm[mediapipe] (Python <= 3.12)")
 def test_auto_is_mediapipe_until_openpose_is_installed(registry):
     from bdmm_cli.pose.detector import installed_openpose_weights, load_keypoint_model, resolve_keypoints
 
@@ -117,12 +119,12 @@ def test_openpose_not_installed_is_one_clear_line(media, tmp_path):
     result = runner.invoke(app, ["pose", str(media["video"]), "-o", str(tmp_path / "o"), "--spin", str(media["spin"]),
                                  "--keypoints", "bogus"])
     assert result.exit_code != 0 and result.output.strip().splitlines() == [
-        "error: --keypoints must be one of auto, openpose, mediapipe, not 'bogus'"]
+        "error: --keypoints must be one of auto, openpose, mediapipe, dwpose, not 'bogus'"]
     assert not (tmp_path / "o").exists()
     result = runner.invoke(app, ["animate", str(media["photo"]), str(media["video"]), "-o", str(tmp_path / "a.mp4"),
                                  "--keypoints", "openpos"])
     assert result.exit_code != 0 and result.output.strip().splitlines() == [
-        "error: --keypoints must be one of auto, openpose, mediapipe, got 'openpos'"]
+        "error: --keypoints must be one of auto, openpose, mediapipe, dwpose, got 'openpos'"]
 
 
 def test_animate_with_openpose(registry, media, tmp_path):

@@ -85,8 +85,9 @@ HEAD_FILTER_OPTION = typer.Option(
 )
 KEYPOINTS_OPTION = typer.Option(
     "auto", "--keypoints",
-    help="auto (OpenPose BODY_25 when its weights are installed, else MediaPipe), openpose (the authors' detector; "
-         "needs `bdmm setup`) or mediapipe.",
+    help="auto (OpenPose BODY_25 when its weights are installed, else DWPose when installed, else MediaPipe), "
+         "openpose (the authors' detector; needs `bdmm setup`), dwpose (YOLOX + DWPose whole-body on onnxruntime; "
+         "needs `bdmm setup`) or mediapipe (needs the optional mediapipe package, Python 3.10-3.12). `bdmm doctor` lists what is available.",
 )
 ALLOW_TRUNCATED_OPTION = typer.Option(
     False, "--allow-truncated/--no-allow-truncated",

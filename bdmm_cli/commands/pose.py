@@ -80,6 +80,8 @@ def pose_command(
       bdmm pose street.mp4 -o poses/ --first-person   # MediaPipe's legacy single-person tracker
 
       bdmm pose dance.mp4 -o dance_poses/ --keypoints openpose   # the authors' OpenPose BODY_25
+
+      bdmm pose dance.mp4 -o dance_poses/ --keypoints dwpose     # YOLOX + DWPose, mapped to BODY_25
     """
     from bdmm_cli.video.read import allowing_truncated
 

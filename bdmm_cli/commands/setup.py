@@ -30,7 +30,8 @@ def setup_command(
     Files are recognised by name at any depth of each --from: smpl_model.pkl /
     SMPL_NEUTRAL.pkl, spin_ckpt.pth / model_checkpoint.pt, smpl_mean_params.npz,
     gmm_08.pkl, openpose_body25.pth, latest_net_G.pth, latest_net_D.pth,
-    latest_net_D_V.pth. Every file is checked by the same strict, safe loader as
+    latest_net_D_V.pth, and DWPose's yolox_l.onnx and dw-ll_ucoco_384.onnx
+    (for --keypoints dwpose; downloads are checked against their published sha256). Every file is checked by the same strict, safe loader as
     `bdmm body install` / `bdmm weights import` before anything is installed; a bad archive
     (truncated, corrupt, a member outside its folder) installs nothing. Installed files
     become the defaults: afterwards `bdmm animate PHOTO VIDEO -o OUT` needs no weight
@@ -51,6 +52,8 @@ def setup_command(
       bdmm setup --from https://example.org/model_checkpoint.pt --accept-licenses
 
       bdmm setup --eval --accept-licenses --trust-unverified
+
+      bdmm setup --from ~/Downloads/yolox_l.onnx --from ~/Downloads/dw-ll_ucoco_384.onnx
     """
     from rich.console import Console
     from rich.markup import escape
@@ -80,6 +83,10 @@ def setup_command(
             f"{i.name} ({' / '.join(i.files)}{', needed by bdmm animate' if i.required else ''})" for i in missing))
     else:
         console.print("everything bdmm setup installs is in place.")
+    from bdmm_cli.pose.detector import keypoint_detectors
+
+    console.print("keypoint detectors: " + "; ".join(
+        f"{d.name} " + ("available" if d.available else f"not available ({escape(d.fix)})") for d in keypoint_detectors()))
     if result.unfetched:
         for u in result.unfetched:
             console.print(f"to finish: open {escape(u.source.url)}, save {escape(u.source.filename)}, "

@@ -34,7 +34,8 @@ class LoadSettings:
         pose_weights: SPIN/HMR regressor (registry name or path) for the pose front-end;
             None = the pose front-end's default (loaded on first use).
         keypoints: the pose front-end's keypoint model: "auto" (OpenPose BODY_25 when its
-            weights ``openpose-body25`` are installed, else MediaPipe), "openpose" or "mediapipe".
+            weights ``openpose-body25`` are installed, else DWPose when ``dwpose-det`` and
+            ``dwpose-pose`` are, else MediaPipe), "openpose", "dwpose" or "mediapipe".
         device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
         dtype: "fp32", or "fp16"/"bf16" (CUDA only) for the generator.
         rasterizer: the mesh-flow rasterizer: "auto" (pytorch3d where it imports and passes

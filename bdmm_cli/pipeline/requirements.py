@@ -164,12 +164,22 @@ def check_optional_modules() -> list[Check]:
     else:
         checks.append(Check("pytorch3d", False, False, "installed but failed the one-triangle conformance check; "
                             "the pure-PyTorch rasterizer is used", "reinstall pytorch3d for this torch"))
-    if importlib.util.find_spec("mediapipe") is not None:
-        checks.append(Check("mediapipe", True, True, "installed (pose keypoints)"))
+    return checks + check_keypoints()
+
+
+def check_keypoints() -> list[Check]:
+    """One row per keypoint detector (optional), then whether `--keypoints auto` has one (required:
+    new videos and photos cannot be posed without)."""
+    from bdmm_cli.pose.detector import keypoint_detectors, no_detector_message, resolve_keypoints
+
+    rows = [Check(f"keypoints: {d.name}", d.available, False, d.detail, d.fix) for d in keypoint_detectors()]
+    auto = resolve_keypoints("auto")
+    if auto == "none":
+        rows.append(Check("keypoint detector", False, True, no_detector_message(),
+                          "bdmm setup --accept-licenses"))
     else:
-        checks.append(Check("mediapipe", False, True, "not installed: needed to pose new videos and photos",
-                            "pip install mediapipe"))
-    return checks
+        rows.append(Check("keypoint detector", True, True, f"--keypoints auto uses {auto}"))
+    return rows
 
 
 def check_smpl() -> list[Check]:
@@ -233,7 +243,9 @@ def check_weights() -> list[Check]:
         if name in installed:
             try:
                 where = check_installed(installed[name])
-                check = Check(f"weights: {name}", True, required, f"installed by bdmm setup ({where})")
+                other = entry.sha256 and installed[name].source_sha256 not in ("", entry.sha256)
+                note = f"; not the published file (sha256 {installed[name].source_sha256[:12]}...)" if other else ""
+                check = Check(f"weights: {name}", True, required, f"installed by bdmm setup ({where}){note}")
             except BdmmError as exc:
                 check = Check(f"weights: {name}", False, required, f"installed, NOT verified: {exc}",
                               "`bdmm setup --from ARCHIVE --force`")
@@ -305,4 +317,4 @@ def can_animate(checks: list[Check]) -> bool:
     return all(c.ok for c in checks if c.required)
 
 
-__all__ = ["ANIMATE", "TRAINING", "Check", "can_animate", "gpu_check", "nvidia_gpus", "run_checks"]
+__all__ = ["ANIMATE", "TRAINING", "Check", "can_animate", "check_keypoints", "gpu_check", "nvidia_gpus", "run_checks"]

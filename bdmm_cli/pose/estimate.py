@@ -134,6 +134,8 @@ class PoseEstimator:
         openpose: an ``OpenPoseBody25`` (``pose.detector.load_keypoint_model``): keypoints
             from the authors' OpenPose, tracked and smoothed as their video runner does
             (so the stage does not smooth them again), batched over ``batch_size`` frames.
+        dwpose: a ``dwpose.DWPoseModels`` (``pose.detector.load_keypoint_model``): DWPose's
+            keypoints mapped onto BODY_25, tracked and smoothed like OpenPose's, batched the same.
     """
 
     def __init__(
@@ -145,6 +147,7 @@ class PoseEstimator:
         device: str | torch.device = "cpu",
         openpose: torch.nn.Module | None = None,
         prior=None,
+        dwpose=None,
     ) -> None:
         if (config.refine or config.head_filter) and body_model is None:
             raise ValueError("config.refine and config.head_filter need a body_model (bdmm_cli.body.load_body_model())")
@@ -157,6 +160,7 @@ class PoseEstimator:
         self.body_model = body_model.to(self.device) if body_model is not None else None
         self.openpose = openpose.to(self.device).eval() if openpose is not None else None
         self.prior = prior.to(self.device) if prior is not None else None
+        self.dwpose = dwpose
         self._fingerprint: str | None = None
         #: seconds spent in this estimator: decoding frames, keypoints ("pose"), SMPL fit ("fit").
         self.timings: dict[str, float] = {"decode": 0.0, "pose": 0.0, "fit": 0.0}
@@ -172,6 +176,10 @@ class PoseEstimator:
             from bdmm_cli.pose.openpose import OpenPoseDetector
 
             return OpenPoseDetector(self.openpose, video=video, smooth=self.config.smooth_keypoints, follower=follower)
+        if self.dwpose is not None:
+            from bdmm_cli.pose.dwpose import DWPoseDetector
+
+            return DWPoseDetector(self.dwpose, video=video, smooth=self.config.smooth_keypoints, follower=follower)
         if self.config.largest_person:
             from bdmm_cli.pose.largest import LargestPersonDetector
 
@@ -182,9 +190,11 @@ class PoseEstimator:
 
     @property
     def keypoints_kind(self) -> str:
-        """"openpose", "mediapipe", or the name of a detector given by the caller."""
+        """"openpose", "dwpose", "mediapipe", or the name of a detector given by the caller."""
         if self.detector is not None:
             return str(getattr(self.detector, "name", type(self.detector).__name__))
+        if self.dwpose is not None:
+            return "dwpose"
         return "openpose" if self.openpose is not None else "mediapipe"
 
     @property
@@ -192,6 +202,8 @@ class PoseEstimator:
         """Which keypoint model the stage runs, for run summaries."""
         if self.detector is not None:
             return str(getattr(self.detector, "name", type(self.detector).__name__))
+        if self.dwpose is not None:
+            return "DWPose (COCO-WholeBody mapped to BODY_25)"
         return "OpenPose BODY_25" if self.openpose is not None else "MediaPipe Pose (mapped to BODY_25)"
 
     def detector_name(self) -> str:
@@ -199,6 +211,8 @@ class PoseEstimator:
             return str(getattr(self.detector, "name", type(self.detector).__name__))
         if self.openpose is not None:
             return "openpose-body25-authors-tracker-follow"  # + its weights, hashed in fingerprint()
+        if self.dwpose is not None:
+            return f"{self.dwpose.name}-authors-tracker-follow"  # the sha256 prefixes of both files
         from bdmm_cli.pose.detector import _mp_version
 
         kind = ""
@@ -525,9 +539,11 @@ def build_estimator(spin: str | None, device, keypoints: str = "auto", refinemen
     if refinement is not None:
         config = dataclasses.replace(config, refine=refinement.refine, head_filter=refinement.head_filter)
         body_model, prior = refinement.body_model, refinement.prior
-    openpose = load_keypoint_model(keypoints, device).net
     hmr = load_pose_regressor(spin or "spin", device=device)
-    return PoseEstimator(hmr, config=config, body_model=body_model, prior=prior, device=device, openpose=openpose)
+    model = load_keypoint_model(keypoints, device)
+    return PoseEstimator(hmr, config=config, body_model=body_model, prior=prior, device=device,
+                         openpose=model.net if model.kind == "openpose" else None,
+                         dwpose=model.net if model.kind == "dwpose" else None)
 
 
 def estimate_video(
