@@ -83,7 +83,7 @@ class TrainConfig:
     checkpoint_every: int = 1000    # iterations
     log_every: int = 50             # iterations (stats.jsonl, TensorBoard)
     sample_every: int = 1000        # iterations (sample grid PNG); 0 = off
-    stall_check: int = 200          # at this iteration, warn if G has not learnt (monitor.py); 0 = off
+    stall_check: int = 500          # at this iteration, warn if G has not learnt (monitor.py); 0 = off
     tensorboard: bool = True
 
     def __post_init__(self) -> None:
