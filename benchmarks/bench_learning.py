@@ -37,14 +37,19 @@ WIDTHS = {
 }
 
 
-def one_clip(folder: Path, size: int = 128, frames: int = 6) -> tuple[Path, Path]:
+#: The clip's background on [-1, 1] (the learning check's, tests/test_train_learning.py).
+BACKGROUND = (0.6, -0.4, 0.2)
+
+
+def one_clip(folder: Path, size: int = 128, frames: int = 6,
+             background: tuple[float, float, float] = BACKGROUND) -> tuple[Path, Path]:
     """(data root, body model): one synthetic video of `frames` frames."""
     from bdmm_cli.body import write_synthetic_body_model
     from bdmm_cli.dataset.synthetic import write_synthetic_dataset
 
     body = write_synthetic_body_model(folder / "synthetic_body.npz")
     root = write_synthetic_dataset(folder / "data", body, num_videos=1, num_frames=frames, image_size=size,
-                                   test_list=False)
+                                   test_list=False, background=tuple(background))
     return root, body
 
 
@@ -121,6 +126,8 @@ def main() -> None:
                     help="none | orthogonal | kaiming; orthogonal:G = orthogonal with gain G")
     ap.add_argument("--iterations", type=int, default=300)
     ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--background", type=float, nargs=3, default=BACKGROUND,
+                    help="the clip's background colour on [-1, 1] (0 0 0 = grey, the warp's fill)")
     ap.add_argument("--sample-every", type=int, default=50)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     ap.add_argument("--work", type=Path, default=None, help="keep the run directories here (default: a temp dir)")
@@ -136,7 +143,7 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         root, body = (work / "data", work / "synthetic_body.npz")
         if not args.report_only and not (root / "train").is_dir():
-            root, body = one_clip(work, args.size)
+            root, body = one_clip(work, args.size, background=args.background)
         for widths in args.widths:
             refs = references(learning_config(root, body, widths, "none", 1, args.size))
             results = {}
