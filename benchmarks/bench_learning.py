@@ -109,6 +109,29 @@ def read_run(run_dir: Path, out_png: Path | None = None) -> dict | None:
             "seconds": seconds, "grid_step": int(grids[-1].stem.split("_")[-1]) if grids else None}
 
 
+@torch.no_grad()
+def grid_from_checkpoint(run_dir: Path, out_png: Path, source: int = 0) -> None:
+    """The sample grid of a run's last checkpoint on its clip (source frame `source`), for
+    runs trained without sample grids."""
+    from bdmm_cli.body import load_body_model
+    from bdmm_cli.dataset.layout import OfficialDataset
+    from bdmm_cli.train.checkpoint import load_checkpoint
+    from bdmm_cli.train.config import config_from_dict
+    from bdmm_cli.train.data import ClipDataset, clip_windows, window_inputs
+    from bdmm_cli.train.loop import _save_sample, build_networks
+
+    data = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
+    cfg = config_from_dict(data["config"])
+    G = build_networks(cfg).G
+    G.load_state_dict(data["G"])
+    ds = ClipDataset(OfficialDataset(cfg.data, "train").videos, cfg.image_size, cfg.clip_len, cfg.source_first_n)
+    ds.choose = lambda video, seed: (0, source)
+    batch = {k: v[None] for k, v in ds[(0, 0)].items()}
+    inputs, real = window_inputs(batch, load_body_model(Path(cfg.body_model)), clip_windows(batch, cfg.window)[0])
+    fake = G.train()(inputs).frames   # train mode, as the loop's samples
+    _save_sample(out_png, {"source": inputs.source, "real": real, "fake": fake})
+
+
 def table(results: dict, refs: dict, marks: list[int]) -> str:
     rows = [f"| init | {' | '.join(f'it {m}' for m in marks)} | s/it |", "|---" * (len(marks) + 2) + "|"]
     for init, r in results.items():
