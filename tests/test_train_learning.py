@@ -114,9 +114,15 @@ def test_inits_at_tiny_widths():
     cfg = tiny_config(".", ".")
     assert TrainConfig().init == "none" and cfg.init == "none"
     default = build_networks(cfg)
-    fresh = build_networks(cfg.__class__(**{**cfg.to_dict(), "init": "none"}))
-    # "none" = the layers' own init: weights as the classes draw them (seeded), DMM offset convs zero
-    assert all(torch.equal(a, b) for a, b in zip(default.G.state_dict().values(), fresh.G.state_dict().values()))
+    # "none" = the layers' own init: the generator exactly as its class builds it (same seed),
+    # equalised-lr modulation biases 1, DMM offset convs zero
+    from bdmm_cli.model import BDMMGenerator, GeneratorConfig
+
+    torch.manual_seed(cfg.seed)
+    plain = BDMMGenerator(GeneratorConfig(ngf=4, img_f=16, style_dim=4 * min(32, 16 // 4))).state_dict()
+    assert default.G.state_dict().keys() == plain.keys()
+    assert all(torch.equal(v, plain[k]) for k, v in default.G.state_dict().items())
+    assert all(torch.all(m.modulation.bias == 1) for m in default.G.modules() if hasattr(m, "modulation"))
     assert all(not torch.any(m.offset_conv.weight) for m in default.G.modules() if hasattr(m, "offset_conv"))
     # kaiming: He normal on plain convs (std sqrt(2 / (1 + 0.2^2) / fan_in)), equalised layers as built
     k = build_networks(cfg.__class__(**{**cfg.to_dict(), "init": "kaiming"}))
@@ -124,7 +130,7 @@ def test_inits_at_tiny_widths():
     w = torch.cat([m.weight.detach().flatten() * (m.weight[0].numel() ** 0.5) for m in convs])
     assert abs(float(w.std()) - (2 / 1.04) ** 0.5) < 0.05 and all(not torch.any(m.bias) for m in convs)
     mod = [m for m in k.G.modules() if type(m).__name__ in ("ModulatedConv2d",) or isinstance(m, ModulatedDeformConv2d)]
-    assert mod and all(0.8 < float(m.weight.std()) < 1.2 for m in mod)   # their standard normal, scaled at run time
+    assert mod and all(0.8 < float(m.weight.detach().std()) < 1.2 for m in mod)   # their standard normal, scaled at run time
     assert all(not torch.any(m.offset_conv.weight) for m in k.G.modules() if hasattr(m, "offset_conv"))
 
 
