@@ -37,11 +37,24 @@ def train_command(
     50,000 iterations. Ctrl-C saves a checkpoint after the current iteration; --resume
     continues it exactly. Under torchrun every process runs this same command.
 
+    Initialisation (--set init=...): the default is none, every layer's own initialisation,
+    under which the networks learn. The authors' init (orthogonal, gain 0.02, on every conv
+    and linear layer) is --set init=orthogonal: it starts the generator's output near zero
+    (~1e-20) with most of its gradients below Adam's epsilon, so it hardly learns; measured
+    in docs/training_init.md. Also: --set init=kaiming.
+
+    Learning is visible: the progress bar shows the L1 per frame (G/l1_per_frame in
+    stats.jsonl, mean |generated - real| on [-1, 1]); after --set stall_check=N iterations
+    (500) one warning says so if the generator's output is still near zero or its L1 is no
+    better than a constant image's.
+
     Examples:
 
       bdmm train --data fashionvideo --out runs/fv
 
       bdmm train --data data/mine --out runs/mine --set ema_decay=0.999
+
+      bdmm train --data fashionvideo --out runs/authors --set init=orthogonal
 
       bdmm train --out runs/fv --resume
 
