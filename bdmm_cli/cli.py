@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 
 from bdmm_cli import __version__
 
-COMMAND_MODULES = ("setup", "animate", "pose", "body", "weights", "train", "data", "eval", "doctor")
+COMMAND_MODULES = ("setup", "animate", "pose", "body", "weights", "train", "data", "eval", "doctor", "batch")
 
 #: Names people try for "overwrite the output"; bdmm's option is --force.
 OVERWRITE_WORDS = ("--overwrite", "--override", "--replace", "--clobber", "--yes", "-y", "--overwrite-output")

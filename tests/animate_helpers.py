@@ -148,3 +148,18 @@ def animate_args(tmp: Path, env: dict, out: Path, *extra: str) -> list[str]:
         "--weights", str(env["weights"]), "--smpl", str(env["smpl"]),
         "--model-size", str(MODEL_SIZE), "--size", str(MODEL_SIZE), "--device", "cpu", "--quiet", *extra,
     ]
+
+
+def random_spin(path: Path) -> Path:
+    """SPIN/HMR weights, random, whose mean parameters put an upright body in the crop; saved
+    as a flat state dict like BDMM's spin_ckpt.pth (for tests of the real pose path)."""
+    from bdmm_cli.pose.hmr import HMR
+
+    torch.manual_seed(0)
+    hmr = HMR()
+    init_pose = torch.tensor([1.0, 0, 0, 1, 0, 0]).repeat(24)
+    init_pose[:6] = torch.tensor([1.0, 0, 0, -1, 0, 0])  # pi about x: y down, like SPIN's mean pose
+    hmr.init_pose.copy_(init_pose[None])
+    hmr.init_cam.copy_(torch.tensor([[0.9, 0.0, 0.0]]))
+    torch.save(hmr.state_dict(), path)
+    return Path(path)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from animate_helpers import MODEL_SIZE, synthetic_body, tiny_generator_dir
+from animate_helpers import MODEL_SIZE, random_spin, synthetic_body, tiny_generator_dir
 from bdmm_cli.errors import InputError
 from bdmm_cli.pipeline import AnimateConfig, AnimatePipeline
 from bdmm_cli.video import VideoWriter, count_frames
@@ -20,19 +20,7 @@ pytest.importorskip("mediapipe")
 N = 6
 
 
-def _random_spin(path):
-    """SPIN/HMR weights, random, whose mean parameters put an upright body in the crop; saved
-    as a flat state dict like BDMM's spin_ckpt.pth."""
-    from bdmm_cli.pose.hmr import HMR
-
-    torch.manual_seed(0)
-    hmr = HMR()
-    init_pose = torch.tensor([1.0, 0, 0, 1, 0, 0]).repeat(24)
-    init_pose[:6] = torch.tensor([1.0, 0, 0, -1, 0, 0])  # pi about x: y down, like SPIN's mean pose
-    hmr.init_pose.copy_(init_pose[None])
-    hmr.init_cam.copy_(torch.tensor([[0.9, 0.0, 0.0]]))
-    torch.save(hmr.state_dict(), path)
-    return path
+_random_spin = random_spin
 
 
 @pytest.fixture(scope="module")

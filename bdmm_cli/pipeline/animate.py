@@ -122,7 +122,13 @@ class AnimatePipeline:
         device, dtype: where and in which precision the generator runs.
         pose_estimator: a ``pose.PoseEstimator``, created on first use when None.
         pose_weights: regressor for that lazily created estimator (registry name / path).
+
+    ``pose_source``: None, or an object whose ``photo(path)`` returns the photo's PosedFrame
+    and ``video(path, start, stop)`` the driving frames' PosedFrames, used instead of the pose
+    front-end (``bdmm_cli.batch.BatchPoses``: each input estimated once for a whole batch).
     """
+
+    pose_source = None
 
     def __init__(
         self,
@@ -299,7 +305,10 @@ class AnimatePipeline:
             return Source(resize(image[None], CROP_SIZE)[0], pose)
         from bdmm_cli.pose.estimate import estimate_image
 
-        posed = estimate_image(read_image(photo), self.pose_estimator)
+        if self.pose_source is not None:  # poses estimated once for many runs (``bdmm batch``)
+            posed = self.pose_source.photo(photo)
+        else:
+            posed = estimate_image(read_image(photo), self.pose_estimator)
         if posed.pose is None:
             raise InputError(f"no person found in the photo {photo}")
         return Source(posed.image, posed.pose)
@@ -311,6 +320,8 @@ class AnimatePipeline:
 
         if run.poses is not None:
             frames = pose_dir_stream(Path(run.poses), iter_frames(video, run.start, run.stop), run.start, run.stop)
+        elif self.pose_source is not None:
+            frames = self.pose_source.video(video, run.start, run.stop)
         else:
             frames = estimate_driving(video, self.pose_estimator, run.start, run.stop, run.cache, stats)
         return fill_gaps(frames, video, run.skip_missing, run.max_gap)
