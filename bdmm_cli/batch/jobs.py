@@ -80,7 +80,7 @@ def read_jobs(jobs: str | Path | None, out_dir: str | Path, defaults: RunSetting
     if jobs is None:
         rows, base, problems = _pairs(photos, videos)
     else:
-        jobs = Path(jobs).expanduser()
+        jobs = Path(os.path.abspath(Path(jobs).expanduser()))
         if not jobs.is_file():
             raise JobListError(f"job list {jobs} not found")
         base = jobs.parent
@@ -194,7 +194,7 @@ def _pairs(photos: str | None, videos: str | None) -> tuple[list[tuple[int, dict
         problems.append(f"--photos {photos}: no photo found ({', '.join(PHOTO_SUFFIXES)})")
     if not vs:
         problems.append(f"--videos {videos}: no video found ({', '.join(VIDEO_SUFFIXES)})")
-    rows = [(n, {"photo": str(p), "video": str(v)}) for n, (p, v) in
+    rows = [(n, {"photo": os.path.abspath(p), "video": os.path.abspath(v)}) for n, (p, v) in
             enumerate(((p, v) for p in ps for v in vs), start=1)]
     return rows, Path("."), problems
 

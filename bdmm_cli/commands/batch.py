@@ -98,11 +98,11 @@ def _print_table(summary) -> None:
     from rich.table import Table
 
     table = Table(title=f"bdmm batch: {summary.total} job(s) on {summary.world_size} process(es)")
-    for name in ("ok", "skipped", "failed", "frames", "seconds", "jobs/hour", "poses estimated"):
+    for name in ("ok", "skipped", "failed", "frames", "seconds", "jobs/hour", "videos posed", "photos posed"):
         table.add_column(name, justify="right")
     table.add_row(str(summary.ok), str(summary.skipped), str(summary.failed), str(summary.frames),
                   f"{summary.seconds:.1f}", f"{summary.jobs_per_hour:.0f}",
-                  f"{summary.videos_posed} video(s), {summary.photos_posed} photo(s)")
+                  str(summary.videos_posed), str(summary.photos_posed))
     err_console.print(table)
     if summary.failures:
         failed = Table(title="failed jobs")
