@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -163,14 +164,20 @@ class World:
 # ----------------------------------------------------------------------------------------
 # the schedule, keys, records and the report
 # ----------------------------------------------------------------------------------------
-def job_frames(job: Job) -> int:
-    """The frames a job animates, from the video's header (0 when it cannot be read)."""
+@functools.lru_cache(maxsize=4096)
+def _video_frames(video: Path) -> int:
     from bdmm_cli.video import probe_video
 
     try:
-        total = probe_video(job.video).num_frames or 0
+        return probe_video(video).num_frames or 0
     except (BdmmError, OSError):
         return 0
+
+
+def job_frames(job: Job) -> int:
+    """The frames a job animates, from the video's header (0 when it cannot be read; each
+    video probed once per process)."""
+    total = _video_frames(job.video)
     stop = total if job.run.stop is None else min(total, job.run.stop)
     return max(stop - job.run.start, 0)
 
@@ -421,9 +428,8 @@ class _Display:
         c = self.world.counters()
         ended = c["ok"] + c["skipped"] + c["failed"]
         rate = c["frames"] / max(time.perf_counter() - self.t0, 1e-9)
-        info = f"{c['ok']} ok, {c['skipped']} skipped, {c['failed']} failed, {rate:.2f} frames/s"
-        if self.world.size > 1:
-            info += f", {self.world.size} ranks"
+        info = f"{c['failed']} failed" + (f", {c['skipped']} skipped" if c["skipped"] else "")
+        info += f", {rate:.2f} frames/s" + (f", {self.world.size} ranks" if self.world.size > 1 else "")
         self.bar.update(self.batch, completed=ended, info=info)
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -60,7 +61,7 @@ def batch_command(
 
       torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint head:29500 --no-python bdmm batch jobs.csv -o /shared/out/
     """
-    from bdmm_cli.batch import read_jobs, run_batch
+    from bdmm_cli.batch import JobListError, read_jobs, run_batch
     from bdmm_cli.errors import MissingResourceError
     from bdmm_cli.pipeline import AnimateConfig, parse_frame_range
     from bdmm_cli.pipeline.checks import check_load
@@ -74,7 +75,12 @@ def batch_command(
         max_gap=max_gap, retarget=retarget, force=force, cache=cache,
     )
     config.validate_load()
-    todo = read_jobs(jobs, out_dir, config, photos=photos, videos=videos)
+    try:
+        todo = read_jobs(jobs, out_dir, config, photos=photos, videos=videos)
+    except JobListError as exc:
+        if os.environ.get("RANK", "0") != "0":  # under torchrun rank 0 lists the problems
+            raise typer.Exit(exc.exit_code) from exc
+        raise
     check_load(config)
     try:
         with allowing_truncated(allow_truncated):
