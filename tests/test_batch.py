@@ -123,6 +123,7 @@ def test_cli_one_corrupt_video_fails_alone(env, reference, tmp_path):
     assert "Traceback" not in proc.stderr
     summary = json.loads(proc.stdout)
     assert (summary["ok"], summary["failed"], summary["skipped"], summary["total"]) == (4, 2, 0, 6)
+    assert (summary["videos_posed"], summary["photos_posed"]) == (2, 2)  # the corrupt video never got that far
     # the reason is the line `bdmm animate` prints for that pair
     animate = subprocess.run(bdmm("animate", str(env["photos"][0]), str(env["bad"]), "-o", str(tmp_path / "x.mp4"),
                                   *options(env), "--quiet"), env=environ, capture_output=True, text=True, timeout=300)

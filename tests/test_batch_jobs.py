@@ -123,3 +123,22 @@ def test_photos_times_videos(files, tmp_path):
     assert any("also the output of" in d for d in info.value.details)
     with pytest.raises(JobListError, match="problem"):
         read_jobs(None, tmp_path / "out", photos=str(tmp_path / "none*.jpg"), videos=str(files / "dances"))
+
+
+def test_stored_poses_round_trip_exactly():
+    import numpy as np
+
+    from animate_helpers import crop_image, frame_pose
+    from bdmm_cli.batch.poses import pack_frames, unpack_frames
+    from bdmm_cli.dataset.pose_dir import PosedFrame
+
+    frames = [PosedFrame(7, crop_image(0.3), frame_pose(0.3)), PosedFrame(8, crop_image(0.7), None),
+              PosedFrame(9, crop_image(0.9), None, dropped="head too small")]
+    back = unpack_frames(pack_frames(frames))
+    assert [(f.index, f.dropped, f.pose is None) for f in back] == [(7, None, False), (8, None, True),
+                                                                     (9, "head too small", True)]
+    for a, b in zip(frames, back):
+        assert np.array_equal(a.image, b.image) and a.image.dtype == b.image.dtype
+    for name in ("keypoints", "bbox_xyxy", "cam", "pose_theta", "shape_beta"):
+        x, y = getattr(frames[0].pose, name), getattr(back[0].pose, name)
+        assert x.dtype == y.dtype and x.tobytes() == y.tobytes()

@@ -29,6 +29,8 @@ from bdmm_cli.dataset.pose_dir import PosedFrame
 from bdmm_cli.fileio import FileLock, atomic_write, tree_hash
 
 _POSE_FIELDS = ("keypoints", "bbox_xyxy", "cam", "pose_theta", "shape_beta")
+#: Photos kept in memory per process (the others are read back from ``root``).
+MAX_PHOTOS_IN_MEMORY = 64
 _EMPTY = {"keypoints": (25, 3), "bbox_xyxy": (4,), "cam": (3,), "pose_theta": (72,), "shape_beta": (10,)}
 
 
@@ -109,6 +111,8 @@ class BatchPoses:
                 atomic_write(path, write)
         if not keep:  # hold one video at a time (a long video's crops are large)
             self._memory = {k: v for k, v in self._memory.items() if len(v) == 1 and k != key}
+        elif len(self._memory) >= MAX_PHOTOS_IN_MEMORY:  # the oldest photo goes (it is on disk)
+            self._memory.pop(next(k for k, v in self._memory.items() if len(v) == 1), None)
         self._memory[key] = frames
         return frames
 
