@@ -18,7 +18,6 @@ every output of modes 2 and 3 is checked equal to mode 1's.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile

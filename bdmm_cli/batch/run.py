@@ -295,7 +295,7 @@ def run_batch(jobs: list[Job], out_dir: str | Path, config=None, pipeline=None, 
         world: the processes (default: ``World.from_env``, torchrun's environment).
         log: where ranks other than 0 write one line per finished job (default: stderr).
     """
-    from bdmm_cli.pipeline import AnimateConfig, AnimatePipeline
+    from bdmm_cli.pipeline import AnimateConfig
 
     config = config if config is not None else AnimateConfig()
     out_dir = Path(os.path.abspath(Path(out_dir).expanduser()))
