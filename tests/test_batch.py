@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -40,28 +41,43 @@ def env(tmp_path_factory):
     return e
 
 
+_REFERENCE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+import batch_helpers as B
+from bdmm_cli.pipeline import AnimatePipeline
+models = {"weights": sys.argv[2], "smpl": sys.argv[3], "spin": sys.argv[4]}
+out, photos, videos = Path(sys.argv[5]), sys.argv[6].split(","), sys.argv[7].split(",")
+cfg = B.config(models)
+pipe = AnimatePipeline.from_config(cfg)
+for p in map(Path, photos):
+    for v in map(Path, videos):
+        pipe(p, v, out / f"{p.stem}__{v.stem}.mp4", cfg)
+"""
+
+
 @pytest.fixture(scope="module")
 def reference(env, tmp_path_factory):
     """Frames `bdmm animate` writes for every (photo, video) pair: the pipeline `bdmm animate`
-    runs, called once per pair, each estimating its own poses."""
+    runs, called once per pair (each estimating its own poses), in a process set up like the
+    `bdmm` processes the tests start (one thread: CPU results depend on the thread count)."""
     out = tmp_path_factory.mktemp("reference")
-    old = os.environ.get("BDMM_CACHE_DIR")
-    os.environ["BDMM_CACHE_DIR"] = str(out / "cache")
-    try:
-        cfg = config(env)
-        pipe = AnimatePipeline.from_config(cfg)
-        frames = {}
-        for p in env["photos"]:
-            for v in env["videos"]:
-                path = out / f"{p.stem}__{v.stem}.mp4"
-                pipe(p, v, path, cfg)
-                frames[path.name] = decode(path)
-    finally:
-        if old is None:
-            os.environ.pop("BDMM_CACHE_DIR", None)
-        else:
-            os.environ["BDMM_CACHE_DIR"] = old
-    return frames
+    subprocess.run([sys.executable, "-c", _REFERENCE, str(Path(__file__).parent), str(env["weights"]),
+                    str(env["smpl"]), str(env["spin"]), str(out), ",".join(map(str, env["photos"])),
+                    ",".join(map(str, env["videos"]))], env=child_env(out / "cache"), check=True, timeout=600)
+    return {path.name: decode(path) for path in sorted(out.glob("*.mp4"))}
+
+
+@pytest.fixture
+def one_thread():
+    """This process computes with one thread too, like the reference (see there)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _jobs(path: Path, photos, videos) -> Path:
@@ -78,7 +94,7 @@ def _assert_outputs(out: Path, reference: dict, names) -> None:
         assert np.array_equal(decode(out / name), reference[name]), name
 
 
-def test_api_estimates_each_pose_once_and_equals_animate(env, reference, tmp_path):
+def test_api_estimates_each_pose_once_and_equals_animate(env, reference, tmp_path, one_thread):
     photos = [shutil.copy(p, tmp_path / p.name) for p in env["photos"]]
     photos = [Path(p) for p in photos]
     cfg = config(env)
@@ -146,7 +162,7 @@ def test_cli_one_corrupt_video_fails_alone(env, reference, tmp_path):
     _no_temporaries(out)
 
 
-def test_a_photo_with_nobody_fails_alone(env, reference, tmp_path):
+def test_a_photo_with_nobody_fails_alone(env, reference, tmp_path, one_thread):
     cfg = config(env)
     jobs = read_jobs(_jobs(tmp_path / "jobs.csv", [env["blank"], env["photos"][0]], env["videos"][2:]),
                      tmp_path / "out", cfg)
