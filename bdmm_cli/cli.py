@@ -30,7 +30,7 @@ _ABORTS = (click.Abort, typer.Abort)
 _USAGE_ERRORS = (click.UsageError, _typer_click_exceptions.UsageError)
 _UsageError = _typer_click_exceptions.UsageError  # the kind typer's parser raises
 
-COMMAND_MODULES = ("setup", "animate", "pose", "body", "weights", "train", "data", "eval", "doctor", "cache", "ui")
+COMMAND_MODULES = ("setup", "animate", "pose", "body", "weights", "train", "data", "eval", "doctor", "cache", "ui", "batch")
 
 #: Names people try for "overwrite the output"; bdmm's option is --force.
 OVERWRITE_WORDS = ("--overwrite", "--override", "--replace", "--clobber", "--yes", "-y", "--overwrite-output")

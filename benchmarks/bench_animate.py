@@ -210,7 +210,6 @@ def _e2e(args: argparse.Namespace) -> None:
     import torch
 
     import animate_helpers as H
-    from pose_helpers import upright_random_spin
 
     from bdmm_cli.model import BDMMGenerator, GeneratorConfig
     from bdmm_cli.model.checkpoint import save_generator
@@ -219,7 +218,7 @@ def _e2e(args: argparse.Namespace) -> None:
         root = Path(tmp)
         torch.manual_seed(0)
         save_generator(BDMMGenerator(GeneratorConfig()), root / "full_generator")
-        spin = upright_random_spin(root / "spin.pth")
+        spin = H.random_spin(root / "spin.pth")
         smpl = H.synthetic_body(root)
         cmd = [sys.executable, "-m", "bdmm_cli", "animate", str(REPO / "assets" / "person.jpg"),
                str(REPO / "assets" / "walk.mp4"), "-o", str(root / "out.mp4"), "--side-by-side",

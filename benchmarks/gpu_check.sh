@@ -5,6 +5,7 @@
 #      fp32 / channels-last / fp16 / bf16 autocast / torch.compile, ratios vs the reference
 #   3. bench_generator: batch 8 (batched videos), fp32 / bf16 / fp16
 #   4. bench_flow (mesh flows), 5. bench_animate (end to end, by stage), 6. bench_train
+#   7. bench_batch: 8 jobs as 8 animate processes / 1 batch process / torchrun, one process per GPU
 # Every step has its own timeout; a failing or timed-out step is recorded and the next runs.
 # Writes one markdown file: $OUT/gpu.md when OUT is set, else benchmarks/results/gpu.md,
 # plus each step's full log beside it (logs/).
@@ -60,6 +61,8 @@ step flow 40 "$PY" benchmarks/bench_flow.py --quick
 step animate 70 "$PY" benchmarks/bench_animate.py --device cuda --quick --speed-only
 step train 60 "$PY" benchmarks/bench_train.py --device cuda --repeats 2 --parts window G
 step pose_detectors 60 "$PY" benchmarks/bench_pose.py --detectors --device cuda --frames 16 --batch 8 --clip-frames 16
+NGPU=$(nvidia-smi -L 2>/dev/null | wc -l); [ "$NGPU" -ge 1 ] || NGPU=1
+step batch 150 "$PY" benchmarks/bench_batch.py --device cuda --nproc "$NGPU" --frames 24 --markdown "$DEST/logs/batch.md"
 
 {
   cat "$REPORT.head"
@@ -68,7 +71,7 @@ step pose_detectors 60 "$PY" benchmarks/bench_pose.py --detectors --device cuda 
   echo "| step | status | seconds | command |"
   echo "|---|---|---|---|"
   cat "$SUMMARY"
-  for f in generator_b1 generator_b8; do
+  for f in generator_b1 generator_b8 batch; do
     if [ -s "$DEST/logs/$f.md" ]; then
       echo; echo "## $f"; echo; cat "$DEST/logs/$f.md"
     fi

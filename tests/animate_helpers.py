@@ -152,7 +152,7 @@ def animate_args(tmp: Path, env: dict, out: Path, *extra: str) -> list[str]:
 
 def random_spin(path: Path) -> Path:
     """SPIN/HMR weights, random, whose mean parameters put an upright body in the crop; saved
-    as a flat state dict like BDMM's spin_ckpt.pth."""
+    as a flat state dict like BDMM's spin_ckpt.pth (for tests of the real pose path)."""
     from bdmm_cli.pose.hmr import HMR
 
     torch.manual_seed(0)
@@ -162,4 +162,4 @@ def random_spin(path: Path) -> Path:
     hmr.init_pose.copy_(init_pose[None])
     hmr.init_cam.copy_(torch.tensor([[0.9, 0.0, 0.0]]))
     torch.save(hmr.state_dict(), path)
-    return path
+    return Path(path)

@@ -70,19 +70,3 @@ class SequenceDetector:
         kp = self.seq[int(rgb[0, 0, 0]) // 10]
         return None if kp is None else Body25(kp)
 
-
-def upright_random_spin(path):
-    """SPIN/HMR weights, random, whose mean parameters put an upright body in the crop with a
-    positive camera scale (a usable fit); saved as a flat state dict like BDMM's spin_ckpt.pth."""
-    import torch
-
-    from bdmm_cli.pose.hmr import HMR
-
-    torch.manual_seed(0)
-    hmr = HMR()
-    init_pose = torch.tensor([1.0, 0, 0, 1, 0, 0]).repeat(24)
-    init_pose[:6] = torch.tensor([1.0, 0, 0, -1, 0, 0])  # pi about x: y down, like SPIN's mean pose
-    hmr.init_pose.copy_(init_pose[None])
-    hmr.init_cam.copy_(torch.tensor([[0.9, 0.0, 0.0]]))
-    torch.save(hmr.state_dict(), path)
-    return path

@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from animate_helpers import MODEL_SIZE, synthetic_body, tiny_generator_dir
-from pose_helpers import upright_random_spin
+from animate_helpers import MODEL_SIZE, random_spin, synthetic_body, tiny_generator_dir
 from bdmm_cli.errors import InputError
 from bdmm_cli.pipeline import AnimateConfig, AnimatePipeline
 from bdmm_cli.video import VideoWriter, count_frames
@@ -36,7 +35,7 @@ def env(tmp_path_factory):
     blank = root / "blank.png"
     Image.fromarray(np.full((160, 120, 3), 128, np.uint8)).save(blank)
     return {"root": root, "photo": photo, "video": video, "blank": blank,
-            "weights": tiny_generator_dir(root), "smpl": synthetic_body(root), "spin": upright_random_spin(root / "spin_ckpt.pth")}
+            "weights": tiny_generator_dir(root), "smpl": synthetic_body(root), "spin": random_spin(root / "spin_ckpt.pth")}
 
 
 def _config(env, **kw):

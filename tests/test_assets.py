@@ -29,12 +29,12 @@ def test_walk_clip_has_one_person_in_every_frame():
 
 @pytest.fixture(scope="module")
 def estimator(tmp_path_factory):
-    from pose_helpers import upright_random_spin
+    from animate_helpers import random_spin
 
     from bdmm_cli.pose import PoseEstimator
     from bdmm_cli.pose.hmr import load_pose_regressor
 
-    spin = upright_random_spin(tmp_path_factory.mktemp("spin") / "spin_ckpt.pth")
+    spin = random_spin(tmp_path_factory.mktemp("spin") / "spin_ckpt.pth")
     return PoseEstimator(load_pose_regressor(str(spin)))
 
 
@@ -83,16 +83,15 @@ def test_readme_main_command_on_the_sample_assets(tmp_path, estimator):
 
     from typer.testing import CliRunner
 
-    from animate_helpers import MODEL_SIZE, synthetic_body, tiny_generator_dir
+    from animate_helpers import MODEL_SIZE, random_spin, synthetic_body, tiny_generator_dir
     from bdmm_cli.cli import app
     from bdmm_cli.video import count_frames
-    from pose_helpers import upright_random_spin
 
     out = tmp_path / "walk_animated.mp4"
     result = CliRunner().invoke(app, [
         "animate", str(ASSETS / "person.jpg"), str(ASSETS / "walk.mp4"), "-o", str(out), "--side-by-side",
         "--weights", str(tiny_generator_dir(tmp_path)), "--smpl", str(synthetic_body(tmp_path)),
-        "--pose-weights", str(upright_random_spin(tmp_path / "spin.pth")), "--model-size", str(MODEL_SIZE),
+        "--pose-weights", str(random_spin(tmp_path / "spin.pth")), "--model-size", str(MODEL_SIZE),
         "--device", "cpu", "--no-cache", "--quiet", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

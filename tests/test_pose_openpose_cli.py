@@ -20,11 +20,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from animate_helpers import MODEL_SIZE, synthetic_body, tiny_generator_dir
+from animate_helpers import MODEL_SIZE, random_spin, synthetic_body, tiny_generator_dir
 from bdmm_cli.cli import app
 from hub_server import local_hub  # noqa: F401  (fixture)
 from openpose_helpers import StandInNet, dot_detector_state_dict, skeleton
-from pose_helpers import upright_random_spin
 from weights_helpers import write_registry
 
 runner = CliRunner()
@@ -51,7 +50,7 @@ def media(tmp_path_factory):
             w.write(dots_frame(t))
     photo = root / "dots.png"
     Image.fromarray(dots_frame(0)).save(photo)
-    spin = upright_random_spin(root / "spin_ckpt.pth")  # positive camera scales: usable fits
+    spin = random_spin(root / "spin_ckpt.pth")  # positive camera scales: usable fits
     weights = root / "openpose_body25.pth"
     torch.save(dot_detector_state_dict(), weights)
     return {"root": root, "video": video, "photo": photo, "spin": spin, "openpose": weights}

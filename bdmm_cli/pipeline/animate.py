@@ -158,7 +158,13 @@ class AnimatePipeline:
         device, dtype: where and in which precision the generator runs.
         pose_estimator: a ``pose.PoseEstimator``, created on first use when None.
         pose_weights: regressor for that lazily created estimator (registry name / path).
+
+    ``pose_source``: None, or an object whose ``photo(path)`` returns the photo's PosedFrame
+    and ``video(path, start, stop)`` the driving frames' PosedFrames, used instead of the pose
+    front-end (``bdmm_cli.batch.BatchPoses``: each input estimated once for a whole batch).
     """
+
+    pose_source = None
 
     def __init__(
         self,
@@ -391,9 +397,12 @@ class AnimatePipeline:
         from bdmm_cli.pose.estimate import estimate_image
 
         estimator = self.pose_estimator
-        posed = estimate_image(read_image(photo), estimator)
-        check_photo_pose(photo, posed, estimator.keypoints_kind, estimator.people_in_last_image(),
-                         resolve_retarget(run) if mode is None else mode)
+        if self.pose_source is not None:  # poses estimated once for many runs (``bdmm batch``)
+            posed, people = self.pose_source.photo(photo), None
+        else:
+            posed = estimate_image(read_image(photo), estimator)
+            people = estimator.people_in_last_image()
+        check_photo_pose(photo, posed, estimator.keypoints_kind, people, resolve_retarget(run) if mode is None else mode)
         return Source(posed.image, posed.pose)
 
     # step 4 -------------------------------------------------------------------------
@@ -407,6 +416,9 @@ class AnimatePipeline:
         if run.poses is not None:
             frames = pose_dir_stream(Path(run.poses), iter_frames(video, run.start, run.stop), run.start, run.stop)
             detector = ""
+        elif self.pose_source is not None:
+            frames = self.pose_source.video(video, run.start, run.stop)
+            detector = self.pose_estimator.keypoints_kind
         else:
             estimator = self.pose_estimator.configured(person=run.person)
             frames = estimate_driving(video, estimator, run.start, run.stop, run.cache, stats)
