@@ -169,7 +169,8 @@ def test_a_photo_with_nobody_fails_alone(env, reference, tmp_path, one_thread):
     summary = run_batch(jobs, tmp_path / "out", cfg)
     assert (summary.ok, summary.failed) == (1, 1)
     (failure,) = summary.failures
-    assert failure["error"] == f"no person found in the photo {env['blank']}"
+    assert failure["error"].startswith(f"no person found in the photo {env['blank']}: ")  # + the detector and the other choice
+    assert "found nobody; try" in failure["error"]
     _assert_outputs(tmp_path / "out", reference, ["ann__polka.mp4"])
 
 
