@@ -12,14 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 import dwpose_helpers as H  # noqa: E402
-from animate_helpers import MODEL_SIZE, synthetic_body, tiny_generator_dir  # noqa: E402
+from animate_helpers import MODEL_SIZE, random_spin, synthetic_body, tiny_generator_dir  # noqa: E402
 from bdmm_cli.cli import app  # noqa: E402
 from hub_server import local_hub  # noqa: E402,F401  (fixture)
 
@@ -36,7 +35,6 @@ def frame(t: int) -> np.ndarray:
 def media(tmp_path_factory):
     from PIL import Image
 
-    from bdmm_cli.pose import HMR
     from bdmm_cli.video import VideoWriter
 
     root = tmp_path_factory.mktemp("dwpose_cli")
@@ -46,9 +44,7 @@ def media(tmp_path_factory):
             w.write(frame(t))
     photo = root / "person.png"
     Image.fromarray(frame(0)).save(photo)
-    torch.manual_seed(0)
-    spin = root / "spin_ckpt.pth"
-    torch.save(HMR().state_dict(), spin)
+    spin = random_spin(root / "spin_ckpt.pth")  # positive camera scales: usable fits
     det, pose = H.write_standins(root / "onnx", gain=40.0)
     return {"root": root, "video": video, "photo": photo, "spin": spin, "det": det, "pose": pose}
 
@@ -167,7 +163,7 @@ def test_pose_animate_and_data_prepare_with_dwpose(media, tmp_path):
         "animate", str(media["photo"]), str(media["video"]), "-o", str(anim), "--keypoints", "dwpose",
         "--weights", str(tiny_generator_dir(tmp_path)), "--smpl", str(synthetic_body(tmp_path)),
         "--pose-weights", str(media["spin"]), "--model-size", str(MODEL_SIZE), "--size", str(MODEL_SIZE),
-        "--device", "cpu", "--skip-missing", "--no-cache", "--retarget", "none",
+        "--device", "cpu", "--skip-missing", "--no-cache",
     ])
     assert res.exit_code == 0, res.output
     assert "keypoints: DWPose" in res.output
