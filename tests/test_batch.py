@@ -257,3 +257,26 @@ def test_torchrun_one_long_job_the_other_worker_takes_the_rest(env, tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     summary = json.loads(again.stdout)
     assert (summary["skipped"], summary["ok"], summary["videos_posed"], summary["photos_posed"]) == (4, 0, 0, 0)
+
+
+@pytest.mark.slow
+def test_ctrl_c_then_rerun_finishes_the_rest(env, reference, tmp_path):
+    jobs = _jobs(tmp_path / "jobs.csv", env["photos"], env["videos"])
+    out = tmp_path / "out"
+    environ = child_env(tmp_path / "cache")
+    args = bdmm("batch", str(jobs), "-o", str(out), *options(env), "--no-progress", "--json")
+    proc = subprocess.Popen(args, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not read_report(out / "batch_report.jsonl"):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    assert "run the same command again" in err and "Traceback" not in err
+    first = [r for r in read_report(out / "batch_report.jsonl") if r["status"] == "ok"]
+    again = subprocess.run(args, env=environ, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    summary = json.loads(again.stdout)
+    assert (summary["ok"] + summary["skipped"], summary["skipped"], summary["failed"]) == (6, len(first), 0)
+    _assert_outputs(out, reference, sorted(reference))
+    _no_temporaries(out)
