@@ -307,11 +307,14 @@ class FileLock:
 
     ``acquire(blocking=False)`` raises LockBusy when another process holds it;
     ``acquire(blocking=True)`` waits. The holder's pid is written into the file.
-    Use as a context manager (blocking) or call acquire / release.
+    Use as a context manager (blocking) or call acquire / release. With
+    ``remove_on_exit`` the context manager deletes the file as it releases it (`remove`:
+    safe while others wait, they then lock a new file), so no lock file outlives its use.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, remove_on_exit: bool = False) -> None:
         self.path = Path(path)
+        self.remove_on_exit = remove_on_exit
         self._fd: int | None = None
 
     def holder(self) -> int | None:
@@ -355,8 +358,9 @@ class FileLock:
                 self.path.unlink()
             self.release()
 
-    def __del__(self) -> None:
-        self.release()
+    def __del__(self) -> None:  # dropped without release (an error before its `with` block)
+        with contextlib.suppress(Exception):
+            self.remove() if self.remove_on_exit else self.release()
 
     @property
     def held(self) -> bool:
@@ -366,7 +370,10 @@ class FileLock:
         return self if self.held else self.acquire(blocking=True)
 
     def __exit__(self, *exc) -> None:
-        self.release()
+        if self.remove_on_exit:
+            self.remove()
+        else:
+            self.release()
 
 
 # --- hashes -----------------------------------------------------------------------------

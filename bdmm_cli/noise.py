@@ -86,4 +86,23 @@ def cli_warnings(show: Callable[[str], None]) -> Iterator[None]:
         yield
 
 
-__all__ = ["cli_warnings", "native_stderr_quiet", "set_verbose", "verbose"]
+@contextlib.contextmanager
+def recording_warnings(into: list[str]) -> Iterator[None]:
+    """Within the block, append the text of every BdmmWarning shown to ``into`` (once per
+    text), then show it as before (the CLI's ``warning:`` line, or Python's default)."""
+    previous = warnings.showwarning
+
+    def _record(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, BdmmWarning) and str(message) not in into:
+            into.append(str(message))
+        previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = _record
+    try:
+        yield
+    finally:
+        if warnings.showwarning is _record:
+            warnings.showwarning = previous
+
+
+__all__ = ["cli_warnings", "recording_warnings", "native_stderr_quiet", "set_verbose", "verbose"]

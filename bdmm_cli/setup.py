@@ -76,6 +76,8 @@ ITEMS = (
     Item("smpl-mean-params", ("smpl_mean_params.npz",), "SPIN's SMPL mean parameters"),
     Item("smplify-gmm", ("gmm_08.pkl",), "SMPLify GMM pose prior"),
     Item("openpose-body25", ("openpose_body25.pth",), "OpenPose BODY_25 weights"),
+    Item("dwpose-det", ("yolox_l.onnx",), "DWPose's person detector (YOLOX-L, ONNX)"),
+    Item("dwpose-pose", ("dw-ll_ucoco_384.onnx",), "DWPose whole-body keypoints (ONNX)"),
 )
 _BY_FILE = {f.lower(): (item, rank) for item in ITEMS for rank, f in enumerate(item.files)}
 
@@ -335,6 +337,19 @@ def _validate(found: Found) -> Callable[[], inst.Installed]:
             return inst.describe(name, dest, dest, origin, digest)
 
         return install
+    if name in ("dwpose-det", "dwpose-pose"):
+        from bdmm_cli.pose.dwpose import open_onnx
+
+        open_onnx(name, found.path)  # onnxruntime reads it; input and outputs match the published file's
+
+        def install() -> inst.Installed:
+            dest = root / name / found.item.files[0]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_output(dest, force=True) as tmp:
+                shutil.copyfile(found.path, tmp)
+            return inst.describe(name, dest, dest, origin, digest)
+
+        return install
     raise AssertionError(name)  # pragma: no cover - ITEMS and this function list the same names
 
 
@@ -373,6 +388,16 @@ def _smpl_installed_sha() -> str | None:
 
 
 # --- the command -----------------------------------------------------------------------------
+
+
+def _check_download(path: Path, src: SetupSource) -> None:
+    """A download whose registry entry pins its sha256 must have it; a different file is deleted
+    from the download cache (so the next run fetches it again) and nothing is installed."""
+    digest = sha256_file(path)
+    if digest != src.sha256:
+        path.unlink(missing_ok=True)
+        raise InputError(f"{src.name}: the file downloaded from {src.download_url or src.url} has sha256 {digest}, "
+                         f"not the published {src.sha256}; nothing was installed")
 
 
 def plan_downloads(manifest: dict[str, inst.Installed] | None = None) -> list[SetupSource]:
@@ -437,6 +462,8 @@ def run_setup(
                 announce(f"{src.name}: not downloaded ({exc}).\n"
                          f"  Open {src.url}, save the file, then run: bdmm setup --from {src.filename}")
                 continue
+            if src.sha256:
+                _check_download(path, src)
             covered |= set(src.provides)
             locals_.append((path, src.url))
 

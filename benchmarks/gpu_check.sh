@@ -60,6 +60,7 @@ step generator_b8 75 "$PY" benchmarks/bench_generator.py --device cuda --batch 8
 step flow 40 "$PY" benchmarks/bench_flow.py --quick
 step animate 70 "$PY" benchmarks/bench_animate.py --device cuda --quick --speed-only
 step train 60 "$PY" benchmarks/bench_train.py --device cuda --repeats 2 --parts window G
+step pose_detectors 60 "$PY" benchmarks/bench_pose.py --detectors --device cuda --frames 16 --batch 8 --clip-frames 16
 NGPU=$(nvidia-smi -L 2>/dev/null | wc -l); [ "$NGPU" -ge 1 ] || NGPU=1
 step batch 150 "$PY" benchmarks/bench_batch.py --device cuda --nproc "$NGPU" --frames 24 --markdown "$DEST/logs/batch.md"
 

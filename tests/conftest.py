@@ -22,6 +22,19 @@ SHARED_FIXTURE_DIR = SHARED / "fixtures" / "official_bdmm"
 FIXTURE_DIR = Path(os.environ.get("BDMM_FIXTURE_DIR", REPO / "tests" / "data" / "official_bdmm"))
 
 
+def pytest_collection_modifyitems(config, items):
+    """`@pytest.mark.mediapipe`: the test poses with MediaPipe, an optional extra (bdmm[mediapipe],
+    Python 3.10-3.12); it skips where MediaPipe is not installed (Python 3.13+)."""
+    import importlib.util
+
+    if importlib.util.find_spec("mediapipe") is not None:
+        return
+    skip = pytest.mark.skip(reason="needs MediaPipe (the optional bdmm[mediapipe] extra, Python 3.10-3.12)")
+    for item in items:
+        if "mediapipe" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path_factory, monkeypatch):
     """Every test gets its own HF cache and bdmm data/cache directories."""

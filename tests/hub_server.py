@@ -128,7 +128,7 @@ class LocalHub:
 
 class _Handler(BaseHTTPRequestHandler):
     hub: LocalHub
-    timeout = 5  # seconds per connection: a stuck client cannot hang the server
+    timeout = 30  # seconds per connection: a stuck client cannot hang the server (generous: loaded CI machines stall)
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args) -> None:  # keep test output clean

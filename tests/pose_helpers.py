@@ -69,3 +69,4 @@ class SequenceDetector:
 
         kp = self.seq[int(rgb[0, 0, 0]) // 10]
         return None if kp is None else Body25(kp)
+

@@ -7,12 +7,15 @@ window outputs kept in the run store, and an uninterrupted run for the resumed o
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from animate_helpers import MODEL_SIZE, animate_args, make_env, make_pose_dir
 from bdmm_cli.cli import app
+from bdmm_cli.errors import BdmmWarning
 from bdmm_cli.pipeline import AnimateConfig, AnimatePipeline, RunStore, WindowSchedule, animate
 from bdmm_cli.window.schedule import blend_overlap
 from bdmm_cli.video import count_frames, iter_frames, probe_video
@@ -118,7 +121,9 @@ def test_interrupted_run_resumes_and_equals_uninterrupted(env, pipe, tmp_path):
     store = RunStore(pipe._key_doc(env["photo"], env["video"], cfg))
     assert store.windows_done() == 2
 
-    resumed = pipe(env["photo"], env["video"], out, cfg)
+    with pytest.warns(BdmmWarning, match=r"^resuming from window 3 of 3: the first 2 window\(s\)") as said:
+        resumed = pipe(env["photo"], env["video"], out, cfg)
+    assert len([w for w in said if "resuming" in str(w.message)]) == 1
     assert resumed.stats.windows_cached == 2 and resumed.stats.windows_generated == 1
 
     fresh = pipe(env["photo"], env["video"], tmp_path / "fresh.mp4", _config(env, cache=False))
@@ -126,7 +131,10 @@ def test_interrupted_run_resumes_and_equals_uninterrupted(env, pipe, tmp_path):
     np.testing.assert_array_equal(_decode(out), _decode(tmp_path / "fresh.mp4"))
 
     # A third run with the same settings (another output size) is a full cache hit.
-    again = pipe(env["photo"], env["video"], tmp_path / "again.mp4", _config(env, size=64))
+    with warnings.catch_warnings(record=True) as said:  # a finished run is reused, not resumed
+        warnings.simplefilter("always")
+        again = pipe(env["photo"], env["video"], tmp_path / "again.mp4", _config(env, size=64))
+    assert not [w for w in said if "resuming" in str(w.message)]
     assert again.stats.windows_generated == 0 and again.stats.windows_cached == 3
     assert probe_video(tmp_path / "again.mp4").width == 64 and count_frames(tmp_path / "again.mp4") == N
 
@@ -249,4 +257,5 @@ def test_ctrl_c_in_a_real_process_then_resume(env, tmp_path):
     again = subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert f"{done} window(s) reused" in again.stderr
+    assert f"warning: resuming from window {done + 1} of 5" in again.stderr  # 30 frames, windows of 6
     assert count_frames(out) == 30

@@ -92,12 +92,12 @@ def test_no_person_in_some_frames_names_them(env, tmp_path):
     out_dir.mkdir()
     line = _assert_one_line_error(_run(env, out_dir / "a.mp4", poses=poses), "no person found", "frames 3-4")
     assert "--skip-missing" in line
-    # a gap longer than --skip-missing's limit is refused too
-    long_gap = make_pose_dir(tmp_path, N, missing=tuple(range(1, N)), name="empty_tail")
+    # a gap longer than --skip-missing's limit is refused too (a gap inside the clip: frame N-1 has a person)
+    long_gap = make_pose_dir(tmp_path, N, missing=tuple(range(1, N - 1)), name="long_gap")
     _assert_one_line_error(
         _run(env, out_dir / "a.mp4", "--skip-missing", "--max-gap", "3", poses=long_gap, video=make_test_video(
             tmp_path / "long.mp4", frames=N, fps=10, size=(64, 48), audio=False)),
-        "no person found", "frames 1-4",
+        "no person found", f"frames 1-{N - 2}", "--max-gap",
     )
     _no_output(out_dir)
 

@@ -97,7 +97,7 @@ def test_readme_commands_name_real_options():
         assert (root / path).is_file(), f"README names {path}, which is not in the repository"
     for argv in calls:
         words = [w for w in argv if not w.startswith("-")]
-        sub = [words[0]] + ([words[1]] if words[0] in ("body", "weights", "data") else [])
+        sub = [words[0]] + ([words[1]] if words[0] in ("body", "weights", "data", "cache") else [])
         result = runner.invoke(app, [*sub, "--help"])
         assert result.exit_code == 0, (argv, result.output)
         for opt in (w.split("=")[0] for w in argv if w.startswith("--")):

@@ -92,3 +92,4 @@ def test_same_inputs_and_same_output_at_once(tmp_path):
                            env=environ, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert "3 window(s) reused" in again.stderr
+    assert not list((tmp_path / "cache").glob("runs/*.lock"))  # every run removed its lock as it ended

@@ -4,6 +4,7 @@ weights: SPIN's are not reachable here), written in the official layout and read
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -23,6 +24,7 @@ def _video(path, frames=4, shift=3):
             w.write(np.ascontiguousarray(np.roll(img, i * shift, axis=1)))
 
 
+@pytest.mark.mediapipe
 def test_prepare_cli_writes_a_trainable_layout(tmp_path, monkeypatch):
     from bdmm_cli.pose.hmr import HMR
 

@@ -60,6 +60,7 @@ def astronaut_body() -> Body25:
     return body
 
 
+@pytest.mark.mediapipe
 def test_keypoints_on_a_real_photo_are_plausible(astronaut_body):
     """Waist-up photo facing the camera (checked by eye): head around x 90-135, y 10-90;
     the person within x 0-200 of the 256x256 image; arms' lower parts and legs hidden."""
@@ -79,6 +80,7 @@ def test_keypoints_on_a_real_photo_are_plausible(astronaut_body):
         np.testing.assert_array_equal(j[name], [0, 0, 0])
 
 
+@pytest.mark.mediapipe
 def test_no_person_in_a_blank_image():
     with MediaPipePoseDetector(video=False) as detector:
         assert detector(np.full((200, 200, 3), 127, np.uint8)) is None

@@ -152,13 +152,13 @@ def test_stage_default_keeps_the_larger_person():
     canvas, big, small = two_people(big_left=False)
     assert PoseConfig().largest_person
     default = PoseEstimator(hmr)
-    assert "largest" in default.detector_name()
+    assert "follow" in default.detector_name()
     for video in (False, True):
         det = default.make_detector(video)
         assert isinstance(det, LargestPersonDetector) and det.video == video
         det.close()
     off = PoseEstimator(hmr, config=PoseConfig(largest_person=False))
-    assert "largest" not in off.detector_name() and off.fingerprint() != default.fingerprint()
+    assert "follow" not in off.detector_name() and off.fingerprint() != default.fingerprint()
     legacy = off.make_detector(False)
     assert isinstance(legacy, MediaPipePoseDetector)
     legacy.close()

@@ -10,6 +10,7 @@ here (a column of white dots) yield people; random weights would find nobody.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from animate_helpers import MODEL_SIZE, synthetic_body, tiny_generator_dir
+from animate_helpers import MODEL_SIZE, random_spin, synthetic_body, tiny_generator_dir
 from bdmm_cli.cli import app
 from hub_server import local_hub  # noqa: F401  (fixture)
 from openpose_helpers import StandInNet, dot_detector_state_dict, skeleton
@@ -40,7 +41,6 @@ def dots_frame(t: int) -> np.ndarray:
 def media(tmp_path_factory):
     from PIL import Image
 
-    from bdmm_cli.pose import HMR
     from bdmm_cli.video import VideoWriter
 
     root = tmp_path_factory.mktemp("openpose_cli")
@@ -50,9 +50,7 @@ def media(tmp_path_factory):
             w.write(dots_frame(t))
     photo = root / "dots.png"
     Image.fromarray(dots_frame(0)).save(photo)
-    torch.manual_seed(0)
-    spin = root / "spin_ckpt.pth"
-    torch.save(HMR().state_dict(), spin)
+    spin = random_spin(root / "spin_ckpt.pth")  # positive camera scales: usable fits
     weights = root / "openpose_body25.pth"
     torch.save(dot_detector_state_dict(), weights)
     return {"root": root, "video": video, "photo": photo, "spin": spin, "openpose": weights}
@@ -78,6 +76,7 @@ def install() -> None:
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.skipif(importlib.util.find_spec("mediapipe") is None, reason="needs bdmm[mediapipe] (Python <= 3.12)")
 def test_auto_is_mediapipe_until_openpose_is_installed(registry):
     from bdmm_cli.pose.detector import installed_openpose_weights, load_keypoint_model, resolve_keypoints
 
@@ -119,12 +118,12 @@ def test_openpose_not_installed_is_one_clear_line(media, tmp_path):
     result = runner.invoke(app, ["pose", str(media["video"]), "-o", str(tmp_path / "o"), "--spin", str(media["spin"]),
                                  "--keypoints", "bogus"])
     assert result.exit_code != 0 and result.output.strip().splitlines() == [
-        "error: --keypoints must be one of auto, openpose, mediapipe, not 'bogus'"]
+        "error: --keypoints must be one of auto, openpose, mediapipe, dwpose, not 'bogus'"]
     assert not (tmp_path / "o").exists()
     result = runner.invoke(app, ["animate", str(media["photo"]), str(media["video"]), "-o", str(tmp_path / "a.mp4"),
                                  "--keypoints", "openpos"])
     assert result.exit_code != 0 and result.output.strip().splitlines() == [
-        "error: --keypoints must be one of auto, openpose, mediapipe, got 'openpos'"]
+        "error: --keypoints must be one of auto, openpose, mediapipe, dwpose, got 'openpos'"]
 
 
 def test_animate_with_openpose(registry, media, tmp_path):
@@ -135,7 +134,6 @@ def test_animate_with_openpose(registry, media, tmp_path):
         "--weights", str(tiny_generator_dir(tmp_path)), "--smpl", str(synthetic_body(tmp_path)),
         "--pose-weights", str(media["spin"]), "--model-size", str(MODEL_SIZE), "--size", str(MODEL_SIZE),
         "--device", "cpu", "--skip-missing", "--no-cache",
-        "--retarget", "none",  # random SPIN weights fit negative camera scales, which retargeting refuses
     ])
     assert result.exit_code == 0, result.output
     assert "keypoints: OpenPose BODY_25" in result.output

@@ -50,6 +50,7 @@ def video(tmp_path_factory):
     return make_person_video(tmp_path_factory.mktemp("video") / "walk.mp4", empty=(3, 4), frames=7)
 
 
+@pytest.mark.mediapipe
 def test_photo(hmr):
     frame = estimate_image(ASTRONAUT, PoseEstimator(hmr))
     assert frame.index == 0 and frame.image.shape == (256, 256, 3) and frame.pose is not None
@@ -78,11 +79,13 @@ def test_photo(hmr):
     np.testing.assert_allclose(pose.cam, cam[0].numpy(), rtol=1e-5)
 
 
+@pytest.mark.mediapipe
 def test_photo_without_a_person(hmr):
     frame = estimate_image(np.full((120, 160, 3), 90, np.uint8), PoseEstimator(hmr))
     assert frame.pose is None and frame.image.shape == (256, 256, 3)
 
 
+@pytest.mark.mediapipe
 def test_video_reports_frames_without_anyone_and_caches(hmr, video, tmp_path):
     estimator = PoseEstimator(hmr, config=PoseConfig(batch_size=3))
     stream = estimate_video(video, estimator)
@@ -129,6 +132,7 @@ def test_video_reports_frames_without_anyone_and_caches(hmr, video, tmp_path):
         read_pose_dir(out)
 
 
+@pytest.mark.mediapipe
 def test_cli_video(spin_file, video, tmp_path):
     out = tmp_path / "out"
     result = runner.invoke(app, ["pose", str(video), "-o", str(out), "--spin", str(spin_file), "--frames", "2:7"])
@@ -142,6 +146,7 @@ def test_cli_video(spin_file, video, tmp_path):
     assert result.exit_code != 0 and "--force" in result.output
 
 
+@pytest.mark.mediapipe
 def test_cli_photo_without_a_person_fails_in_one_line(spin_file, tmp_path):
     from PIL import Image
 

@@ -62,6 +62,7 @@ def test_refine_on_without_the_prior_fails_in_one_line(spin_file, tmp_path):
     assert res.exit_code != 0 and res.output.strip().startswith("error: --head-filter:") and "SMPL" in res.output
 
 
+@pytest.mark.mediapipe
 def test_refine_auto_runs_when_the_prior_is_installed(spin_file, tmp_path):
     plain = runner.invoke(app, ["pose", str(ASTRONAUT), "-o", str(tmp_path / "plain"), "--spin", str(spin_file)])
     assert plain.exit_code == 0, plain.output

@@ -14,7 +14,10 @@ def test_defaults_are_the_papers_settings():
     assert (c.iterations, c.clip_len, c.window, c.source_first_n, c.batch_size) == (50_000, 30, 6, 20, 1)
     assert (c.w_l1, c.w_perceptual, c.w_style, c.w_contextual, c.w_adv, c.w_adv_video) == (5, 0.5, 500, 0.1, 2, 2)
     assert c.cx_bandwidth == 0.5 and c.grad_clip == 0 and c.ema_decay == 0 and c.image_size == 256
-    assert (c.model_ngf, c.model_img_f, c.disc_ndf, c.disc_img_f, c.init) == (64, 512, 32, 128, "orthogonal")
+    assert (c.model_ngf, c.model_img_f, c.disc_ndf, c.disc_img_f) == (64, 512, 32, 128)
+    # not the authors' orthogonal gain-0.02 init (kept as init=orthogonal): it does not learn
+    # in our measurements (docs/training_init.md)
+    assert (c.init, c.init_gain) == ("none", 0.02)
     assert c.windows_per_clip == 5
 
 

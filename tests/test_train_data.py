@@ -105,7 +105,7 @@ def test_orthogonal_init_as_the_authors():
     from bdmm_cli.model import ModulatedDeformConv2d
     from bdmm_cli.train.loop import build_networks
 
-    cfg = tiny_config(".", ".")
+    cfg = tiny_config(".", ".", init="orthogonal")
     nets = build_networks(cfg)
     g = nets.G
     convs = [m for m in g.modules() if isinstance(m, torch.nn.Conv2d)]

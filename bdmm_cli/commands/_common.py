@@ -8,6 +8,7 @@ from typing import Callable, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bdmm_cli.errors import BdmmError
 
@@ -16,17 +17,22 @@ F = TypeVar("F", bound=Callable)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def fail(message: str, exit_code: int = 1, details: tuple[str, ...] = ()) -> None:
-    """Print `error: message` on stderr (then each of `details` indented) and leave with `exit_code`."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True)
+def print_error(message: str, details: tuple[str, ...] = ()) -> None:
+    """Print `error: message` on stderr (then each of `details` indented): bdmm's one error style."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     for line in details:
         err_console.print(f"  {line}", markup=False)
+
+
+def fail(message: str, exit_code: int = 1, details: tuple[str, ...] = ()) -> None:
+    """Print `error: message` on stderr (then each of `details` indented) and leave with `exit_code`."""
+    print_error(message, details)
     raise typer.Exit(exit_code)
 
 
 def warn(message: str) -> None:
     """Print `warning: message` on stderr (the command goes on)."""
-    err_console.print(f"[yellow]warning:[/] {message}", markup=True)
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", markup=True)
 
 
 def handle_errors(fn: F) -> F:
@@ -45,14 +51,23 @@ def handle_errors(fn: F) -> F:
             fail("interrupted", 130)
         except OSError as exc:
             # Disk full, permission denied, ... : still one line, never a traceback.
-            import errno
-
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                where = f" while writing {exc.filename}" if exc.filename else ""
-                fail(f"no space left on the device{where}; free some space and run again", 1)
-            fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), 1)
+            fail(error_message(exc), 1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def error_message(exc: BaseException) -> str | None:
+    """The line printed after `error:` for a BdmmError or an OSError (None for anything else)."""
+    if isinstance(exc, BdmmError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        import errno
+
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = f" while writing {exc.filename}" if exc.filename else ""
+            return f"no space left on the device{where}; free some space and run again"
+        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    return None
 
 
 def is_tty() -> bool:
@@ -70,10 +85,11 @@ HEAD_FILTER_OPTION = typer.Option(
 )
 KEYPOINTS_OPTION = typer.Option(
     "auto", "--keypoints",
-    help="auto (OpenPose BODY_25 when its weights are installed, else MediaPipe), openpose (the authors' detector; "
-         "needs `bdmm setup`) or mediapipe.",
+    help="auto (OpenPose BODY_25 when its weights are installed, else DWPose when installed, else MediaPipe), "
+         "openpose (the authors' detector; needs `bdmm setup`), dwpose (YOLOX + DWPose whole-body on onnxruntime; "
+         "needs `bdmm setup`) or mediapipe (needs the optional mediapipe package, Python 3.10-3.12). `bdmm doctor` lists what is available.",
 )
 ALLOW_TRUNCATED_OPTION = typer.Option(
-    False, "--allow-truncated",
+    False, "--allow-truncated/--no-allow-truncated",
     help="Use a truncated video's decodable frames (a warning names both counts) instead of stopping.",
 )

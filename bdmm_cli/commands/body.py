@@ -25,7 +25,7 @@ group = typer.Typer(
 @handle_errors
 def install(
     path: Path = typer.Argument(..., help="SMPL model: HMR smpl_model.pkl, SMPL_*.pkl or .npz."),
-    force: bool = typer.Option(False, "--force", "-f", help="Replace a different installed model."),
+    force: bool = typer.Option(False, "--force/--no-force", "-f", help="Replace a different installed model."),
 ) -> None:
     """Convert an SMPL model file once into bdmm's data directory (no chumpy needed).
 

@@ -9,10 +9,12 @@ from bdmm_cli.commands._common import handle_errors
 
 @handle_errors
 def doctor_command() -> None:
-    """Check the installation: torch, GPU, ffmpeg, pytorch3d, SMPL model, weights.
+    """Check the installation: first what `bdmm animate` needs (torch, GPU, ffmpeg, the SMPL
+    model, the generator and pose weights), then what training and evaluation need.
 
     Prints one row per item with what was found and the command that fixes what is
-    missing. Exit code 0 when `bdmm animate` can run with its defaults, 1 otherwise.
+    missing. Exit code 0 when `bdmm animate` can run with its defaults, 1 otherwise (what
+    only training or evaluation need does not count).
 
     Examples:
 
@@ -22,32 +24,46 @@ def doctor_command() -> None:
     """
     from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
-    from bdmm_cli.pipeline.requirements import can_animate, run_checks
+    from bdmm_cli.pipeline.requirements import ANIMATE, TRAINING, can_animate, run_checks
 
     checks = run_checks()
-    table = Table(title="bdmm doctor", show_lines=False)
-    table.add_column("check")
-    table.add_column("status")
-    table.add_column("found")
-    table.add_column("fix")
-    for c in checks:
-        if c.ok:
-            status = "[green]ok[/]"
-        elif c.required:
-            status = "[bold red]MISSING[/]"
-        else:
-            status = "[yellow]optional[/]"
-        table.add_row(escape(c.name), status, escape(c.detail), escape(c.fix))
     console = Console(soft_wrap=False)
-    console.print(table)
+    console.print(_table("bdmm doctor: what `bdmm animate` needs", [c for c in checks if c.section == ANIMATE]))
     if can_animate(checks):
         console.print("[green]bdmm animate can run.[/]")
-        return
-    missing = ", ".join(c.name for c in checks if c.required and not c.ok)
-    console.print(f"[bold red]bdmm animate cannot run yet[/]: missing {escape(missing)}")
-    raise typer.Exit(1)
+    else:
+        missing = ", ".join(c.name for c in checks if c.required and not c.ok)
+        console.print(f"[bold red]bdmm animate cannot run yet[/]: missing {escape(missing)}")
+    console.print()
+    console.print("[bold]Training and evaluation[/] (bdmm train, bdmm data prepare, bdmm pose --refine, bdmm eval) "
+                  "also need:")
+    console.print(_table(None, [c for c in checks if c.section == TRAINING]))
+    if not can_animate(checks):
+        raise typer.Exit(1)
+
+
+def _table(title, checks):
+    """One doctor table: every column wraps (full paths and commands are folded, never cut)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for name in ("check", "status", "found", "fix"):
+        table.add_column(name, overflow="fold")
+    for c in checks:
+        table.add_row(escape(c.name), _status(c), escape(c.detail), escape(c.fix))
+    return table
+
+
+def _status(c) -> str:
+    from bdmm_cli.pipeline.requirements import TRAINING
+
+    if c.ok:
+        return "[yellow]warning[/]" if c.warning else "[green]ok[/]"
+    if c.section == TRAINING:
+        return "[yellow]missing[/]"  # does not stop `bdmm animate`
+    return "[bold red]MISSING[/]" if c.required else "[yellow]optional[/]"
 
 
 def register(app: typer.Typer) -> None:

@@ -45,10 +45,15 @@ def pose_command(
         help="Keep the largest person in each frame (default), or MediaPipe's legacy tracker alone (first person it finds).",
     ),
     keypoints: str = KEYPOINTS_OPTION,
+    person: Optional[int] = typer.Option(
+        None, "--person", min=1,
+        help="Which person of a video to follow: N-th from the left (1 = leftmost) in the first frame with people "
+        "(default: the largest).",
+    ),
     frames: Optional[str] = typer.Option(None, "--frames", help="Frame range A:B of a video (B exclusive)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse results of an earlier identical run."),
-    force: bool = typer.Option(False, "--force", "-f", help="Replace a non-empty output folder."),
+    force: bool = typer.Option(False, "--force/--no-force", "-f", help="Replace a non-empty output folder."),
     allow_truncated: bool = ALLOW_TRUNCATED_OPTION,
 ) -> None:
     """Estimate SMPL (SPIN) and BODY_25 keypoints (OpenPose when installed, else MediaPipe) for a video or a photo.
@@ -70,15 +75,19 @@ def pose_command(
 
       bdmm pose dance.mp4 -o poses/ --refine off --no-head-filter   # SPIN, all frames
 
+      bdmm pose street.mp4 -o poses/ --person 2   # the 2nd person from the left in the first frame with people
+
       bdmm pose street.mp4 -o poses/ --first-person   # MediaPipe's legacy single-person tracker
 
       bdmm pose dance.mp4 -o dance_poses/ --keypoints openpose   # the authors' OpenPose BODY_25
+
+      bdmm pose dance.mp4 -o dance_poses/ --keypoints dwpose     # YOLOX + DWPose, mapped to BODY_25
     """
     from bdmm_cli.video.read import allowing_truncated
 
     with allowing_truncated(allow_truncated):
         _run(source, output, spin, crop, missing_joints, smooth, refine, head_filter, largest, frames, device, cache,
-             force, keypoints)
+             force, keypoints, person)
 
 
 def report_dropped(stream) -> None:
@@ -93,7 +102,7 @@ def report_dropped(stream) -> None:
 
 @handle_errors
 def _run(source, output, spin, crop, missing_joints, smooth, refine, head_filter, largest, frames, device, cache,
-         force, keypoints="auto") -> None:
+         force, keypoints="auto", person=None) -> None:
     from bdmm_cli.progress import progress_bar
 
     from bdmm_cli.commands._common import err_console
@@ -115,7 +124,7 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, head_filter
         raise InputError(f"--refine must be one of {', '.join(REFINE_CHOICES)}, got {refine!r}")
     try:
         config = PoseConfig(crop_mode=crop, missing_joints=missing_joints, smooth_keypoints=smooth,
-                            smooth_smpl=smooth, largest_person=largest)
+                            smooth_smpl=smooth, largest_person=largest, person=person)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     start, stop = parse_frame_range(frames)
@@ -146,6 +155,8 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, head_filter
         written, _ = write_pose_dir(stream, output, force=force, on_frame=lambda f: progress.advance(task))
     note = " (from cache)" if stream.from_cache else ""
     typer.echo(f"wrote {written} frames to {output}{note} (keypoints: {estimator.keypoints_description})")
+    if stream.follow is not None and stream.follow.people_seen > 1:
+        err_console.print(f"{stream.follow.describe()} (--person N follows another)", highlight=False)
     if stream.missing:
         err_console.print(f"no person found in {len(stream.missing)} frame(s): {_ranges(stream.missing)} (skipped)",
                           highlight=False)

@@ -15,7 +15,7 @@ def train_command(
     data: Optional[str] = typer.Option(
         None, "--data", "-d", help="fashionvideo | iper (under --data-root) or a folder in the official layout."),
     out: Path = typer.Option(Path("runs/bdmm"), "--out", "-o", help="Run directory (config, checkpoints, logs, samples)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its latest checkpoint."),
+    resume: bool = typer.Option(False, "--resume/--no-resume", help="Continue the run in --out from its latest checkpoint."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file of TrainConfig keys (flat)."),
     overrides: List[str] = typer.Option([], "--set", help="Override any config key: --set lr_g=2e-4 (repeatable)."),
     iterations: Optional[int] = typer.Option(None, "--iterations", help="Training clips per process (paper: 50000)."),
@@ -28,7 +28,7 @@ def train_command(
     amp: Optional[str] = typer.Option(None, "--amp", help="Mixed precision on CUDA: bf16 | fp16 | off."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of initialisation and data order."),
     workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes."),
-    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (--no-progress: none)."),
 ) -> None:
     """Train BDMM with the paper's loop and settings.
 
@@ -37,11 +37,24 @@ def train_command(
     50,000 iterations. Ctrl-C saves a checkpoint after the current iteration; --resume
     continues it exactly. Under torchrun every process runs this same command.
 
+    Initialisation (--set init=...): the default is none, every layer's own initialisation,
+    under which the networks learn. The authors' init (orthogonal, gain 0.02, on every conv
+    and linear layer) is --set init=orthogonal: it starts the generator's output near zero
+    (~1e-20) with most of its gradients below Adam's epsilon, so it hardly learns; measured
+    in docs/training_init.md. Also: --set init=kaiming.
+
+    Learning is visible: the progress bar shows the L1 per frame (G/l1_per_frame in
+    stats.jsonl, mean |generated - real| on [-1, 1]); after --set stall_check=N iterations
+    (500) one warning says so if the generator's output is still near zero or its L1 is no
+    better than a constant image's.
+
     Examples:
 
       bdmm train --data fashionvideo --out runs/fv
 
       bdmm train --data data/mine --out runs/mine --set ema_decay=0.999
+
+      bdmm train --data fashionvideo --out runs/authors --set init=orthogonal
 
       bdmm train --out runs/fv --resume
 
@@ -65,7 +78,7 @@ def train_command(
     cfg = load_config(config, overrides, base=base, **named)
     main = env_world()[0] == 0
     try:
-        result = train(cfg, out, resume=resume, progress=not no_progress)
+        result = train(cfg, out, resume=resume, progress=progress)
     finally:
         teardown()
     if not main:

@@ -85,11 +85,11 @@ def list_cmd(
 @handle_errors
 def download_cmd(
     names: Optional[List[str]] = typer.Argument(None, help="Registry names (see `bdmm weights list`)."),
-    all_: bool = typer.Option(False, "--all", help="Download every published entry."),
+    all_: bool = typer.Option(False, "--all/--no-all", help="Download every published entry."),
     repo: Optional[str] = typer.Option(None, "--repo", help=_REPO_HELP),
     revision: Optional[str] = typer.Option(None, "--revision", help=_REV_HELP),
-    trust_unverified: bool = typer.Option(False, "--trust-unverified", help=_TRUST_HELP),
-    force: bool = typer.Option(False, "--force", help="Download again even when cached."),
+    trust_unverified: bool = typer.Option(False, "--trust-unverified/--no-trust-unverified", help=_TRUST_HELP),
+    force: bool = typer.Option(False, "--force/--no-force", help="Download again even when cached."),
 ) -> None:
     """Download registry entries into the cache and verify them (sha256) before use.
 
@@ -128,7 +128,7 @@ def import_cmd(
     file: Path = typer.Argument(..., help="The authors' latest_net_G/D/D_V.pth, SPIN's model_checkpoint.pt or BDMM's spin_ckpt.pth."),
     output: Path = typer.Option(..., "-o", "--output", help="Folder to write (model.safetensors + config.json)."),
     kind: Optional[str] = typer.Option(None, "--kind", help="generator | discriminator | temporal_discriminator | spin | openpose_body25 (default: detected from the keys)."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
+    force: bool = typer.Option(False, "--force/--no-force", help="Replace an existing output folder."),
 ) -> None:
     """Convert an original checkpoint into bdmm's format (safetensors + config.json).
 
@@ -163,10 +163,10 @@ def import_cmd(
 @handle_errors
 def verify_cmd(
     targets: Optional[List[str]] = typer.Argument(None, help="Registry names, or files/folders to check."),
-    all_: bool = typer.Option(False, "--all", help="Re-hash every cached registry entry."),
+    all_: bool = typer.Option(False, "--all/--no-all", help="Re-hash every cached registry entry."),
     repo: Optional[str] = typer.Option(None, "--repo", help=_REPO_HELP),
     revision: Optional[str] = typer.Option(None, "--revision", help=_REV_HELP),
-    trust_unverified: bool = typer.Option(False, "--trust-unverified", help=_TRUST_HELP),
+    trust_unverified: bool = typer.Option(False, "--trust-unverified/--no-trust-unverified", help=_TRUST_HELP),
 ) -> None:
     """Re-hash cached weights against the registry, or check that files load strictly.
 
@@ -234,7 +234,7 @@ def export_cmd(
     license_id: str = typer.Option("other", "--license", help="License id for the model card (SPDX id, or 'other')."),
     license_note: Optional[str] = typer.Option(None, "--license-note", help="License text for the model card."),
     provenance: Optional[str] = typer.Option(None, "--provenance", help="Provenance text for the model card."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
+    force: bool = typer.Option(False, "--force/--no-force", help="Replace an existing output folder."),
 ) -> None:
     """Write a folder ready to upload as a Hub model repo: weights, config, model card.
 

@@ -238,8 +238,11 @@ def resolve_dataset(data: str | Path, data_root: str | Path | None = None) -> Pa
         path = root / name.lower()
         if not path.is_dir():
             raise InputError(
-                f"data set {name} not found at {path}: download and prepare it as described in "
-                "bdmm_cli/dataset/README.md" + (", set data_root," if data_root is not None else "") + " or pass --data PATH"
+                f"data set {name} not found at {path}: "
+                + (f"run `bdmm data download {name.lower()} --accept-licenses` (or --from the archive you have)"
+                   if name.lower() == "fashionvideo" else
+                   f"run `bdmm data download {name.lower()} --from ARCHIVE_OR_FOLDER` with the videos you were given")
+                + (", set data_root," if data_root is not None else "") + " or pass --data PATH"
             )
         return path
     path = Path(name).expanduser()

@@ -10,6 +10,7 @@ so the numbering can have gaps, as in the authors' data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -36,12 +37,15 @@ class PosedFrame:
         pose: FramePose in pixels of the crop, or None when the frame has no usable person.
         dropped: why a frame with a person has no pose (e.g. "head too small", the
             authors' frame-validity rule); None when nobody was found or it has a pose.
+        source_box: (4,) XYXY box of the person in pixels of the input frame (before the
+            crop); None when unknown (nobody found, or read back from files).
     """
 
     index: int
     image: np.ndarray
     pose: FramePose | None
     dropped: str | None = None
+    source_box: np.ndarray | None = None
 
 
 def frame_name(index: int) -> str:
@@ -157,8 +161,11 @@ def _cache_warning(root: Path, exc: OSError) -> None:
         "(free space there, set BDMM_CACHE_DIR to a writable folder, or pass --no-cache)"), stacklevel=4)
 
 
-def record_pose_cache(frames: Iterable[PosedFrame], entry: Path) -> Iterator[PosedFrame]:
+def record_pose_cache(frames: Iterable[PosedFrame], entry: Path,
+                      info: Callable[[], dict] | None = None) -> Iterator[PosedFrame]:
     """Pass `frames` through while writing them to a new cache entry `entry`.
+
+    ``info()``, called when the stream ends, is stored in the manifest (``cache_info``).
 
     The entry is built in a temporary folder and published when the stream ends. A cache
     that cannot be written (full, read-only, no permission) is skipped with one
@@ -200,7 +207,8 @@ def record_pose_cache(frames: Iterable[PosedFrame], entry: Path) -> Iterator[Pos
         if tmp is not None:
             try:
                 (tmp / "manifest.json").write_text(
-                    json.dumps({"format": CACHE_FORMAT, "indices": indices, "missing": missing, "dropped": dropped}))
+                    json.dumps({"format": CACHE_FORMAT, "indices": indices, "missing": missing, "dropped": dropped,
+                                "info": info() if info is not None else {}}))
                 os.chmod(tmp, dir_mode())
                 os.rename(tmp, entry)
             except OSError as exc:
@@ -211,6 +219,15 @@ def record_pose_cache(frames: Iterable[PosedFrame], entry: Path) -> Iterator[Pos
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def cache_info(entry: Path) -> dict:
+    """The ``info`` a complete cache entry was recorded with ({} when none or unreadable)."""
+    try:
+        info = json.loads((entry / "manifest.json").read_text()).get("info", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
 def replay_pose_cache(entry: Path, recompute: Callable[[], Iterable[PosedFrame]]) -> Iterator[PosedFrame]:
     """The frames of a complete cache entry, in order.
 
@@ -219,6 +236,8 @@ def replay_pose_cache(entry: Path, recompute: Callable[[], Iterable[PosedFrame]]
     the start; those already replayed are skipped), so the run goes on.
     """
     yielded = 0
+    with contextlib.suppress(OSError):
+        os.utime(entry)  # just used: the cache's size cap removes the least recently used entries first
     try:
         manifest = json.loads((entry / "manifest.json").read_text())
         indices, missing = list(manifest["indices"]), set(manifest["missing"])
@@ -250,6 +269,7 @@ def replay_pose_cache(entry: Path, recompute: Callable[[], Iterable[PosedFrame]]
 
 __all__ = [
     "CACHE_FORMAT",
+    "cache_info",
     "record_pose_cache",
     "replay_pose_cache",
     "PosedFrame",

@@ -31,7 +31,7 @@ DEFAULT_REGISTRY = _CHECKOUT_REGISTRY if _CHECKOUT_REGISTRY.is_file() else _INST
 SOURCES = ("project", "url", "package", "setup")
 KINDS = (
     "generator", "discriminator", "temporal_discriminator", "spin", "smpl_mean_params",
-    "openpose_body25", "smplify_gmm",
+    "openpose_body25", "smplify_gmm", "dwpose_det", "dwpose_pose",
     "vgg19", "alexnet", "lpips_linear", "inception_torchvision", "inception_fid", "i3d",
 )
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -107,6 +107,7 @@ class SetupSource:
         provides: the registry names (and "smpl") it carries.
         license, provenance: free text, printed before anything is downloaded.
         size: exact size in bytes, 0 when not known (checked after the download).
+        sha256: full hex digest of the download, "" when not known (checked after the download).
     """
 
     name: str
@@ -117,6 +118,7 @@ class SetupSource:
     license: str = ""
     provenance: str = ""
     size: int = 0
+    sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -207,4 +209,6 @@ def _source(name: str, table: dict, path: Path) -> SetupSource:
         raise InputError(f"registry {path}: source {name!r} has unknown fields {sorted(unknown)}")
     if not table.get("url") or not table.get("filename"):
         raise InputError(f"registry {path}: source {name!r} needs 'url' and 'filename'")
+    if table.get("sha256") and not _HEX64.fullmatch(table["sha256"]):
+        raise InputError(f"registry {path}: source {name!r}: sha256 must be 64 lowercase hex digits or \"\"")
     return SetupSource(name=name, **{**table, "provides": tuple(table.get("provides", ()))})

@@ -76,8 +76,11 @@ def _why(exc, url: str) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def download_url(url: str, *, filename: str | None = None, expected_size: int = 0, label: str = "") -> Path:
+def download_url(url: str, *, filename: str | None = None, expected_size: int = 0, label: str = "",
+                 progress: bool = True) -> Path:
     """Download `url` (resuming a partial download) and return the cached file.
+
+    `progress=False` shows no bar (parallel downloads show one bar of their own).
 
     Raises NotAFileError for an HTML answer, MissingResourceError for network errors, HTTP
     errors and size mismatches (one line naming the URL).
@@ -102,7 +105,8 @@ def download_url(url: str, *, filename: str | None = None, expected_size: int = 
         with requests.get(url, headers=headers, stream=True, timeout=TIMEOUT_S, allow_redirects=True) as resp:
             if resp.status_code == 416 and offset:  # the part file is already complete (or wrong)
                 part.unlink()
-                return download_url(url, filename=filename, expected_size=expected_size, label=label)
+                return download_url(url, filename=filename, expected_size=expected_size, label=label,
+                                    progress=progress)
             if resp.status_code not in (200, 206):
                 raise MissingResourceError(f"cannot download {url}: the server answered HTTP {resp.status_code}")
             if "text/html" in resp.headers.get("Content-Type", "").lower():
@@ -111,7 +115,8 @@ def download_url(url: str, *, filename: str | None = None, expected_size: int = 
                 offset = 0  # the server ignored the Range header: start over
             total = _total(resp, offset)
             mode = "ab" if offset else "wb"
-            with open(part, mode) as f, RichBar(desc=label or path.name, total=total, initial=offset) as bar:
+            with open(part, mode) as f, RichBar(desc=label or path.name, total=total, initial=offset,
+                                                disable=not progress) as bar:
                 for block in resp.iter_content(_CHUNK):
                     f.write(block)
                     bar.update(len(block))

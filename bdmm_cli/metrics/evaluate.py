@@ -40,7 +40,7 @@ from bdmm_cli.metrics.fvd import (
     usable_videos,
 )
 from bdmm_cli.metrics.inception import load_inception
-from bdmm_cli.metrics.inputs import PairedVideos, Video, pair_inputs
+from bdmm_cli.metrics.inputs import PairedVideos, Video, load_videos, pair_inputs
 from bdmm_cli.metrics.l1 import l1
 from bdmm_cli.metrics.lpips import load_lpips
 from bdmm_cli.metrics.protocol import Protocol, get_protocol
@@ -84,6 +84,10 @@ class EvalConfig:
             fid_stat.npz); None = computed from the ground truth and cached.
         fvd_runs: override the protocol's number of FVD runs per variant.
         use_cache: read and write real-data statistics in the feature cache.
+        layout: "auto" (a --pred folder of 5-panel strips without --gt is read as the
+            authors' result strips), "strips" (insist on it) or "files" (never).
+        fvd_real: the real videos of FVD (e.g. the data set's test_frames/); None = the
+            ground truth.
     """
 
     metrics: str | tuple[str, ...] = "all"
@@ -94,6 +98,8 @@ class EvalConfig:
     fid_stats: Path | None = None
     fvd_runs: int | None = None
     use_cache: bool = True
+    layout: str = "auto"
+    fvd_real: Path | None = None
 
 
 @dataclass
@@ -198,16 +204,39 @@ def _describe_network(source, module: nn.Module) -> dict:
     return {"source": name, "sha256": feature_cache.module_fingerprint(module)}
 
 
+LAYOUTS = ("auto", "strips", "files")
+
+
+def pair_or_strips(pred: str | Path, gt: str | Path | None, layout: str = "auto",
+                   paired_frames: bool = True) -> PairedVideos:
+    """`--pred`/`--gt` paired (`inputs.pair_inputs`), or a folder of the authors' result strips
+    read as generated (panel 5) and ground truth (panel 3) videos (`metrics.strips`)."""
+    from bdmm_cli.metrics.strips import is_strip_folder, strip_videos
+
+    if layout not in LAYOUTS:
+        raise InputError(f"unknown layout {layout!r}; choose one of: {', '.join(LAYOUTS)}")
+    if layout == "strips" or (layout == "auto" and gt is None and is_strip_folder(pred)):
+        if gt is not None:
+            raise InputError("the result strips carry their ground truth (panel 3): drop --gt "
+                             "(--fvd-real or --data sets the real videos of FVD)")
+        gen, real = strip_videos(pred)
+        return PairedVideos("strips", tuple(gen), tuple(real))
+    if gt is None:
+        raise InputError(f"give --gt (or make --pred a folder of the authors' 256x1280 result strips; {pred} is not)")
+    return pair_inputs(pred, gt, paired_frames=paired_frames)
+
+
 def evaluate(
     pred: str | Path,
-    gt: str | Path,
+    gt: str | Path | None,
     config: EvalConfig = EvalConfig(),
     networks: FeatureNetworks | None = None,
     progress: bool = False,
 ) -> dict:
     """Score generated frames/videos `pred` against ground truth `gt`.
 
-    pred, gt:   two folders of frames, two folders of videos, or two video files
+    pred, gt:   two folders of frames, two folders of videos, or two video files; or pred
+                a folder of the authors' result strips and gt None (config.layout)
     config:     metrics, protocol, seed, device, ... (EvalConfig)
     networks:   where the feature networks come from (FeatureNetworks)
     progress:   show rich progress bars
@@ -226,7 +255,10 @@ def evaluate(
     if config.fvd_runs is not None and config.fvd_runs < 1:
         raise InputError("the number of FVD runs must be at least 1")
     nets = networks or FeatureNetworks()
-    paired = pair_inputs(pred, gt, paired_frames=bool(PAIRED_METRICS & set(names)))
+    paired = pair_or_strips(pred, gt, config.layout, paired_frames=bool(PAIRED_METRICS & set(names)))
+    fvd_real = None
+    if "fvd" in names and config.fvd_real is not None:
+        _, fvd_real = load_videos(config.fvd_real)
     fid_real_file = None
     if "fid" in names and config.fid_stats is not None:
         fid_real_file = Path(config.fid_stats).expanduser()
@@ -249,7 +281,8 @@ def evaluate(
 
     meta: dict = {
         "protocol": proto.name, "metrics": list(names), "seed": config.seed, "device": str(dev),
-        "pred": str(pred), "gt": str(gt), "layout": paired.layout,
+        "pred": str(pred), "gt": str(gt) if gt is not None else f"{pred} (panel 3 of each strip)",
+        "layout": paired.layout, "fvd_real": str(config.fvd_real) if fvd_real is not None else "gt",
         "counts": {"videos": len(paired.pred), "videos_gt": len(paired.gt), "frames_pred": paired.num_frames,
                    "frames_gt": sum(v.num_frames for v in paired.gt)},
         "networks": meta_networks, "cache_hits": [],
@@ -262,7 +295,7 @@ def evaluate(
             _image_metrics(job, paired, lpips_net, inception, fid_real_file)
         # 5. FVD
         if "fvd" in names:
-            _fvd_metrics(job, paired, i3d)
+            _fvd_metrics(job, paired, i3d, fvd_real)
 
     # 6. result
     meta["versions"] = _versions()
@@ -354,15 +387,16 @@ def _image_metrics(job: _Scoring, paired: PairedVideos, lpips_net, inception, fi
         meta["counts"]["fid_real_images"] = real_stats.count
 
 
-def _fvd_metrics(job: _Scoring, paired: PairedVideos, i3d) -> None:
-    """Step 5: every FVD variant of the protocol, into ``job.result``."""
+def _fvd_metrics(job: _Scoring, paired: PairedVideos, i3d, fvd_real: Sequence[Video] | None = None) -> None:
+    """Step 5: every FVD variant of the protocol, into ``job.result`` (real videos: `fvd_real`,
+    else the ground truth)."""
     proto, dev, meta, result, bars = job.proto, job.device, job.meta, job.result, job.bars
     seed, fvd_runs, use_cache = job.config.seed, job.config.fvd_runs, job.config.use_cache
     detector_sha = meta["networks"]["i3d"]["sha256"]
     meta["fvd"] = {}
     for variant in proto.fvd_variants:
         fake_videos = usable_videos(paired.pred, variant, proto.fvd_max_videos)
-        real_videos = usable_videos(paired.gt, variant, proto.fvd_max_videos)
+        real_videos = usable_videos(paired.gt if fvd_real is None else fvd_real, variant, proto.fvd_max_videos)
         runs = 1 if proto.fvd_real_start == "zero" else (fvd_runs or variant.runs)
         info = {"num_frames": variant.num_frames, "stride": variant.stride, "runs": runs,
                 "videos_fake": len(fake_videos), "videos_real": len(real_videos)}

@@ -30,6 +30,8 @@ def data_fingerprint(videos: Sequence[Video]) -> str:
     for v in videos:
         files = v.frame_paths or (v.path,)
         h.update(f"{v.name}\0{v.num_frames}\0{v.size}\0".encode())
+        if v.panel is not None:  # strips: the same files hold several images
+            h.update(f"panel {v.panel}\0".encode())
         for f in files:
             st = f.stat()
             h.update(f"{f.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())

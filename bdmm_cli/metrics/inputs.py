@@ -25,7 +25,7 @@ from bdmm_cli.video import iter_frames, read_image
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v"})
 
-Layout = Literal["frames", "videos", "video"]
+Layout = Literal["frames", "videos", "video", "strips"]
 
 
 def _is_image(path: Path) -> bool:
@@ -64,7 +64,10 @@ class Video:
     path:        the folder or file
     frame_paths: sorted frame files of a folder; () for a video file
     num_frames:  number of frames
-    size:        (H, W) of the first frame
+    size:        (H, W) of the first frame (of its panel, for strips)
+    panel:       None, or the 0-based panel of each frame file to read: the file is a strip
+                 of square panels side by side and frame = columns panel*H:(panel+1)*H
+                 (the authors' result strips, `metrics.strips`)
     """
 
     name: str
@@ -72,6 +75,7 @@ class Video:
     frame_paths: tuple[Path, ...]
     num_frames: int
     size: tuple[int, int]
+    panel: int | None = None
 
     @property
     def is_file(self) -> bool:
@@ -91,7 +95,11 @@ class Video:
                 raise ValueError("indices must be ascending")
         if not self.is_file:
             for i in indices if indices is not None else range(self.num_frames):
-                yield self._checked(read_image(self.frame_paths[i]), self.frame_paths[i])
+                frame = read_image(self.frame_paths[i])
+                if self.panel is not None:
+                    h = frame.shape[0]
+                    frame = frame[:, self.panel * h:(self.panel + 1) * h]
+                yield self._checked(frame, self.frame_paths[i])
             return
         wanted = None if indices is None else iter(indices)
         target = None if wanted is None else next(wanted, None)
@@ -244,4 +252,5 @@ def pair_inputs(pred: Path | str, gt: Path | str, paired_frames: bool = True) ->
 
 
 def _describe(layout: Layout) -> str:
-    return {"frames": "folder of frames", "videos": "folder of videos", "video": "video file"}[layout]
+    return {"frames": "folder of frames", "videos": "folder of videos", "video": "video file",
+            "strips": "folder of result strips"}[layout]

@@ -52,3 +52,45 @@ def load_state_dict(path: Path) -> dict[str, Tensor]:
 def load_into(module: torch.nn.Module, state: dict[str, Tensor], what: str) -> None:
     """Strict load with a one-line CheckpointError naming the first bad keys."""
     load_strict(module, state, f"these are not {what} weights")
+
+
+# --- `bdmm setup --eval` ------------------------------------------------------------------------
+
+#: The feature networks of `bdmm eval` (protocol bdmm and standard), by registry name.
+EVAL_NETWORKS = ("inception-v3", "inception-fid", "alexnet", "lpips-alex", "i3d")
+
+
+def setup_eval_networks(
+    accept_licenses: bool = False,
+    trust_unverified: bool | None = None,
+    announce=lambda _msg: None,
+) -> list[dict]:
+    """Fetch and verify every feature network of `bdmm eval` (`bdmm setup --eval`).
+
+    Each entry's source, license and verification level (full sha256, torch.hub name prefix
+    then pinned, or none) is announced before anything is downloaded; downloads need
+    `accept_licenses`. An entry without any checksum (the I3D TorchScript detector: none is
+    published) is refused unless `trust_unverified` (its digest is then pinned).
+
+    Returns one {"name", "path", "sha256", "verification", "license"} per network.
+    Raises InputError (licenses not accepted), MissingResourceError, CheckpointError.
+    """
+    from bdmm_cli.errors import InputError
+    from bdmm_cli.fileio import content_hash
+    from bdmm_cli.hub.download import cached_path, fetch
+    from bdmm_cli.hub.registry import load_registry
+
+    reg = load_registry()
+    entries = [reg.get(n) for n in EVAL_NETWORKS]
+    missing = [e for e in entries if cached_path(e.name, registry=reg) is None]
+    for e in missing:
+        announce(f"{e.name}: {e.url or e.package or e.filename}\n  license: {e.license}\n"
+                 f"  verification: {e.verification}" + (f" ({e.sha256_prefix})" if e.verification == "prefix" else ""))
+    if missing and not accept_licenses:
+        raise InputError("pass --accept-licenses to download the feature networks listed above under their licenses")
+    rows = []
+    for e in entries:
+        path = fetch(e.name, registry=reg, trust_unverified=trust_unverified)
+        rows.append({"name": e.name, "path": str(path), "sha256": content_hash(Path(path)),
+                     "verification": e.verification, "license": e.license})
+    return rows

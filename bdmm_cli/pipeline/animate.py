@@ -53,10 +53,10 @@ import torch
 from bdmm_cli.device import resolve_device
 from bdmm_cli.errors import InputError
 from bdmm_cli.fileio import module_hash
-from bdmm_cli.pipeline.cache import RunStore, hash_path, warn_unwritable
+from bdmm_cli.pipeline.cache import RunStore, enforce_cache_cap, hash_path, warn_unwritable
 from bdmm_cli.pipeline.checks import check_inputs, check_load, resolve_dtype
 from bdmm_cli.pipeline.config import CROP_SIZE, AnimateConfig, LoadSettings, RunSettings, resolve_retarget
-from bdmm_cli.pipeline.frames import estimate_driving, fill_gaps, make_pose_estimator, pose_dir_stream
+from bdmm_cli.pipeline.frames import GapReport, estimate_driving, fill_gaps, make_pose_estimator, pose_dir_stream
 from bdmm_cli.pipeline.render import body_over_photo, mesh_overlay, resize, side_by_side, to_tensor, to_uint8
 from bdmm_cli.pipeline.stream import AnimateStats, StageTimer, batched, windowed
 from bdmm_cli.window import HEATMAP_SIGMA, Retargeter, Window, WindowFrames, WindowPoses, WindowSchedule, blend_overlap
@@ -66,7 +66,7 @@ from bdmm_cli.window import window_inputs as build_window_inputs
 @dataclass(frozen=True)
 class AnimateResult:
     """What a run produced: output file, frame count, frame rate, frame size, counters,
-    run-store key and the retargeting mode used (``auto`` resolved)."""
+    run-store key, the retargeting mode used (``auto`` resolved) and the wall time."""
 
     output: Path
     num_frames: int
@@ -75,6 +75,42 @@ class AnimateResult:
     stats: AnimateStats
     run_key: str | None
     retarget: str = "none"
+    seconds: float = 0.0
+    preview: bool = False
+
+    def summary(self) -> dict:
+        """The run summary as plain data (``bdmm animate --json``): output, frames, fps, size,
+        seconds, per-stage ``timings`` (``stream.STAGES``), the keypoint detector, the people
+        seen in the driving video and the one followed, frames trimmed, warnings."""
+        s = self.stats
+        follow = s.follow.as_dict() if s.follow is not None else None
+        gaps = s.gaps
+        return {
+            "output": str(self.output),
+            "preview": self.preview,
+            "frames": self.num_frames,
+            "fps": self.fps,
+            "size": list(self.size),
+            "seconds": round(self.seconds, 3),
+            "timings": s.timings(),
+            "keypoints": s.keypoints,
+            "people_seen": None if follow is None else follow["people_seen"],
+            "person_followed": None if follow is None else follow["followed"],
+            "follow": follow,
+            "retarget": self.retarget,
+            "trimmed": None if gaps is None else {"start": list(gaps.lead) if gaps.lead and gaps.ends == "trim" else None,
+                                                  "end": list(gaps.tail) if gaps.tail and gaps.ends == "trim" else None},
+            "frames_interpolated": 0 if gaps is None else gaps.filled,
+            "windows": s.windows,
+            "windows_reused": s.windows_cached,
+            "pose_from_cache": s.pose_from_cache,
+            "warnings": list(s.warnings),
+        }
+
+    def describe_timings(self) -> str:
+        """One line: "load 1.2 s, decode 0.1 s, ..., total 9.8 s"."""
+        parts = [f"{k} {v:.1f} s" for k, v in self.stats.timings().items()]
+        return ", ".join(parts + [f"total {self.seconds:.1f} s"])
 
 
 @dataclass(frozen=True)
@@ -150,6 +186,7 @@ class AnimatePipeline:
         self.keypoints = keypoints
         self.rasterizer = rasterizer  # a backend name of body.window_flows ("torch" or "pytorch3d")
         self._ids: dict[str, str] = {}
+        self.load_seconds = 0.0  # loading not yet reported in a run's timings
 
     @classmethod
     def from_config(cls, settings: LoadSettings, with_generator: bool | None = None) -> "AnimatePipeline":
@@ -165,17 +202,22 @@ class AnimatePipeline:
 
         if with_generator is None:
             with_generator = not (isinstance(settings, RunSettings) and settings.preview)
+        t0 = time.perf_counter()
         device = resolve_device(settings.device)
         dtype = resolve_dtype(settings.dtype, device)
         generator = load_generator(settings.weights, device=device) if with_generator else None
         body = load_body_model(None if settings.smpl is None else Path(settings.smpl), device=device)
-        return cls(generator, body, device=device, dtype=dtype, pose_weights=settings.pose_weights,
+        pipe = cls(generator, body, device=device, dtype=dtype, pose_weights=settings.pose_weights,
                    keypoints=settings.keypoints, rasterizer=resolve_rasterizer(settings.rasterizer, str(device)))
+        pipe.load_seconds = time.perf_counter() - t0
+        return pipe
 
     @property
     def pose_estimator(self):
         if self._pose_estimator is None:
+            t0 = time.perf_counter()
             self._pose_estimator = make_pose_estimator(self.pose_weights, self.device, self.keypoints)
+            self.load_seconds += time.perf_counter() - t0
         return self._pose_estimator
 
     def identity(self, what: str) -> str:
@@ -204,10 +246,18 @@ class AnimatePipeline:
         progress reporting and tests; an exception raised there aborts the run like Ctrl-C,
         leaving no output file and a resumable run store).
         """
+        from bdmm_cli.noise import recording_warnings
+
+        stats = AnimateStats()
+        with recording_warnings(stats.warnings):
+            return self._run(photo, video, output, settings.run_settings, stats, on_window, progress, checked)
+
+    def _run(self, photo, video, output, run: RunSettings, stats: AnimateStats, on_window, progress: bool,
+             checked: CheckedInputs | None) -> AnimateResult:
         from bdmm_cli.progress import progress_bar
         from bdmm_cli.video import VideoWriter
 
-        run = settings.run_settings
+        t_start = time.perf_counter()
         photo, video, output = Path(photo), Path(video), Path(output)
         # 1. check inputs
         if checked is None or not checked.matches(photo, video, output, run):
@@ -217,16 +267,20 @@ class AnimatePipeline:
         if not run.preview and self.generator is None:
             raise InputError("this pipeline was built for --preview (no generator loaded)")
         mode = resolve_retarget(run)
-        stats = AnimateStats()
         timer = StageTimer(stats, self.device)
+        est_before = self._estimator_timings()
         store = RunStore(self._key_doc(photo, video, run, mode)) if run.cache and not run.preview else None
         run_lock = store.lock() if store is not None else None  # a concurrent run on the same inputs waits
         done = store.windows_done() if store is not None else 0  # finished by an interrupted run
+        _announce_resume(done, info, run)
         # 3. the source photo's pose
-        source = self.source_pose(photo, run)
+        with timer("pose"):
+            source = self.source_pose(photo, run, mode)
         src_tensor = to_tensor(source.image, run.model_size, self.device)
         # 4. the driving video, posed frame by frame, cut into windows
-        posed = timer.iterate("decode+pose", self.driving_frames(video, run, stats))
+        gaps = GapReport()
+        stats.gaps = gaps
+        posed = timer.iterate("pose", self.driving_frames(video, run, stats, gaps, info.fps))
         schedule = WindowSchedule(run.window, run.overlap)
         independent = run.preview or run.overlap > 0  # batched windows, no carried state
         retarget: Retargeter | None = None
@@ -235,11 +289,15 @@ class AnimatePipeline:
         bar = progress_bar(unit="frames", enabled=progress)
         writer = VideoWriter(output, info.fps, (width, run.size), audio_from=video if info.has_audio else None,
                              audio_start=run.start / info.fps, force=run.force)
+        outlines = _Outlines() if run.preview else None
         with bar, writer, run_lock or contextlib.nullcontext():
-            task = bar.add_task("animating", total=_expected_frames(info, run))
+            expected = _expected_frames(info, run)
+            task = bar.add_task("previewing" if run.preview else "animating", total=expected)
             for batch in batched(windowed(posed, schedule), run.batch if independent else 1):
                 if retarget is None:  # frame 0 of the run fixes the camera rule
                     retarget = Retargeter(source.pose, batch[0].frames[0].pose, self.body, mode)
+                    if expected is not None and gaps.first is not None and gaps.first > run.start:
+                        bar.update(task, total=expected - (gaps.first - run.start))  # the trimmed lead
                 results: dict[int, np.ndarray] = {}
                 for item in batch:
                     if item.window.index < done:
@@ -252,7 +310,7 @@ class AnimatePipeline:
                         state = self._resume_state(store, done - 1)
                     # 5. retarget + window inputs, 6. generate (or preview)
                     out, new_state = self.compute(todo, source, src_tensor, state if carry else None, run,
-                                                  retarget, timer)
+                                                  retarget, timer, outlines)
                     state = None if independent else new_state
                     for k, item in enumerate(todo):
                         w = item.window
@@ -271,17 +329,48 @@ class AnimatePipeline:
                         on_window(w)
             if stats.frames == 0:
                 raise InputError(f"the frame range {run.start}:{run.stop or ''} of {video} has no frames")
+            if gaps.first is not None:  # the audio starts with the first frame kept
+                writer.audio_start = gaps.first / info.fps
+            if outlines is not None:
+                outlines.warn()
             closing = time.perf_counter()
         stats.seconds["encode"] += time.perf_counter() - closing  # flush, audio mux, rename
         if store is not None:
             store.prune()
+        if run.cache:  # BDMM_CACHE_MAX_GB, least recently used first (this run stays)
+            enforce_cache_cap(keep=None if store is None else store.dir)
+        self._split_pose_time(stats, est_before)
+        stats.seconds["load"] += self.load_seconds
+        total = time.perf_counter() - t_start + self.load_seconds
+        self.load_seconds = 0.0  # reported once
         stats.keypoints = "" if self._pose_estimator is None else self._pose_estimator.keypoints_description
         return AnimateResult(output=output, num_frames=stats.frames, fps=info.fps, size=(width, run.size),
-                             stats=stats, run_key=None if store is None else store.key, retarget=mode)
+                             stats=stats, run_key=None if store is None else store.key, retarget=mode,
+                             seconds=total, preview=run.preview)
+
+    def _estimator_timings(self) -> dict[str, float]:
+        est = self._pose_estimator
+        return dict(est.timings) if est is not None else {"decode": 0.0, "pose": 0.0, "fit": 0.0}
+
+    def _split_pose_time(self, stats: AnimateStats, before: dict[str, float]) -> None:
+        """The time spent waiting for poses (``seconds["pose"]``) split into the pose
+        front-end's decode and fit time; the rest (keypoints, crops, reading poses) stays "pose"."""
+        after = self._estimator_timings()
+        for key in ("decode", "fit"):
+            spent = after.get(key, 0.0) - before.get(key, 0.0)
+            stats.seconds[key] += spent
+            stats.seconds["pose"] -= spent
+        stats.seconds["pose"] = max(stats.seconds["pose"], 0.0)
 
     # step 3 -------------------------------------------------------------------------
-    def source_pose(self, photo: Path, run: RunSettings) -> Source:
-        """Step 3: the photo's 256 crop and pose (from ``run.source_pose`` or estimated)."""
+    def source_pose(self, photo: Path, run: RunSettings, mode: str | None = None) -> Source:
+        """Step 3: the photo's 256 crop and pose (from ``run.source_pose`` or estimated).
+
+        An estimated pose is checked (``checks.check_photo_pose``): nobody found, or a failed
+        body fit when ``mode`` (the resolved retargeting) needs the photo's camera, is an
+        InputError naming the photo and what to try; a waist-up photo, a small person or
+        several people give one warning each.
+        """
         from bdmm_cli.video import read_image
 
         if run.source_pose is not None:
@@ -292,6 +381,7 @@ class AnimatePipeline:
                 first = next(iter(read_pose_dir(sp)), None)
                 if first is None or first.pose is None:
                     raise InputError(f"pose folder {sp} holds no posed frame for the photo")
+                _check_source_scale(photo, first.pose, resolve_retarget(run) if mode is None else mode)
                 return Source(first.image, first.pose)
             from bdmm_cli.dataset.kptsmpl import read_kptsmpl
 
@@ -302,29 +392,38 @@ class AnimatePipeline:
                 raise InputError(
                     f"with --source-pose the photo must be the square crop its pose refers to; {photo} is {w}x{h}"
                 )
+            _check_source_scale(photo, pose, resolve_retarget(run) if mode is None else mode)
             return Source(resize(image[None], CROP_SIZE)[0], pose)
         from bdmm_cli.pose.estimate import estimate_image
 
+        estimator = self.pose_estimator
         if self.pose_source is not None:  # poses estimated once for many runs (``bdmm batch``)
-            posed = self.pose_source.photo(photo)
+            posed, people = self.pose_source.photo(photo), None
         else:
-            posed = estimate_image(read_image(photo), self.pose_estimator)
-        if posed.pose is None:
-            raise InputError(f"no person found in the photo {photo}")
+            posed = estimate_image(read_image(photo), estimator)
+            people = estimator.people_in_last_image()
+        check_photo_pose(photo, posed, estimator.keypoints_kind, people, resolve_retarget(run) if mode is None else mode)
         return Source(posed.image, posed.pose)
 
     # step 4 -------------------------------------------------------------------------
-    def driving_frames(self, video: Path, run: RunSettings, stats: AnimateStats) -> Iterator:
-        """Step 4: posed frames of the driving video's range, gaps filled or refused."""
+    def driving_frames(self, video: Path, run: RunSettings, stats: AnimateStats, gaps: GapReport | None = None,
+                       fps: float | None = None) -> Iterator:
+        """Step 4: posed frames of the driving video's range, one person followed
+        (``run.person``), the frames without a person trimmed or held at the ends and
+        filled or refused inside (``frames.fill_gaps``; ``gaps`` says what was done)."""
         from bdmm_cli.video import iter_frames
 
         if run.poses is not None:
             frames = pose_dir_stream(Path(run.poses), iter_frames(video, run.start, run.stop), run.start, run.stop)
+            detector = ""
         elif self.pose_source is not None:
             frames = self.pose_source.video(video, run.start, run.stop)
+            detector = self.pose_estimator.keypoints_kind
         else:
-            frames = estimate_driving(video, self.pose_estimator, run.start, run.stop, run.cache, stats)
-        return fill_gaps(frames, video, run.skip_missing, run.max_gap)
+            estimator = self.pose_estimator.configured(person=run.person)
+            frames = estimate_driving(video, estimator, run.start, run.stop, run.cache, stats)
+            detector = estimator.keypoints_kind
+        return fill_gaps(frames, video, run.skip_missing, run.max_gap, run.ends, gaps, detector, fps)
 
     # step 5 -------------------------------------------------------------------------
     def window_inputs(self, source: Source, src_tensor: torch.Tensor, windows: list[WindowFrames], size: int,
@@ -369,7 +468,7 @@ class AnimatePipeline:
         return frags.pix_to_face >= 0
 
     def preview(self, source: Source, src_tensor, inputs, windows: list[WindowFrames], size: int,
-                retargeted: bool) -> np.ndarray:
+                retargeted: bool, outlines: "_Outlines | None" = None) -> np.ndarray:
         """``preview`` instead of step 6: (n*T, S, 2S, 3) uint8 = driving crop + the driver's
         mesh | the source photo warped onto the retargeted body, outlined, over the faded photo."""
         from bdmm_cli.body import warp
@@ -382,20 +481,23 @@ class AnimatePipeline:
         driver = self.coverage([fr.pose for item in windows for fr in item.frames], size) if retargeted else covered
         warped = to_uint8(warp(src_tensor.expand(m, -1, -1, -1), f))
         photo = resize(np.array(source.image)[None], size)[0]
+        if outlines is not None:
+            outlines.add([fr.index for item in windows for fr in item.frames],
+                         covered.flatten(1).any(1).cpu().numpy(), driver.flatten(1).any(1).cpu().numpy())
         return side_by_side(mesh_overlay(crops, driver), body_over_photo(photo, warped, covered))
 
     def compute(self, todo: list[WindowFrames], source: Source, src_tensor: torch.Tensor, state, run: RunSettings,
-                retarget: Retargeter | None, timer: StageTimer):
+                retarget: Retargeter | None, timer: StageTimer, outlines: "_Outlines | None" = None):
         """Steps 5 and 6 for a batch of ``n`` windows -> (outputs (n, T, S, W, 3) uint8, state after).
 
         ``state`` is the carried WindowState or None.
         """
-        with timer("flow"):
+        with timer("flows"):
             inputs, _ = self.window_inputs(source, src_tensor, todo, run.model_size, retarget)
-        with timer("generator"):
+        with timer("generate"):
             if run.preview:
                 out = self.preview(source, src_tensor, inputs, todo, run.model_size,
-                                   retargeted=retarget is not None and retarget.mode != "none")
+                                   retargeted=retarget is not None and retarget.mode != "none", outlines=outlines)
                 return out.reshape(len(todo), -1, *out.shape[1:]), None
             return self.generate(inputs, state)
 
@@ -440,6 +542,8 @@ class AnimatePipeline:
             "model_size": run.model_size,
             "skip_missing": run.skip_missing,
             "max_gap": run.max_gap,
+            "ends": run.ends,
+            "person": run.person,
             "retarget": resolve_retarget(run) if retarget is None else retarget,
             "generator": self.identity("generator"),
             "body": self.identity("body"),
@@ -454,6 +558,83 @@ class AnimatePipeline:
         return WindowState(**{k: v.to(self.device, self.dtype) for k, v in tensors.items()})
 
 
+class _Outlines:
+    """Which preview frames could draw the bodies (the retargeted body on the photo, the
+    driver's mesh on the crop); one warning at the end for the frames where one is missing."""
+
+    def __init__(self) -> None:
+        self.missing_target: list[int] = []
+        self.missing_driver: list[int] = []
+
+    def add(self, indices: list[int], target: np.ndarray, driver: np.ndarray) -> None:
+        self.missing_target += [i for i, ok in zip(indices, target) if not ok]
+        self.missing_driver += [i for i, ok in zip(indices, driver) if not ok]
+
+    def warn(self) -> None:
+        import warnings
+
+        from bdmm_cli.errors import BdmmWarning
+
+        for what, frames in (("the retargeted body (right)", self.missing_target),
+                             ("the driver's mesh (left)", self.missing_driver)):
+            if frames:
+                warnings.warn(BdmmWarning(
+                    f"--preview: {what} lies outside the picture in {len(frames)} frame(s) "
+                    f"({_frames_text(frames)}), so no outline is drawn there: the body fit of those frames "
+                    "(or of the photo) is off; try --retarget none, or check the photo"), stacklevel=2)
+
+
+def _frames_text(frames: list[int]) -> str:
+    shown = ", ".join(str(f) for f in frames[:8])
+    return f"frames {shown}{', ...' if len(frames) > 8 else ''}"
+
+
+def check_photo_pose(photo: Path, posed, detector: str, people: int | None, mode: str) -> None:
+    """The source photo's pose, checked (see ``AnimatePipeline.source_pose``)."""
+    import warnings
+
+    from bdmm_cli.errors import BdmmWarning
+    from bdmm_cli.pose.detector import detector_hint
+
+    if posed.pose is None:
+        raise InputError(f"no person found in the photo {photo}: {detector_hint(detector)}")
+    _check_source_scale(photo, posed.pose, mode)
+    for message in photo_warnings(posed, people):
+        warnings.warn(BdmmWarning(f"{message} ({photo})"), stacklevel=3)
+
+
+def _check_source_scale(photo: Path, pose, mode: str) -> None:
+    """A failed body fit of the photo (camera scale not positive) is an InputError where the
+    retargeting needs the photo's camera (every mode but ``none``)."""
+    scale = float(pose.cam[0])
+    if not scale > 0 and mode != "none":
+        raise InputError(f"the body fit of the photo {photo} failed (camera scale {scale:.3g}): use another photo "
+                         "of the person, or --retarget none to draw the dancer's body and framing instead")
+
+
+#: BODY_25 rows of the ankles, big toes, small toes and heels.
+FEET = (11, 14, 19, 20, 21, 22, 23, 24)
+#: A person shorter than this (pixels of the photo) is too small for the model's 256 crop.
+MIN_PERSON_PX = 100
+
+
+def photo_warnings(posed, people: int | None) -> list[str]:
+    """What the model would not expect in a source photo: no feet in view (a waist-up
+    photo), a person under ``MIN_PERSON_PX`` px tall, several people."""
+    out = []
+    kp = np.asarray(posed.pose.keypoints)
+    if not (kp[list(FEET), 2] > 0).any():
+        out.append("the photo shows no feet (waist-up?): the model was trained on full-body photos, "
+                   "so the legs it draws are guessed")
+    box = posed.source_box
+    if box is not None and box[3] - box[1] < MIN_PERSON_PX:
+        out.append(f"the person in the photo is only {box[3] - box[1]:.0f} px tall: the model expects at "
+                   f"least ~{MIN_PERSON_PX} px; use a larger or closer photo")
+    if people is not None and people > 1:
+        out.append(f"the photo shows {people} people: the largest is animated (crop the photo to choose another)")
+    return out
+
+
 def _save_window(store: RunStore | None, index: int, frames: np.ndarray, state) -> RunStore | None:
     """Store a finished window and the state after it; returns the store, or None when the
     cache disk is full or read-only (the run goes on without resume data)."""
@@ -466,6 +647,22 @@ def _save_window(store: RunStore | None, index: int, frames: np.ndarray, state) 
         warn_unwritable(store.root, exc)
         return None
     return store
+
+
+def _announce_resume(done: int, info, run: RunSettings) -> None:
+    """One BdmmWarning "resuming from window N of M" when an interrupted run's windows are
+    reused (nothing when all of them are: that run finished, only the encoding is redone)."""
+    frames = _expected_frames(info, run)
+    total = WindowSchedule(run.window, run.overlap).num_windows(frames) if frames else None
+    if done and (total is None or done < total):
+        import warnings
+
+        from bdmm_cli.errors import BdmmWarning
+
+        of = f" of {total}" if total else ""
+        warnings.warn(BdmmWarning(f"resuming from window {done + 1}{of}: the first {done} window(s) of an "
+                                  "interrupted run on the same inputs are reused (--no-cache starts afresh)"),
+                      stacklevel=3)
 
 
 def _expected_frames(info, config: RunSettings) -> int | None:
@@ -498,6 +695,8 @@ __all__ = [
     "CheckedInputs",
     "Source",
     "animate",
+    "check_photo_pose",
     "check_run",
     "module_identity",
+    "photo_warnings",
 ]

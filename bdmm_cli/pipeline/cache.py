@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 import shutil
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -75,7 +77,9 @@ class RunStore:
     # -- locking -------------------------------------------------------------------
     def lock(self) -> FileLock | None:
         """Take this run's lock (``<root>/<key>.lock``) for the whole run; returns it (a
-        context manager that releases it), or None when the cache cannot be written.
+        context manager that releases it and deletes the lock file), or None when the cache
+        cannot be written. Taking it marks the run as just used (the size cap of
+        `enforce_cache_cap` removes the least recently used entries first).
 
         A second run on the same inputs waits here, with one `BdmmWarning`, until the
         first finishes, then resumes from what it stored; it never reads a half-written
@@ -83,7 +87,7 @@ class RunStore:
         """
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            lock = FileLock(_lock_path(self.root, self.key))
+            lock = FileLock(_lock_path(self.root, self.key), remove_on_exit=True)
             try:
                 lock.acquire(blocking=False)
             except LockBusy as busy:
@@ -94,6 +98,7 @@ class RunStore:
                 lock.acquire(blocking=True)
             if self.dir.is_dir():
                 sweep_stale(self.dir)  # temporaries of a killed run of these inputs
+                os.utime(self.dir)
             return lock
         except OSError:
             return None
@@ -217,4 +222,242 @@ def _lock_path(root: Path, key: str) -> Path:
     return root / f"{key}.lock"
 
 
-__all__ = ["KEEP_RUNS", "RunStore", "hash_path", "run_key", "warn_unwritable"]
+# --- the cache folder as a whole: `bdmm cache info`, `bdmm cache clean`, the size cap -----------
+
+#: Kinds of cache entries: name -> (folder under ``cache_dir()``, what it holds, refilled by
+#: bdmm itself when missing). Only refillable kinds are cleaned by default and count
+#: towards the size cap; downloads are kept until ``bdmm cache clean --kind ...`` names them.
+CACHE_KINDS: dict[str, tuple[str, str, bool]] = {
+    "runs": ("runs", "animate's resume data and finished runs", True),
+    "poses": ("pose", "poses of driving videos (bdmm animate, bdmm pose)", True),
+    "metrics": ("metrics", "real-data statistics of bdmm eval", True),
+    "weights": ("weights", "weights downloaded from a URL, verification stamps", False),
+    "downloads": ("downloads", "files bdmm setup downloaded", False),
+}
+REFILLABLE = tuple(k for k, (_, _, refill) in CACHE_KINDS.items() if refill)
+#: Default of ``BDMM_CACHE_MAX_GB``.
+DEFAULT_MAX_GB = 10.0
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One removable unit of the cache: a run, a video's poses, a statistics file, ...
+
+    Attributes:
+        kind: a key of `CACHE_KINDS`.
+        path: the entry's file or folder.
+        size: bytes (sum of its files' sizes).
+        mtime: last use (a run: last started; others: last written), seconds since the epoch.
+    """
+
+    kind: str
+    path: Path
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """`cache_info` per kind: folder, description, entry count and total bytes."""
+
+    kind: str
+    path: Path
+    description: str
+    entries: int
+    size: int
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What `cache_info` found: the cache folder, one `KindInfo` per kind (in `CACHE_KINDS`
+    order, then "other" for anything else), the total and the size cap in bytes."""
+
+    root: Path
+    kinds: tuple[KindInfo, ...]
+    size: int
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    """What `clean_cache` / `enforce_cache_cap` did: entries removed, entries kept because
+    a running bdmm holds them."""
+
+    removed: tuple[CacheEntry, ...]
+    in_use: tuple[CacheEntry, ...]
+
+    @property
+    def freed(self) -> int:
+        return sum(e.size for e in self.removed)
+
+
+def _size(path: Path) -> int:
+    try:
+        if not path.is_dir() or path.is_symlink():
+            return path.lstat().st_size
+        return sum(f.lstat().st_size for f in path.rglob("*") if not f.is_dir() or f.is_symlink())
+    except OSError:
+        return 0
+
+
+def cache_entries(kinds: tuple[str, ...] | None = None) -> list[CacheEntry]:
+    """Every entry of the given kinds (default: all of `CACHE_KINDS`), in no particular order.
+
+    An entry is each file or folder directly in the kind's folder, except temporaries being
+    written (hidden names) and run locks (``runs/<key>.lock``, which go with their run).
+    """
+    out = []
+    for kind in kinds or tuple(CACHE_KINDS):
+        folder = cache_dir() / CACHE_KINDS[kind][0]
+        try:
+            children = list(folder.iterdir())
+        except OSError:
+            continue
+        for path in children:
+            if path.name.startswith(".") or (kind == "runs" and path.suffix == ".lock"):
+                continue
+            try:
+                mtime = path.lstat().st_mtime
+            except OSError:
+                continue  # removed meanwhile
+            out.append(CacheEntry(kind, path, _size(path), mtime))
+    return out
+
+
+def max_cache_bytes() -> int:
+    """The size cap: ``BDMM_CACHE_MAX_GB`` (default 10; GB = 10^9 bytes); a value that is not
+    a non-negative number is reported once (BdmmWarning) and the default used."""
+    text = os.environ.get("BDMM_CACHE_MAX_GB", "").strip()
+    if not text:
+        return int(DEFAULT_MAX_GB * 1e9)
+    try:
+        gb = float(text)
+        if not gb >= 0:
+            raise ValueError(text)
+    except ValueError:
+        warnings.warn(BdmmWarning(f"BDMM_CACHE_MAX_GB={text} is not a size in GB (a number such as 10 or 0.5); "
+                                  f"using {DEFAULT_MAX_GB:g}"), stacklevel=2)
+        gb = DEFAULT_MAX_GB
+    return int(gb * 1e9)
+
+
+def cache_info() -> CacheInfo:
+    """Size of the cache folder per kind of entry (`CacheInfo`)."""
+    root = cache_dir()
+    kinds, known = [], set()
+    for kind, (folder, description, _) in CACHE_KINDS.items():
+        entries = cache_entries((kind,))
+        known.add(folder)
+        size = _size(root / folder) if (root / folder).is_dir() else 0  # temporaries and locks count too
+        kinds.append(KindInfo(kind, root / folder, description, len(entries), size))
+    try:
+        others = [p for p in root.iterdir() if p.name not in known]
+    except OSError:
+        others = []
+    kinds.append(KindInfo("other", root, "anything else (e.g. a bdmm setup in progress)", len(others),
+                          sum(_size(p) for p in others)))
+    return CacheInfo(root, tuple(kinds), sum(k.size for k in kinds), max_cache_bytes())
+
+
+def _remove(entry: CacheEntry) -> bool:
+    """Delete `entry`; False (and nothing deleted) when a running bdmm holds it (a run's lock)."""
+    lock = None
+    if entry.kind == "runs":
+        lock = FileLock(_lock_path(entry.path.parent, entry.path.name))
+        try:
+            lock.acquire(blocking=False)
+        except LockBusy:
+            return False
+        except OSError:
+            lock = None
+    try:
+        if entry.path.is_dir() and not entry.path.is_symlink():
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            entry.path.unlink(missing_ok=True)
+    finally:
+        if lock is not None:
+            lock.remove()
+    return True
+
+
+def _sweep_run_locks() -> None:
+    """Delete lock files of runs that no process holds (left by earlier versions or a crash)."""
+    root = cache_dir() / CACHE_KINDS["runs"][0]
+    for path in root.glob("*.lock") if root.is_dir() else ():
+        lock = FileLock(path)
+        try:
+            lock.acquire(blocking=False)
+        except (LockBusy, OSError):
+            continue
+        lock.remove()
+
+
+def clean_cache(older_than_days: float | None = None, kinds: tuple[str, ...] = REFILLABLE) -> CleanResult:
+    """Delete the cache entries of `kinds` (default: those bdmm refills by itself) last used
+    more than `older_than_days` days ago (None: all of them), except those a running bdmm
+    holds (a run in progress). Stale temporaries and unheld run locks go too."""
+    unknown = [k for k in kinds if k not in CACHE_KINDS]
+    if unknown:
+        raise InputError(f"unknown cache kind {unknown[0]!r}; choose from {', '.join(CACHE_KINDS)}")
+    if older_than_days is not None and not older_than_days >= 0:
+        raise InputError(f"--older-than must be a number of days >= 0, got {older_than_days}")
+    import time
+
+    cutoff = None if older_than_days is None else time.time() - older_than_days * 86400.0
+    removed, in_use = [], []
+    for kind in kinds:
+        sweep_stale(cache_dir() / CACHE_KINDS[kind][0])
+    for entry in cache_entries(kinds):
+        if cutoff is not None and entry.mtime >= cutoff:
+            continue
+        (removed if _remove(entry) else in_use).append(entry)
+    if "runs" in kinds:
+        _sweep_run_locks()
+    return CleanResult(tuple(removed), tuple(in_use))
+
+
+def enforce_cache_cap(max_bytes: int | None = None, keep: Path | None = None) -> CleanResult:
+    """Keep the refillable kinds of the cache (runs, poses, metrics) under `max_bytes`
+    (default `max_cache_bytes()`, i.e. ``BDMM_CACHE_MAX_GB``): the least recently used
+    entries go first; entries a running bdmm holds and `keep` (the run that just finished)
+    stay. (Pose entries carry no lock: one that another run replays at that moment is
+    recomputed by that run, with one warning.) Never raises for a file system problem (a
+    cache is not worth failing a run)."""
+    limit = max_cache_bytes() if max_bytes is None else max_bytes
+    removed, in_use = [], []
+    try:
+        entries = sorted(cache_entries(REFILLABLE), key=lambda e: e.mtime)
+        total = sum(e.size for e in entries)
+        for entry in entries:
+            if total <= limit:
+                break
+            if keep is not None and entry.path == Path(keep):
+                continue
+            if _remove(entry):
+                removed.append(entry)
+                total -= entry.size
+            else:
+                in_use.append(entry)
+    except OSError:
+        pass
+    return CleanResult(tuple(removed), tuple(in_use))
+
+
+__all__ = [
+    "CACHE_KINDS",
+    "CacheEntry",
+    "CacheInfo",
+    "CleanResult",
+    "KEEP_RUNS",
+    "KindInfo",
+    "RunStore",
+    "cache_entries",
+    "cache_info",
+    "clean_cache",
+    "enforce_cache_cap",
+    "hash_path",
+    "max_cache_bytes",
+    "run_key",
+    "warn_unwritable",
+]

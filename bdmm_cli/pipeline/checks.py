@@ -56,7 +56,11 @@ def check_inputs(photo: Path, video: Path, output: Path, run: RunSettings):
 
     run.validate_run()
     photo, video, output = Path(photo), Path(video), Path(output)
-    read_image(photo)
+    try:
+        read_image(photo)
+    except InputError:
+        _check_order(photo, video)
+        raise
     info = probe_video(video)
     if not info.fps or info.fps <= 0:
         raise InputError(f"cannot tell the frame rate of {video}")
@@ -80,5 +84,37 @@ def check_inputs(photo: Path, video: Path, output: Path, run: RunSettings):
         raise InputError(f"--frames starts at {run.start} but {video} has about {info.num_frames} frames")
     return info
 
+
+def _is_video(path: Path) -> bool:
+    from bdmm_cli.video import probe_video
+
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return False
+    try:
+        probe_video(path)
+        return True
+    except InputError:
+        return False
+
+
+def _is_image(path: Path) -> bool:
+    from bdmm_cli.video import read_image
+
+    try:
+        read_image(path)
+        return True
+    except InputError:
+        return False
+
+
+def _check_order(photo: Path, video: Path) -> None:
+    """InputError saying so when the photo (unreadable as an image) is a video: given the other way round."""
+    if photo.is_file() and _is_video(photo) and (not video.is_file() or _is_image(video)):
+        raise InputError(
+            f"{photo} is a video{' and ' + str(video) + ' a photo' if video.is_file() else ''}: "
+            "give the photo first, then the driving video (bdmm animate PHOTO VIDEO -o OUT)")
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 __all__ = ["MIN_FREE_BYTES", "OUTPUT_SUFFIXES", "check_inputs", "check_load", "resolve_dtype"]

@@ -34,7 +34,8 @@ class LoadSettings:
         pose_weights: SPIN/HMR regressor (registry name or path) for the pose front-end;
             None = the pose front-end's default (loaded on first use).
         keypoints: the pose front-end's keypoint model: "auto" (OpenPose BODY_25 when its
-            weights ``openpose-body25`` are installed, else MediaPipe), "openpose" or "mediapipe".
+            weights ``openpose-body25`` are installed, else DWPose when ``dwpose-det`` and
+            ``dwpose-pose`` are, else MediaPipe), "openpose", "dwpose" or "mediapipe".
         device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
         dtype: "fp32", or "fp16"/"bf16" (CUDA only) for the generator.
         rasterizer: the mesh-flow rasterizer: "auto" (pytorch3d where it imports and passes
@@ -89,8 +90,14 @@ class RunSettings:
             preview); test mode carries state from window to window and runs them one by one.
         window: frames per window T (6 in the paper).
         overlap: frames shared by consecutive windows K (0 = the authors' test mode).
-        skip_missing: interpolate the pose across frames where no person is found.
+        skip_missing: interpolate the pose across frames inside the clip where no person is found.
         max_gap: the longest run of such frames that is interpolated.
+        ends: frames without a person before the first and after the last frame with one
+            (a walker entering late): "trim" leaves them out (with a warning), "hold" gives
+            them the nearest pose (``pipeline.frames.fill_gaps``).
+        person: the person of the driving video to animate with: None = the largest in the
+            first frame with people, N = the N-th from the left there (1-based); followed
+            through the clip by position, size and keypoints (``pose.follow``).
         retarget: ``auto`` | ``none`` | ``camera`` | ``shape+camera`` (``window.retarget``);
             ``auto`` is ``none`` when the source frame comes from the driving pose folder
             itself (``source_pose`` in ``poses``), else ``shape+camera`` (:func:`resolve_retarget`).
@@ -111,6 +118,8 @@ class RunSettings:
     overlap: int = 0
     skip_missing: bool = False
     max_gap: int = 12
+    ends: str = "trim"
+    person: int | None = None
     retarget: str = "auto"
     force: bool = False
     cache: bool = True
@@ -127,6 +136,10 @@ class RunSettings:
             raise InputError(f"the longest gap to interpolate must be >= 0, got {self.max_gap}")
         if self.start < 0 or (self.stop is not None and self.stop <= self.start):
             raise InputError(f"--frames {self.start}:{self.stop} is empty")
+        if self.ends not in ("trim", "hold"):
+            raise InputError(f"--ends must be trim or hold, got {self.ends!r}")
+        if self.person is not None and self.person < 1:
+            raise InputError(f"--person counts from 1 (the leftmost person), got {self.person}")
         if self.retarget not in RETARGET_CHOICES:
             raise InputError(f"--retarget must be one of {', '.join(RETARGET_CHOICES)}, got {self.retarget!r}")
         from bdmm_cli.window.schedule import WindowSchedule

@@ -8,23 +8,26 @@ most a few frames at a time, so the driving video streams through in constant me
   frame indices (the folder has no file for frames without a person).
 - :func:`estimate_driving`: the video through the pose front-end (``make_pose_estimator``),
   or replayed from the pose cache.
-- :func:`fill_gaps`: frames without a pose either stop the run with a one-line error that
-  names them, or (``skip_missing``) get a pose interpolated between the nearest posed
-  frames on both sides (held from one side at the start or end of the video); a gap
-  longer than ``max_gap`` frames is an error either way.
+- :func:`fill_gaps`: frames without a usable pose before the first and after the last
+  posed frame are trimmed (one warning each) or held (``ends``); inside the clip they stop
+  the run with a one-line error that names them, or (``skip_missing``) get a pose
+  interpolated between the nearest posed frames on both sides; a gap longer than
+  ``max_gap`` frames is an error either way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from bdmm_cli.dataset.kptsmpl import FramePose
-from bdmm_cli.errors import InputError
+from bdmm_cli.errors import BdmmWarning, InputError
 
 
 def interpolate_pose(a: FramePose, b: FramePose, alpha: float) -> FramePose:
@@ -60,47 +63,151 @@ def _describe(indices: list[int]) -> str:
     return f"frame {indices[0]}" if len(indices) == 1 else f"frames {indices[0]}-{indices[-1]}"
 
 
-def fill_gaps(frames: Iterable, video: Path, skip_missing: bool, max_gap: int) -> Iterator:
-    """Yield every frame with a pose; see the module docstring for the rules.
+#: ``--ends`` choices: what happens to the frames without a person before the first and after
+#: the last frame with one.
+ENDS = ("trim", "hold")
 
-    Holds at most ``max_gap + 1`` frames (the current gap) in memory.
+
+@dataclass
+class GapReport:
+    """What :func:`fill_gaps` did with the frames without a usable pose.
+
+    Attributes:
+        first: index of the first frame passed on (None until there is one).
+        lead: (first, last) indices of the frames before the first pose, when there are any.
+        tail: (first, last) indices of the frames after the last pose, when there are any.
+        filled: frames inside the clip whose pose was interpolated (``skip_missing``).
+        failed_fits: frames with a person whose body fit failed (camera scale not positive);
+            they count as frames without a person.
+        frames_seen: frames that came in.
+        ends: "trim" (lead and tail dropped) or "hold" (given the nearest pose).
     """
+
+    first: int | None = None
+    lead: tuple[int, int] | None = None
+    tail: tuple[int, int] | None = None
+    filled: int = 0
+    failed_fits: list[int] = field(default_factory=list)
+    frames_seen: int = 0
+    ends: str = "trim"
+
+
+def usable(pose: FramePose | None) -> bool:
+    """A pose the generator can draw: present, with a positive camera scale (SPIN's weak
+    perspective scale; a failed fit can give a negative one, which puts the body behind the camera)."""
+    return pose is not None and float(pose.cam[0]) > 0
+
+
+def _seconds(n: int, fps: float | None) -> str:
+    return f" ({n / fps:.2f} s)" if fps else ""
+
+
+def fill_gaps(frames: Iterable, video: Path, skip_missing: bool, max_gap: int, ends: str = "trim",
+              report: GapReport | None = None, detector: str = "", fps: float | None = None) -> Iterator:
+    """Yield the frames to animate, each with a usable pose (see :func:`usable`).
+
+    - Frames before the first and after the last frame with a pose (a walker who enters late
+      or leaves early): ``ends="trim"`` drops them with one ``BdmmWarning`` each that names the
+      range and how much shorter the output is; ``ends="hold"`` gives them the nearest pose.
+    - Gaps inside the clip: an error naming them, or, with ``skip_missing``, poses
+      interpolated between the frames on both sides (:func:`interpolate_pose`) for gaps of
+      up to ``max_gap`` frames; a longer gap is an error.
+    - No pose in any frame: an error naming the ``detector`` and the other choice
+      (``pose.detector.detector_hint``), without gap advice.
+
+    A frame whose fit failed (camera scale not positive) is a frame without a person.
+    ``report`` (a :class:`GapReport`) is filled in as the frames go. Memory: the frames of
+    the current gap are held only while they may still be needed (an interpolated gap of at
+    most ``max_gap`` frames; with ``ends="hold"``, the frames before the first pose and each
+    gap, which is then bounded by the clip's length).
+    """
+    from bdmm_cli.pose.detector import detector_hint
+
+    if ends not in ENDS:
+        raise InputError(f"--ends must be one of {', '.join(ENDS)}, got {ends!r}")
+    report = report if report is not None else GapReport()
+    report.ends = ends
     gap: deque = deque()
+    gap_idx: list[int] = []  # indices of the current gap (first, last kept)
+    gap_len = 0
+    gap_fits: list[tuple[int, float]] = []
     last = None  # last frame with a pose
     for frame in frames:
+        report.frames_seen += 1
+        if frame.pose is not None and not usable(frame.pose):
+            report.failed_fits.append(frame.index)
+            gap_fits.append((frame.index, float(frame.pose.cam[0])))
+            frame = dataclasses.replace(frame, pose=None, dropped="fit failed")
         if frame.pose is None:
-            gap.append(frame)
-            if len(gap) > max(max_gap, 1):  # without --skip-missing: look ahead this far to name the gap
-                idx = [f.index for f in gap]
-                hint = (
-                    f"longer than the {max_gap}-frame gap --skip-missing interpolates"
-                    if skip_missing
-                    else "use --skip-missing to interpolate short gaps"
-                )
-                raise InputError(f"no person found in {_describe(idx)} and on of {video}; {hint}")
+            gap_idx = [frame.index] if gap_len == 0 else [gap_idx[0], frame.index]
+            gap_len += 1
+            keep = ends == "hold" or (last is not None and skip_missing and gap_len <= max_gap)
+            if keep:
+                gap.append(frame)
+            else:
+                gap.clear()
             continue
-        if gap:
-            idx = [f.index for f in gap]
-            if not skip_missing:
-                raise InputError(
-                    f"no person found in {_describe(idx)} of {video}; "
-                    f"use --skip-missing to interpolate gaps of up to {max_gap} frames"
-                )
-            n = len(gap) + 1
-            for j, g in enumerate(gap, start=1):
-                pose = frame.pose if last is None else interpolate_pose(last.pose, frame.pose, j / n)
-                yield dataclasses.replace(g, pose=pose)
+        if gap_len:
+            if last is None:  # the frames before the first pose
+                report.lead = (gap_idx[0], gap_idx[-1])
+                if ends == "trim":
+                    warnings.warn(BdmmWarning(
+                        f"no person in {_describe(gap_idx)} of {video}: they are left out, so the output starts "
+                        f"at frame {frame.index} and is {gap_len} frames{_seconds(gap_len, fps)} shorter "
+                        "(--ends hold keeps them, with the first pose)"), stacklevel=2)
+                else:
+                    for g in gap:
+                        yield _posed(g, frame.pose, report)
+            else:
+                if not skip_missing or gap_len > max_gap:
+                    raise InputError(_gap_message(gap_idx, gap_len, gap_fits, video, skip_missing, max_gap))
+                n = gap_len + 1
+                for j, g in enumerate(gap, start=1):
+                    report.filled += 1
+                    yield dataclasses.replace(g, pose=interpolate_pose(last.pose, frame.pose, j / n))
             gap.clear()
+            gap_len, gap_fits = 0, []
         last = frame
+        if report.first is None:
+            report.first = frame.index
         yield frame
-    if gap:
-        idx = [f.index for f in gap]
-        if not skip_missing or last is None:
-            where = "any frame" if last is None else _describe(idx)
-            hint = "" if last is None else f"; use --skip-missing to interpolate gaps of up to {max_gap} frames"
-            raise InputError(f"no person found in {where} of {video}{hint}")
-        for g in gap:
-            yield dataclasses.replace(g, pose=last.pose)
+    if last is None:
+        if report.frames_seen == 0:
+            return
+        fits = (f" (in {len(report.failed_fits)} of them a person was found but the body fit failed)"
+                if report.failed_fits else "")
+        raise InputError(f"no person found in any of the {report.frames_seen} frames of {video}{fits}; "
+                         f"{detector_hint(detector) if detector else 'check that one person is in view'}")
+    if gap_len:
+        report.tail = (gap_idx[0], gap_idx[-1])
+        if ends == "trim":
+            warnings.warn(BdmmWarning(
+                f"no person in {_describe(gap_idx)} of {video}: they are left out, so the output ends at frame "
+                f"{last.index} and is {gap_len} frames{_seconds(gap_len, fps)} shorter "
+                "(--ends hold keeps them, with the last pose)"), stacklevel=2)
+        else:
+            for g in gap:
+                yield _posed(g, last.pose, report)
+
+
+def _posed(frame, pose: FramePose, report: GapReport):
+    if report.first is None:
+        report.first = frame.index
+    return dataclasses.replace(frame, pose=pose, dropped=None)
+
+
+def _gap_message(idx: list[int], n: int, fits: list[tuple[int, float]], video: Path, skip_missing: bool,
+                 max_gap: int) -> str:
+    what = f"no person found in {_describe(idx)} of {video}"
+    if fits and len(fits) == n:
+        frame, scale = fits[0]
+        what = (f"no usable pose in {_describe(idx)} of {video}: the body fit failed (camera scale "
+                f"{scale:.3g} in frame {frame})")
+    elif fits:
+        what += f" (in {_describe([f for f, _ in fits])} a person was found but the body fit failed)"
+    if skip_missing:
+        return f"{what}: {n} frames, longer than the {max_gap}-frame gap --skip-missing fills (raise --max-gap)"
+    return f"{what}; use --skip-missing to interpolate gaps of up to {max_gap} frames (--max-gap)"
 
 
 def pose_dir_stream(pose_dir: Path, video_frames: Iterable[np.ndarray], start: int, stop: int | None) -> Iterator:
@@ -155,8 +262,8 @@ def make_pose_estimator(pose_weights: str | None, device, keypoints: str = "auto
 def estimate_driving(video: Path, estimator, start: int, stop: int | None, use_cache: bool, stats) -> Iterator:
     """The driving video's frames ``start..stop`` through the pose front-end, replayed from
     the pose cache (``cache_dir()/pose``, keyed by content hash + settings) when an earlier
-    run finished it. Updates ``stats.pose_from_cache`` and ``stats.frames_posed``
-    (an ``AnimateStats``)."""
+    run finished it. Updates ``stats.pose_from_cache``, ``stats.frames_posed`` and
+    ``stats.follow`` (who was followed; an ``AnimateStats``)."""
     from bdmm_cli.pose.estimate import estimate_video
 
     stream = estimate_video(video, estimator, start=start, stop=stop, use_cache=use_cache)
@@ -165,9 +272,11 @@ def estimate_driving(video: Path, estimator, start: int, stop: int | None, use_c
         for frame in stream:
             if not stream.from_cache:
                 stats.frames_posed += 1
+            stats.follow = stream.follow
             yield frame
+        stats.follow = stream.follow
     finally:
         stream.close()
 
 
-__all__ = ["estimate_driving", "fill_gaps", "interpolate_pose", "make_pose_estimator", "pose_dir_stream"]
+__all__ = ["ENDS", "GapReport", "estimate_driving", "fill_gaps", "usable", "interpolate_pose", "make_pose_estimator", "pose_dir_stream"]

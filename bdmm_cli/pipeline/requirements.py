@@ -2,18 +2,29 @@
 
 Each check returns a :class:`Check`: its name, whether it passed, whether ``bdmm animate``
 needs it (a failed *required* check means the main job cannot run with its defaults), a
-one-line detail and the command that fixes it.
+one-line detail, the command that fixes it, and which job it is for (``animate``, or
+``training``: training and evaluation only).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import os
 import platform
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from bdmm_cli.pipeline.config import DEFAULT_WEIGHTS
+
+#: `Check.section` values: what ``bdmm animate`` uses, what only training / evaluation use.
+ANIMATE, TRAINING = "animate", "training"
+#: Vertices of the SMPL mesh (the released weights were trained on SMPL's mesh flows).
+SMPL_VERTICES = 6890
+#: PyTorch's index of CPU-only wheels (the README's install for machines without a GPU).
+CPU_WHEEL_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 @dataclass(frozen=True)
@@ -26,6 +37,10 @@ class Check:
         required: ``bdmm animate`` with default options cannot run without it.
         detail: what was found (version, path, reason).
         fix: the command (or step) that fixes a failed check; "" when nothing to do.
+        section: ``ANIMATE`` (the main job uses it) or ``TRAINING`` (only ``bdmm train``,
+            ``bdmm data prepare``, ``bdmm pose --refine`` or ``bdmm eval`` do).
+        warning: it passed, with a caveat the detail explains (e.g. a body model that is not
+            SMPL-sized): the job runs, but not as the released weights expect.
     """
 
     name: str
@@ -33,6 +48,76 @@ class Check:
     required: bool
     detail: str
     fix: str = ""
+    section: str = ANIMATE
+    warning: bool = False
+
+
+def nvidia_gpus(sys_root: Path = Path("/sys")) -> int:
+    """NVIDIA GPUs on this machine's PCI bus (vendor 0x10de, display / 3D controller class),
+    found without CUDA or a driver: 0 when there are none or sysfs cannot be read."""
+    count = 0
+    try:
+        devices = list((Path(sys_root) / "bus" / "pci" / "devices").iterdir())
+    except OSError:
+        return 0
+    for dev in devices:
+        try:
+            vendor = (dev / "vendor").read_text().strip().lower()
+            klass = (dev / "class").read_text().strip().lower()
+        except OSError:
+            continue
+        if vendor == "0x10de" and klass.startswith("0x03"):
+            count += 1
+    return count
+
+
+def _wheel_pins() -> str:
+    """``torch==X torchvision==Y`` of the installed versions (without a local ``+cu130`` tag)."""
+    import torch
+
+    pins = [f"torch=={torch.__version__.split('+')[0]}"]
+    try:
+        import torchvision
+
+        pins.append(f"torchvision=={torchvision.__version__.split('+')[0]}")
+    except ImportError:
+        pins.append("torchvision")
+    return " ".join(pins)
+
+
+def gpu_check(cuda_build: str | None, available: bool, devices: list[str], gpus_on_machine: int,
+              pins: str = "torch torchvision") -> Check:
+    """The GPU row: advice that matches the machine.
+
+    Args:
+        cuda_build: ``torch.version.cuda`` (None: the CPU-only build).
+        available: ``torch.cuda.is_available()``.
+        devices: names of the visible CUDA devices.
+        gpus_on_machine: `nvidia_gpus()`, the NVIDIA GPUs present whatever CUDA sees.
+        pins: the ``torch==... torchvision==...`` of the install commands.
+    """
+    name = "GPU (CUDA)"
+    if available:
+        return Check(name, True, False, f"CUDA {cuda_build}: {', '.join(devices)}")
+    if cuda_build is None:
+        if gpus_on_machine:
+            return Check(name, False, False, f"torch is the CPU-only build, but this machine has {gpus_on_machine} "
+                         "NVIDIA GPU(s); animate runs on the CPU (slowly)",
+                         f"install the CUDA build (PyPI's default): pip install --force-reinstall {pins}")
+        return Check(name, False, False, "no GPU on this machine; torch is the CPU-only build, the right one here; "
+                     "animate runs on the CPU (slowly)", "")
+    if gpus_on_machine:
+        hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
+        why = ("CUDA_VISIBLE_DEVICES hides it" if hidden is not None and hidden.strip() in ("", "-1")
+               else f"no usable NVIDIA driver for CUDA {cuda_build}")
+        return Check(name, False, False, f"this machine has {gpus_on_machine} NVIDIA GPU(s) but torch cannot use "
+                     f"them ({why}); animate runs on the CPU (slowly)",
+                     "check `nvidia-smi`; install or update the NVIDIA driver, or a torch build for the "
+                     "installed driver: https://pytorch.org/get-started/locally/")
+    return Check(name, False, False, f"torch is a CUDA {cuda_build} build but this machine has no NVIDIA GPU; "
+                 "animate runs on the CPU (slowly)",
+                 f"nothing to do; the CPU-only build is a ~0.2 GB download instead of ~3 GB (see README): "
+                 f"pip install --force-reinstall {pins} --index-url {CPU_WHEEL_INDEX}")
 
 
 def check_torch() -> list[Check]:
@@ -46,13 +131,9 @@ def check_torch() -> list[Check]:
         checks.append(Check("torchvision", True, True, f"torchvision {torchvision.__version__} (deform_conv2d)"))
     except ImportError as exc:
         checks.append(Check("torchvision", False, True, f"not importable: {exc}", "pip install torchvision"))
-    if torch.cuda.is_available():
-        names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
-        checks.append(Check("GPU (CUDA)", True, False, f"CUDA {torch.version.cuda}: {names}"))
-    else:
-        why = "torch built without CUDA" if torch.version.cuda is None else "no CUDA device visible"
-        checks.append(Check("GPU (CUDA)", False, False, f"{why}; animate runs on the CPU (slowly)",
-                            "install a CUDA build of torch: https://pytorch.org/get-started/locally/"))
+    available = torch.cuda.is_available()
+    devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if available else []
+    checks.append(gpu_check(torch.version.cuda, available, devices, nvidia_gpus(), _wheel_pins()))
     return checks
 
 
@@ -83,12 +164,22 @@ def check_optional_modules() -> list[Check]:
     else:
         checks.append(Check("pytorch3d", False, False, "installed but failed the one-triangle conformance check; "
                             "the pure-PyTorch rasterizer is used", "reinstall pytorch3d for this torch"))
-    if importlib.util.find_spec("mediapipe") is not None:
-        checks.append(Check("mediapipe", True, True, "installed (pose keypoints)"))
+    return checks + check_keypoints()
+
+
+def check_keypoints() -> list[Check]:
+    """One row per keypoint detector (optional), then whether `--keypoints auto` has one (required:
+    new videos and photos cannot be posed without)."""
+    from bdmm_cli.pose.detector import keypoint_detectors, no_detector_message, resolve_keypoints
+
+    rows = [Check(f"keypoints: {d.name}", d.available, False, d.detail, d.fix) for d in keypoint_detectors()]
+    auto = resolve_keypoints("auto")
+    if auto == "none":
+        rows.append(Check("keypoint detector", False, True, no_detector_message(),
+                          "bdmm setup --accept-licenses"))
     else:
-        checks.append(Check("mediapipe", False, True, "not installed: needed to pose new videos and photos",
-                            "pip install mediapipe"))
-    return checks
+        rows.append(Check("keypoint detector", True, True, f"--keypoints auto uses {auto}"))
+    return rows
 
 
 def check_smpl() -> list[Check]:
@@ -108,6 +199,12 @@ def check_smpl() -> list[Check]:
                       "`bdmm body install SMPL_NEUTRAL.pkl --force`")]
     kind = getattr(body, "kind", "smpl")
     note = " (synthetic stand-in, not SMPL)" if kind == "synthetic" else ""
+    if body.num_vertices != SMPL_VERTICES:
+        return [Check("SMPL model", True, True,
+                      f"{path}: {body.num_vertices} vertices{note}, not SMPL's {SMPL_VERTICES}: animate runs, but the "
+                      "released weights expect the SMPL mesh (results will be wrong)",
+                      "`bdmm body install SMPL_NEUTRAL.pkl --force` (the model from https://smpl.is.tue.mpg.de)",
+                      warning=True)]
     return [Check("SMPL model", True, True, f"{path}: {body.num_vertices} vertices{note}")]
 
 
@@ -146,7 +243,9 @@ def check_weights() -> list[Check]:
         if name in installed:
             try:
                 where = check_installed(installed[name])
-                check = Check(f"weights: {name}", True, required, f"installed by bdmm setup ({where})")
+                other = entry.sha256 and installed[name].source_sha256 not in ("", entry.sha256)
+                note = f"; not the published file (sha256 {installed[name].source_sha256[:12]}...)" if other else ""
+                check = Check(f"weights: {name}", True, required, f"installed by bdmm setup ({where}){note}")
             except BdmmError as exc:
                 check = Check(f"weights: {name}", False, required, f"installed, NOT verified: {exc}",
                               "`bdmm setup --from ARCHIVE --force`")
@@ -156,11 +255,18 @@ def check_weights() -> list[Check]:
             spin_ok = spin_ok or check.ok
             spin_rows.append(check)
         else:
-            rows.append(check)
+            for_animate = required or entry.kind in ANIMATE_WEIGHT_KINDS
+            rows.append(dataclasses.replace(check, section=ANIMATE if for_animate else TRAINING))
     # Any one SPIN regressor is enough for the pose front-end.
     note = "" if spin_ok else " (any one SPIN regressor is enough)"
     rows += [Check(c.name, c.ok, not spin_ok, c.detail + note, c.fix) for c in spin_rows]
     return rows
+
+
+#: Weight kinds ``bdmm animate`` uses besides its generator: the SPIN regressor and OpenPose
+#: (``--keypoints auto`` prefers it). Other generators, the discriminators, the SMPLify prior,
+#: the SPIN mean parameters and the metric networks are for training and evaluation.
+ANIMATE_WEIGHT_KINDS = ("spin", "openpose_body25")
 
 
 _SETUP_FIX = "`bdmm setup --accept-licenses` (or `bdmm setup --from ARCHIVE`)"
@@ -211,4 +317,4 @@ def can_animate(checks: list[Check]) -> bool:
     return all(c.ok for c in checks if c.required)
 
 
-__all__ = ["Check", "can_animate", "run_checks"]
+__all__ = ["ANIMATE", "TRAINING", "Check", "can_animate", "check_keypoints", "gpu_check", "nvidia_gpus", "run_checks"]

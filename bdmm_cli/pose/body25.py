@@ -129,10 +129,25 @@ def body25_from_mediapipe(
         if ok[m]:
             out[j] = (px[m, 0], px[m, 1], vis[m])
     for j, (a, b) in MEDIAPIPE_MIDPOINTS.items():
-        if ok[a] and ok[b]:
-            mid = (px[a] + px[b]) / 2.0
-            out[j] = (mid[0], mid[1], min(vis[a], vis[b]))
+        out[j] = midpoint_joint(px[a], vis[a], ok[a], px[b], vis[b], ok[b])
     return Body25(out.astype(np.float32))
 
 
-__all__ = ["BODY25", "BODY25_NAMES", "Body25", "MEDIAPIPE_MIDPOINTS", "MEDIAPIPE_TO_BODY25", "body25_from_mediapipe"]
+def midpoint_joint(pa, ca: float, ok_a: bool, pb, cb: float, ok_b: bool) -> np.ndarray:
+    """A joint BODY_25 has and the source skeleton lacks (Neck, MidHip): the midpoint of its two
+    parents with the lower of their confidences; missing ``(0, 0, 0)`` when either parent is
+    (a midpoint of one real joint and a guess would be a guess). OpenPose's own BODY_25 training
+    labels derive Neck and MidHip from COCO's shoulders and hips the same way: labelled only
+    when both parents are. The one rule for every detector mapped onto BODY_25.
+
+    Returns:
+        (3,) float64 ``x, y, conf``.
+    """
+    if not (ok_a and ok_b):
+        return np.zeros(3, dtype=np.float64)
+    mid = (np.asarray(pa, dtype=np.float64)[:2] + np.asarray(pb, dtype=np.float64)[:2]) / 2.0
+    return np.array([mid[0], mid[1], min(float(ca), float(cb))], dtype=np.float64)
+
+
+__all__ = ["BODY25", "BODY25_NAMES", "Body25", "MEDIAPIPE_MIDPOINTS", "MEDIAPIPE_TO_BODY25", "body25_from_mediapipe",
+           "midpoint_joint"]

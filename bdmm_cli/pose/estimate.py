@@ -27,9 +27,11 @@ Results are cached per input content hash + settings in ``cache_dir()/pose``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -78,10 +80,14 @@ class PoseConfig:
         min_visibility: detector joints below this confidence are missing.
         batch_size: frames per HMR batch (bounds the memory of the stream).
         filter_freq: One-Euro sampling frequency (the authors use 15 for every video).
-        largest_person: keep the largest person in each frame (``largest.LargestPersonDetector``:
-            MediaPipe's multi-person landmarker, sticky across frames, legacy tracker as
-            fallback); False: MediaPipe's legacy single-person tracker alone, which follows
+        largest_person: MediaPipe: find every person (``largest.LargestPersonDetector``:
+            MediaPipe's multi-person landmarker, legacy tracker as fallback) and choose
+            among them; False: MediaPipe's legacy single-person tracker alone, which follows
             whoever its detector reports first.
+        person: which person of a video is followed (``follow.PersonFollower``, every
+            detector): None = the largest in the first frame where anyone is found, N = the
+            N-th from the left there (1-based); that person is then followed by position, size
+            and keypoints, and frames where it is not found have no pose (a gap).
     """
 
     crop_mode: str = "union"
@@ -96,8 +102,11 @@ class PoseConfig:
     batch_size: int = 8
     filter_freq: float = ONE_EURO_FREQ
     largest_person: bool = True
+    person: int | None = None
 
     def __post_init__(self) -> None:
+        if self.person is not None and self.person < 1:
+            raise ValueError("person must be 1 or more (1 = the leftmost)")
         if self.crop_mode not in ("union", "smoothed"):
             raise ValueError(f"crop_mode must be 'union' or 'smoothed', got {self.crop_mode!r}")
         if self.missing_joints not in ("official", "zero"):
@@ -125,6 +134,8 @@ class PoseEstimator:
         openpose: an ``OpenPoseBody25`` (``pose.detector.load_keypoint_model``): keypoints
             from the authors' OpenPose, tracked and smoothed as their video runner does
             (so the stage does not smooth them again), batched over ``batch_size`` frames.
+        dwpose: a ``dwpose.DWPoseModels`` (``pose.detector.load_keypoint_model``): DWPose's
+            keypoints mapped onto BODY_25, tracked and smoothed like OpenPose's, batched the same.
     """
 
     def __init__(
@@ -136,6 +147,7 @@ class PoseEstimator:
         device: str | torch.device = "cpu",
         openpose: torch.nn.Module | None = None,
         prior=None,
+        dwpose=None,
     ) -> None:
         if (config.refine or config.head_filter) and body_model is None:
             raise ValueError("config.refine and config.head_filter need a body_model (bdmm_cli.body.load_body_model())")
@@ -148,43 +160,88 @@ class PoseEstimator:
         self.body_model = body_model.to(self.device) if body_model is not None else None
         self.openpose = openpose.to(self.device).eval() if openpose is not None else None
         self.prior = prior.to(self.device) if prior is not None else None
+        self.dwpose = dwpose
         self._fingerprint: str | None = None
+        #: seconds spent in this estimator: decoding frames, keypoints ("pose"), SMPL fit ("fit").
+        self.timings: dict[str, float] = {"decode": 0.0, "pose": 0.0, "fit": 0.0}
+        self.last_detector: KeypointDetector | None = None
 
     def make_detector(self, video: bool) -> KeypointDetector:
         if self.detector is not None:
             return self.detector
+        from bdmm_cli.pose.follow import PersonFollower
+
+        follower = PersonFollower(video=True, person=self.config.person) if video else None
         if self.openpose is not None:
             from bdmm_cli.pose.openpose import OpenPoseDetector
 
-            return OpenPoseDetector(self.openpose, video=video, smooth=self.config.smooth_keypoints)
+            return OpenPoseDetector(self.openpose, video=video, smooth=self.config.smooth_keypoints, follower=follower)
+        if self.dwpose is not None:
+            from bdmm_cli.pose.dwpose import DWPoseDetector
+
+            return DWPoseDetector(self.dwpose, video=video, smooth=self.config.smooth_keypoints, follower=follower)
         if self.config.largest_person:
             from bdmm_cli.pose.largest import LargestPersonDetector
 
-            return LargestPersonDetector(video=video, min_visibility=self.config.min_visibility)
+            return LargestPersonDetector(video=video, min_visibility=self.config.min_visibility, follower=follower)
         from bdmm_cli.pose.detector import MediaPipePoseDetector
 
         return MediaPipePoseDetector(video=video, min_visibility=self.config.min_visibility)
+
+    @property
+    def keypoints_kind(self) -> str:
+        """"openpose", "dwpose", "mediapipe", or the name of a detector given by the caller."""
+        if self.detector is not None:
+            return str(getattr(self.detector, "name", type(self.detector).__name__))
+        if self.dwpose is not None:
+            return "dwpose"
+        return "openpose" if self.openpose is not None else "mediapipe"
 
     @property
     def keypoints_description(self) -> str:
         """Which keypoint model the stage runs, for run summaries."""
         if self.detector is not None:
             return str(getattr(self.detector, "name", type(self.detector).__name__))
+        if self.dwpose is not None:
+            return "DWPose (COCO-WholeBody mapped to BODY_25)"
         return "OpenPose BODY_25" if self.openpose is not None else "MediaPipe Pose (mapped to BODY_25)"
 
     def detector_name(self) -> str:
         if self.detector is not None:
             return str(getattr(self.detector, "name", type(self.detector).__name__))
         if self.openpose is not None:
-            return "openpose-body25-authors-tracker"  # + its weights, hashed in fingerprint()
+            return "openpose-body25-authors-tracker-follow"  # + its weights, hashed in fingerprint()
+        if self.dwpose is not None:
+            return f"{self.dwpose.name}-authors-tracker-follow"  # the sha256 prefixes of both files
         from bdmm_cli.pose.detector import _mp_version
 
         kind = ""
         if self.config.largest_person:
-            from bdmm_cli.pose.largest import MAX_PEOPLE, SWITCH_RATIO
+            from bdmm_cli.pose.largest import MAX_PEOPLE
 
-            kind = f"largest{MAX_PEOPLE}-s{SWITCH_RATIO:g}-fb-"
+            kind = f"all{MAX_PEOPLE}-follow-fb-"
         return f"mediapipe-{_mp_version()}-{kind}c1-v{self.config.min_visibility:g}"
+
+    def configured(self, **changes) -> "PoseEstimator":
+        """This estimator with some ``PoseConfig`` fields changed (e.g. ``person``): the same
+        networks and the same ``timings``; itself when nothing changes."""
+        if all(getattr(self.config, k) == v for k, v in changes.items()):
+            return self
+        other = copy.copy(self)
+        other.config = dataclasses.replace(self.config, **changes)
+        other._fingerprint = None
+        other.last_detector = None
+        return other
+
+    def follow_report(self):
+        """Who the last video was followed through (``follow.FollowReport``), or None when
+        the detector has no follower (a detector given by the caller)."""
+        follower = getattr(self.last_detector, "follower", None)
+        return None if follower is None else follower.report
+
+    def people_in_last_image(self) -> int | None:
+        """People the detector found in the last image it saw (None: it does not say)."""
+        return getattr(self.last_detector, "people_in_last", None)
 
     def fingerprint(self) -> str:
         """Hash of everything that determines the output besides the input itself."""
@@ -211,6 +268,7 @@ class PoseEstimator:
         """
         cfg = self.config
         detector = self.make_detector(video)
+        self.last_detector = detector
         own_detector = detector is not self.detector
         already_smooth = getattr(detector, "smooths_keypoints", False)  # OpenPose's own tracker
         kp_smoother = KeypointSmoother(cfg.filter_freq) if cfg.smooth_keypoints and not already_smooth else None
@@ -219,14 +277,19 @@ class PoseEstimator:
         pending: list[dict] = []   # prepared, SPIN not run yet
         ready: list[dict] = []     # SPIN done, waiting for their SMPLify batch
         try:
-            for i, frame, body in _detect(frames, detector, start_index, cfg.batch_size):
+            for i, frame, body in _detect(_timed(frames, self.timings, "decode"), detector, start_index,
+                                          cfg.batch_size, self.timings):
                 pending.append(self._prepare(i, frame, body, kp_smoother, tracker))
                 if len(pending) >= cfg.batch_size:  # frames with or without a person: memory stays bounded
-                    ready += self._regress(pending)
-                    pending = []
-                    yield from self._release(ready, smpl_smoother, final=False)
-            ready += self._regress(pending)
-            yield from self._release(ready, smpl_smoother, final=True)
+                    with _timing(self.timings, "fit"):
+                        ready += self._regress(pending)
+                        pending = []
+                        released = list(self._release(ready, smpl_smoother, final=False))
+                    yield from released
+            with _timing(self.timings, "fit"):
+                ready += self._regress(pending)
+                released = list(self._release(ready, smpl_smoother, final=True))
+            yield from released
         finally:
             if own_detector and hasattr(detector, "close"):
                 detector.close()
@@ -246,7 +309,7 @@ class PoseEstimator:
             kp_smoother.gap()
         window = tracker.update(box, shape)
         crop, transform = crop_to_square(frame, window, FRAME_SIZE)
-        item = {"index": index, "image": crop, "spin": None}
+        item = {"index": index, "image": crop, "spin": None, "source_box": box}
         if body is None:
             return item
         item["keypoints"] = map_keypoints(kps, transform, self.config.missing_joints)
@@ -339,25 +402,60 @@ class PoseEstimator:
                 theta, beta, cam_j = smpl_smoother(theta, beta, cam_j)
             pose_rec = FramePose(keypoints=p["keypoints"], bbox_xyxy=p["box"], cam=cam_j,
                                  pose_theta=theta, shape_beta=beta)
-            yield PosedFrame(p["index"], p["image"], pose_rec)
+            yield PosedFrame(p["index"], p["image"], pose_rec, source_box=p.get("source_box"))
 
 
-def _detect(frames: Iterator[np.ndarray], detector, start: int, batch: int) -> Iterator[tuple[int, np.ndarray, Body25 | None]]:
-    """(index, frame, keypoints) per frame; a detector with ``detect_batch`` gets `batch` frames a call."""
+class _timing:
+    """Adds the block's wall time to ``timings[key]``."""
+
+    def __init__(self, timings: dict[str, float], key: str) -> None:
+        self.timings, self.key = timings, key
+
+    def __enter__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        self.timings[self.key] += time.perf_counter() - self.t0
+
+
+def _timed(items: Iterator, timings: dict[str, float], key: str) -> Iterator:
+    """Yield from `items`, adding the time spent waiting for each to ``timings[key]``."""
+    it = iter(items)
+    while True:
+        with _timing(timings, key):
+            item = next(it, _END)
+        if item is _END:
+            return
+        yield item
+
+
+_END = object()
+
+
+def _detect(frames: Iterator[np.ndarray], detector, start: int, batch: int,
+            timings: dict[str, float]) -> Iterator[tuple[int, np.ndarray, Body25 | None]]:
+    """(index, frame, keypoints) per frame; a detector with ``detect_batch`` gets `batch` frames
+    a call. The detector's time is added to ``timings["pose"]``."""
     many = getattr(detector, "detect_batch", None)
     chunk: list[tuple[int, np.ndarray]] = []
     for i, frame in enumerate(frames, start=start):
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise InputError(f"frame {i}: expected (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
         if many is None:
-            yield i, frame, detector(frame)
+            with _timing(timings, "pose"):
+                body = detector(frame)
+            yield i, frame, body
             continue
         chunk.append((i, frame))
         if len(chunk) >= batch:
-            yield from ((j, f, b) for (j, f), b in zip(chunk, many([f for _, f in chunk])))
+            with _timing(timings, "pose"):
+                bodies = many([f for _, f in chunk])
+            yield from ((j, f, b) for (j, f), b in zip(chunk, bodies))
             chunk = []
     if chunk:
-        yield from ((j, f, b) for (j, f), b in zip(chunk, many([f for _, f in chunk])))
+        with _timing(timings, "pose"):
+            bodies = many([f for _, f in chunk])
+        yield from ((j, f, b) for (j, f), b in zip(chunk, bodies))
 
 
 # -- photos -------------------------------------------------------------------------------------
@@ -383,9 +481,10 @@ class PoseStream:
         from_cache: True when the frames come from the cache.
     """
 
-    def __init__(self, source: Iterator[PosedFrame], from_cache: bool) -> None:
+    def __init__(self, source: Iterator[PosedFrame], from_cache: bool, report=None) -> None:
         self._source = source
         self.from_cache = from_cache
+        self._report = report
         self.missing: list[int] = []
         self.dropped: list[int] = []
         self.num_frames = 0
@@ -399,6 +498,12 @@ class PoseStream:
         if frame.pose is None:
             (self.dropped if frame.dropped else self.missing).append(frame.index)
         return frame
+
+    @property
+    def follow(self):
+        """Who was followed (``follow.FollowReport``; from the cache entry when replayed), or
+        None when unknown."""
+        return self._report() if self._report is not None else None
 
     def close(self) -> None:
         close = getattr(self._source, "close", None)
@@ -434,9 +539,11 @@ def build_estimator(spin: str | None, device, keypoints: str = "auto", refinemen
     if refinement is not None:
         config = dataclasses.replace(config, refine=refinement.refine, head_filter=refinement.head_filter)
         body_model, prior = refinement.body_model, refinement.prior
-    openpose = load_keypoint_model(keypoints, device).net
     hmr = load_pose_regressor(spin or "spin", device=device)
-    return PoseEstimator(hmr, config=config, body_model=body_model, prior=prior, device=device, openpose=openpose)
+    model = load_keypoint_model(keypoints, device)
+    return PoseEstimator(hmr, config=config, body_model=body_model, prior=prior, device=device,
+                         openpose=model.net if model.kind == "openpose" else None,
+                         dwpose=model.net if model.kind == "dwpose" else None)
 
 
 def estimate_video(
@@ -460,16 +567,33 @@ def estimate_video(
     if not path.is_file():
         raise InputError(f"video not found: {path}")
     if not use_cache:
-        return PoseStream(estimator.process(iter_frames(path, start, stop), True, start), from_cache=False)
+        return PoseStream(estimator.process(iter_frames(path, start, stop), True, start), from_cache=False,
+                          report=estimator.follow_report)
     key = _cache_key(path, estimator, start, stop)
     entry = pose_cache_root() / key
 
+    def info() -> dict:
+        report = estimator.follow_report()
+        return {} if report is None else {"follow": report.as_dict()}
+
     def compute() -> Iterator[PosedFrame]:
-        return record_pose_cache(estimator.process(iter_frames(path, start, stop), True, start), entry)
+        return record_pose_cache(estimator.process(iter_frames(path, start, stop), True, start), entry, info)
 
     if (entry / "manifest.json").is_file():  # a damaged entry is recomputed (replay_pose_cache)
-        return PoseStream(replay_pose_cache(entry, compute), from_cache=True)
-    return PoseStream(compute(), from_cache=False)
+        return PoseStream(replay_pose_cache(entry, compute), from_cache=True,
+                          report=lambda: _cached_report(entry) or estimator.follow_report())
+    return PoseStream(compute(), from_cache=False, report=estimator.follow_report)
+
+
+def _cached_report(entry: Path):
+    from bdmm_cli.dataset.pose_dir import cache_info
+    from bdmm_cli.pose.follow import FollowReport
+
+    follow = cache_info(entry).get("follow")
+    try:
+        return FollowReport(**follow) if isinstance(follow, dict) else None
+    except TypeError:
+        return None
 
 
 __all__ = [

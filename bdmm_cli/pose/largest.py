@@ -203,12 +203,14 @@ class LargestPersonDetector(Closing):
             None for MediaPipe's legacy single-person tracker (``MediaPipePoseDetector``,
             created on first use); ``False`` for no fallback.
         switch_ratio: across video frames, another person must be this many times larger
-            than the one followed so far to be selected instead.
+            than the one followed so far to be selected instead (without a ``follower``).
+        follower: video mode: a ``pose.follow.PersonFollower`` that picks one person once
+            and follows it (bdmm's default for videos); None: the sticky-largest rule above.
     Use as a context manager or call :meth:`close`.
     """
 
     def __init__(self, video: bool = True, min_visibility: float = 0.5, max_people: int = MAX_PEOPLE,
-                 switch_ratio: float = SWITCH_RATIO, people=None, fallback=None) -> None:
+                 switch_ratio: float = SWITCH_RATIO, people=None, fallback=None, follower=None) -> None:
         from bdmm_cli.pose.detector import _mp_version
 
         if switch_ratio < 1:
@@ -222,13 +224,19 @@ class LargestPersonDetector(Closing):
         self.people = people
         self._fallback = fallback  # None: the legacy tracker, made on first use; False: none
         self._min_visibility = float(min_visibility)
-        self.name = (f"mediapipe-{_mp_version()}-largest{max_people}-s{self.switch_ratio:g}-c1-v{min_visibility:g}"
+        self.follower = follower if video else None
+        rule = f"follow{follower.person or ''}" if self.follower is not None else f"largest{max_people}-s{self.switch_ratio:g}"
+        self.name = (f"mediapipe-{_mp_version()}-{rule}-c1-v{min_visibility:g}"
                      f"{'-fb' if fallback is not False else ''}")
         self._previous: np.ndarray | None = None
         self.last_box: np.ndarray | None = None  # landmark box of the person returned last (None: fallback/nobody)
+        self.people_in_last = 0  # people found in the last image
 
     def __call__(self, image: np.ndarray) -> Body25 | None:
         people = self.people.detect_all(image)
+        self.people_in_last = len(people)
+        if self.follower is not None:
+            return self._follow(image, people)
         index = select_person(np.array([b for _, b in people]).reshape(-1, 4),
                               self._previous if self.video else None, self.switch_ratio)
         if index is None:
@@ -240,6 +248,19 @@ class LargestPersonDetector(Closing):
         if self.video:
             self._previous = box  # kept through frames without anyone: the same person is picked again
         return body
+
+    def _follow(self, image: np.ndarray, people: list) -> Body25 | None:
+        """The followed person (``pose.follow``); the legacy tracker's person is a candidate
+        only in frames where the multi-person landmarker finds nobody."""
+        if not people:
+            fallback = self._get_fallback()
+            body = fallback(image) if fallback is not None else None
+            if body is not None and body.num_valid >= 2:
+                people = [(body, body.box_xyxy())]
+        index = self.follower(np.array([b for _, b in people]).reshape(-1, 4),
+                              np.array([p.keypoints for p, _ in people]).reshape(-1, 25, 3))
+        self.last_box = None if index is None else people[index][1]
+        return None if index is None else people[index][0]
 
     def _get_fallback(self):
         if self._fallback is None:

@@ -530,12 +530,17 @@ class PersonTracker:
     """The authors' video runner after decoding: per frame, track (from the second frame on),
     then keep the person with the largest box; `previous` = all of this frame's people.
 
+    With a ``follower`` (``pose.follow.PersonFollower``) the selection step picks one person
+    once and follows it (bdmm's rule for clips with several people) instead of taking the
+    largest box of every frame; the tracking and One-Euro smoothing stay the authors'.
+
     Call with the frame's decoded people; returns the selected person's (25, 3) float64
     keypoints (missing (-1, -1, 0)) and its box, or None when nobody is there.
     """
 
-    def __init__(self, smooth: bool = True) -> None:
+    def __init__(self, smooth: bool = True, follower=None) -> None:
         self.smooth = smooth
+        self.follower = follower
         self.previous: list[TrackedPerson] | None = None
 
     def __call__(self, people: list[Person]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -543,7 +548,11 @@ class PersonTracker:
         if self.previous is not None:
             current = track_people(self.previous, current, smooth=self.smooth)
         self.previous = current
-        index = select_max_box([p.box for p in current])
+        if self.follower is not None:
+            index = self.follower(np.array([p.box for p in current]).reshape(-1, 4),
+                                  np.array([p.keypoints for p in current]).reshape(-1, NUM_JOINTS, 3))
+        else:
+            index = select_max_box([p.box for p in current])
         if index is None:
             return None
         return current[index].keypoints.copy(), current[index].box.copy()
@@ -577,19 +586,26 @@ class OpenPoseDetector:
             largest box among the tracked people); False: their single-image path (the
             largest box, no state).
         smooth: the One-Euro smoothing of video mode (tracking itself always runs).
+        follower: video mode: a ``pose.follow.PersonFollower`` that picks one person and
+            follows it; None: the authors' largest box in every frame.
 
+    ``people_in_last`` is the number of people found in the last frame.
     :meth:`detect_batch` runs the network on several frames in one call (same result as
     calling one frame after another, up to float rounding of batched convolutions).
     """
 
     name_prefix = "openpose-body25"
 
-    def __init__(self, net: nn.Module, video: bool = True, smooth: bool = True, name: str | None = None) -> None:
+    def __init__(self, net: nn.Module, video: bool = True, smooth: bool = True, name: str | None = None,
+                 follower=None) -> None:
         self.net = net.eval()
         self.video = video
         self.smooth = smooth and video
-        self.name = name or f"{self.name_prefix}-{'video' if video else 'image'}{'-s' if self.smooth else ''}"
-        self._tracker = PersonTracker(smooth=self.smooth) if video else None
+        self.follower = follower if video else None
+        follow = "" if self.follower is None else f"-follow{self.follower.person or ''}"
+        self.name = name or f"{self.name_prefix}-{'video' if video else 'image'}{'-s' if self.smooth else ''}{follow}"
+        self._tracker = PersonTracker(smooth=self.smooth, follower=self.follower) if video else None
+        self.people_in_last = 0
 
     @property
     def smooths_keypoints(self) -> bool:
@@ -620,6 +636,7 @@ class OpenPoseDetector:
                 for (h, p), inp, im in zip(outputs, inputs, images)]
 
     def _select(self, people: list[Person], shape) -> Body25 | None:
+        self.people_in_last = len(people)
         if self._tracker is not None:
             chosen = self._tracker(people)
             return None if chosen is None else to_body25(chosen[0])

@@ -26,6 +26,7 @@ import math
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,19 +35,21 @@ import torch
 from torch import Tensor, nn
 
 from bdmm_cli.dataset.layout import resolve_dataset
-from bdmm_cli.errors import CheckpointError, InputError
+from bdmm_cli.errors import BdmmWarning, CheckpointError, InputError
 from bdmm_cli.fileio import atomic_output
 from bdmm_cli.train import checkpoint as ckpt
 from bdmm_cli.train.config import TrainConfig, config_from_dict
 from bdmm_cli.train.data import ClipDataset, ClipSampler, clip_windows, generator, make_loader, window_inputs
 from bdmm_cli.train.distributed import DistInfo, any_flag, barrier, setup
-from bdmm_cli.train.init import init_weights
-from bdmm_cli.train.losses import LossWeights, ReconstructionLoss, load_vgg19, lsgan_d_loss, lsgan_g_loss
+from bdmm_cli.train.init import initialise
+from bdmm_cli.train.losses import (LossWeights, ReconstructionLoss, constant_image_l1, l1_per_frame, load_vgg19,
+                                   lsgan_d_loss, lsgan_g_loss)
+from bdmm_cli.train.monitor import LearningMonitor
 
 #: Config keys that may change when a run is resumed (they do not change the maths).
 RESUMABLE_CHANGES = frozenset({
     "iterations", "num_workers", "log_every", "checkpoint_every", "sample_every", "tensorboard",
-    "data", "data_root", "body_model", "device",
+    "data", "data_root", "body_model", "device", "stall_check",
 })
 #: What a run directory holds; a folder with only these and no checkpoint may be reused.
 RUN_FILES = frozenset({"config.toml", "stats.jsonl", "tensorboard", "samples", "checkpoints", "release"})
@@ -66,7 +69,7 @@ class Networks:
 
 
 def build_networks(cfg: TrainConfig, device: str | torch.device = "cpu") -> Networks:
-    """G, D, D_V at the config's widths, seeded by cfg.seed, with the authors' init."""
+    """G, D, D_V at the config's widths, seeded by cfg.seed, initialised as cfg.init says."""
     from bdmm_cli.model import (BDMMGenerator, DiscriminatorConfig, GeneratorConfig, SpatialDiscriminator,
                                 TemporalDiscriminator)
 
@@ -78,9 +81,8 @@ def build_networks(cfg: TrainConfig, device: str | torch.device = "cpu") -> Netw
     except ValueError as exc:
         raise InputError(f"invalid network widths: {exc}") from None
     nets = [BDMMGenerator(gcfg), SpatialDiscriminator(dcfg), TemporalDiscriminator(dcfg)]
-    if cfg.init == "orthogonal":
-        for net in nets:
-            init_weights(net, gain=0.02)
+    for net in nets:
+        initialise(net, cfg.init, cfg.init_gain)
     G, D, D_V = (n.to(device) for n in nets)
     G_ema = copy.deepcopy(G).requires_grad_(False).eval() if cfg.ema_decay > 0 else None
     return Networks(G, D, D_V, G_ema)
@@ -233,6 +235,10 @@ class Trainer:
         log.add(**{f"G/{k}": v for k, v in terms.items()}, **{"G/adv": adv, "G/adv_video": adv_v, "G/total": loss_g,
                    "D/loss": loss_d, "D_V/loss": loss_dv, "D/real": d_real.mean(), "D/fake": d_fake.mean(),
                    "D_V/real": v_real.mean(), "D_V/fake": v_fake.mean()})
+        # is it learning? (unweighted, and what a constant image would score; monitor.py)
+        with torch.no_grad():
+            log.add(**{"G/l1_per_frame": l1_per_frame(fake, real), "G/out_abs": fake.float().abs().mean(),
+                       "ref/l1_constant": constant_image_l1(real)})
         self.last_sample = {"source": inputs.source[:1].detach(), "real": real[:1].detach(), "fake": fake[:1].detach()}
         return out.state.detach()
 
@@ -411,6 +417,7 @@ def train(cfg: TrainConfig, run_dir: Path | str, resume: bool = False, progress:
 
     last_ckpt: Path | None = ck_path if resume else None
     bar, task = _progress(progress and info.is_main, cfg.iterations, step)
+    monitor = LearningMonitor(cfg.stall_check, cfg.init)
     t_last, steps_since = time.perf_counter(), 0
     interrupted = False
     try:
@@ -420,7 +427,10 @@ def train(cfg: TrainConfig, run_dir: Path | str, resume: bool = False, progress:
                 step += 1
                 steps_since += 1
                 if info.is_main:
-                    bar.update(task, completed=step, info=f"L1 {logs.get('G/l1', math.nan) / max(cfg.w_l1, 1e-12) / cfg.window:.4f}")
+                    bar.update(task, completed=step, info=f"L1/frame {logs.get('G/l1_per_frame', math.nan):.4f}")
+                    stalled = monitor.update(step, logs)
+                    if stalled:
+                        warnings.warn(BdmmWarning(stalled), stacklevel=2)
                 if info.is_main and (step % cfg.log_every == 0 or step == stop):
                     now = time.perf_counter()
                     rate = steps_since / max(now - t_last, 1e-9)

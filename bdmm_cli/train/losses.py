@@ -90,6 +90,20 @@ def contextual_loss(x: Tensor, y: Tensor, bandwidth: float = 0.5, eps: float = 1
     return torch.stack(losses).mean()
 
 
+def l1_per_frame(fake: Tensor, real: Tensor) -> Tensor:
+    """The unweighted mean absolute error per frame on [-1, 1]: mean |fake - real| over
+    all of (B, T, C, H, W) (the L1 term divided by its weight and by T)."""
+    return (fake.float() - real.float()).abs().mean()
+
+
+def constant_image_l1(real: Tensor) -> Tensor:
+    """The L1 of the best constant image for ``real`` (B, T, C, H, W): per clip and channel
+    the median over the window's pixels (the L1-optimal constant), mean |real - median|."""
+    b, t, c = real.shape[:3]
+    flat = real.float().transpose(1, 2).reshape(b, c, -1)
+    return (flat - flat.median(dim=-1, keepdim=True).values).abs().mean()
+
+
 def lsgan_d_loss(real_out: Tensor, fake_out: Tensor) -> Tensor:
     """0.5 (mean (D(real) - 1)^2 + mean D(fake)^2)."""
     return 0.5 * (F.mse_loss(real_out, torch.ones_like(real_out))
