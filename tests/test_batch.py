@@ -23,7 +23,8 @@ import pytest
 from batch_helpers import (bdmm, child_env, config, decode, make_blank_photo, make_corrupt_video, make_models,
                            make_photo, make_video, options, torchrun, write_csv)
 from bdmm_cli.batch import read_jobs, read_report, run_batch
-from bdmm_cli.pipeline import AnimatePipeline
+from bdmm_cli.errors import InputError
+from bdmm_cli.pipeline import AnimatePipeline, animate
 
 pytest.importorskip("mediapipe")
 pytest.importorskip("skimage")
@@ -169,7 +170,10 @@ def test_a_photo_with_nobody_fails_alone(env, reference, tmp_path, one_thread):
     summary = run_batch(jobs, tmp_path / "out", cfg)
     assert (summary.ok, summary.failed) == (1, 1)
     (failure,) = summary.failures
-    assert failure["error"] == f"no person found in the photo {env['blank']}"
+    with pytest.raises(InputError) as animate_error:  # what `bdmm animate` says for that pair
+        animate(env["blank"], env["videos"][2], tmp_path / "x.mp4", cfg)
+    assert failure["error"] == str(animate_error.value)
+    assert failure["error"].startswith(f"no person found in the photo {env['blank']}")
     _assert_outputs(tmp_path / "out", reference, ["ann__polka.mp4"])
 
 
