@@ -23,7 +23,8 @@ import pytest
 from batch_helpers import (bdmm, child_env, config, decode, make_blank_photo, make_corrupt_video, make_models,
                            make_photo, make_video, options, torchrun, write_csv)
 from bdmm_cli.batch import read_jobs, read_report, run_batch
-from bdmm_cli.pipeline import AnimatePipeline
+from bdmm_cli.errors import InputError
+from bdmm_cli.pipeline import AnimatePipeline, animate
 
 pytest.importorskip("mediapipe")
 pytest.importorskip("skimage")
@@ -169,8 +170,10 @@ def test_a_photo_with_nobody_fails_alone(env, reference, tmp_path, one_thread):
     summary = run_batch(jobs, tmp_path / "out", cfg)
     assert (summary.ok, summary.failed) == (1, 1)
     (failure,) = summary.failures
-    assert failure["error"].startswith(f"no person found in the photo {env['blank']}: ")  # + the detector and the other choice
-    assert "found nobody; try" in failure["error"]
+    with pytest.raises(InputError) as animate_error:  # what `bdmm animate` says for that pair
+        animate(env["blank"], env["videos"][2], tmp_path / "x.mp4", cfg)
+    assert failure["error"] == str(animate_error.value)
+    assert failure["error"].startswith(f"no person found in the photo {env['blank']}")
     _assert_outputs(tmp_path / "out", reference, ["ann__polka.mp4"])
 
 
@@ -258,3 +261,26 @@ def test_torchrun_one_long_job_the_other_worker_takes_the_rest(env, tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     summary = json.loads(again.stdout)
     assert (summary["skipped"], summary["ok"], summary["videos_posed"], summary["photos_posed"]) == (4, 0, 0, 0)
+
+
+@pytest.mark.slow
+def test_ctrl_c_then_rerun_finishes_the_rest(env, reference, tmp_path):
+    jobs = _jobs(tmp_path / "jobs.csv", env["photos"], env["videos"])
+    out = tmp_path / "out"
+    environ = child_env(tmp_path / "cache")
+    args = bdmm("batch", str(jobs), "-o", str(out), *options(env), "--no-progress", "--json")
+    proc = subprocess.Popen(args, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not read_report(out / "batch_report.jsonl"):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    assert "run the same command again" in err and "Traceback" not in err
+    first = [r for r in read_report(out / "batch_report.jsonl") if r["status"] == "ok"]
+    again = subprocess.run(args, env=environ, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    summary = json.loads(again.stdout)
+    assert (summary["ok"] + summary["skipped"], summary["skipped"], summary["failed"]) == (6, len(first), 0)
+    _assert_outputs(out, reference, sorted(reference))
+    _no_temporaries(out)

@@ -13,7 +13,8 @@ Layout of ``<key>.npz`` (N frames; a photo is one frame)::
 
     index (N,) int64, image (N, 256, 256, 3) uint8, has_pose (N,) bool, dropped (N,) str
     ('' = None), keypoints (N, 25, 3), bbox_xyxy (N, 4), cam (N, 3), pose_theta (N, 72),
-    shape_beta (N, 10) float32 (zeros where has_pose is False)
+    shape_beta (N, 10) float32 (zeros where has_pose is False), people () int64 (people the
+    detector saw in a photo; -1 = it does not say)
 """
 
 from __future__ import annotations
@@ -75,20 +76,30 @@ class BatchPoses:
         self.photos_estimated = 0
         self.videos_estimated = 0
         self._memory: dict[str, list[PosedFrame]] = {}  # photos, and the last video used
+        self._people: dict[str, int | None] = {}  # people seen in each photo
+        self._seen: int | None = None
 
     def photo(self, photo: Path) -> PosedFrame:
         """The photo's crop and pose (``pose`` None when nobody is found)."""
-        key = self._key("photo", Path(photo), 0, None)
+        key = self._key("photo", Path(photo), 0, None, self.pipeline.pose_estimator)
         return self._get(key, lambda: self._estimate_photo(Path(photo)), keep=True)[0]
 
-    def video(self, video: Path, start: int, stop: int | None) -> Iterator[PosedFrame]:
-        """The posed frames ``start..stop`` of the driving video (as ``bdmm animate`` streams them)."""
-        key = self._key("video", Path(video), start, stop)
-        yield from self._get(key, lambda: self._estimate_video(Path(video), start, stop), keep=False)
+    def people(self, photo: Path) -> int | None:
+        """How many people the detector saw in the photo (None when it does not say)."""
+        key = self._key("photo", Path(photo), 0, None, self.pipeline.pose_estimator)
+        self._get(key, lambda: self._estimate_photo(Path(photo)), keep=True)
+        return self._people.get(key)
+
+    def video(self, video: Path, start: int, stop: int | None, person: int | None = None) -> Iterator[PosedFrame]:
+        """The posed frames ``start..stop`` of the driving video, ``person`` followed (as
+        ``bdmm animate`` streams them)."""
+        estimator = self.pipeline.pose_estimator.configured(person=person)
+        key = self._key("video", Path(video), start, stop, estimator)
+        yield from self._get(key, lambda: self._estimate_video(Path(video), start, stop, estimator), keep=False)
 
     # ------------------------------------------------------------------------------------
-    def _key(self, kind: str, path: Path, start: int, stop: int | None) -> str:
-        text = f"bdmm-batch-poses-1|{kind}|{tree_hash(path)}|{start}|{stop}|{self.pipeline.pose_estimator.fingerprint()}"
+    def _key(self, kind: str, path: Path, start: int, stop: int | None, estimator) -> str:
+        text = f"bdmm-batch-poses-1|{kind}|{tree_hash(path)}|{start}|{stop}|{estimator.fingerprint()}"
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def _get(self, key: str, estimate, keep: bool) -> list[PosedFrame]:
@@ -97,12 +108,15 @@ class BatchPoses:
         path = self.root / f"{key}.npz"
         self.root.mkdir(parents=True, exist_ok=True)
         with FileLock(self.root / f"{key}.lock"):  # another rank estimating the same input: wait for it
-            frames = self._load(path)
+            frames, people = self._load(path)
             if frames is None:
+                self._seen = None
                 frames = estimate()
                 if not frames:  # an empty frame range: the pipeline reports it
                     return frames
+                people = self._seen
                 arrays = pack_frames(frames)
+                arrays["people"] = np.array(-1 if people is None else people, np.int64)
 
                 def write(p: Path) -> None:
                     with open(p, "wb") as f:
@@ -114,31 +128,35 @@ class BatchPoses:
         elif len(self._memory) >= MAX_PHOTOS_IN_MEMORY:  # the oldest photo goes (it is on disk)
             self._memory.pop(next(k for k, v in self._memory.items() if len(v) == 1), None)
         self._memory[key] = frames
+        self._people[key] = people
         return frames
 
     @staticmethod
-    def _load(path: Path) -> list[PosedFrame] | None:
+    def _load(path: Path) -> tuple[list[PosedFrame] | None, int | None]:
         if not path.is_file():
-            return None
+            return None, None
         try:
             with np.load(path) as z:
-                return unpack_frames({k: z[k] for k in z.files})
+                people = int(z["people"]) if "people" in z.files else -1
+                return unpack_frames({k: z[k] for k in z.files}), (None if people < 0 else people)
         except (OSError, ValueError, KeyError, EOFError):
-            return None  # damaged (a killed writer cannot leave one: atomic_write), estimate again
+            return None, None  # damaged (a killed writer cannot leave one: atomic_write), estimate again
 
     def _estimate_photo(self, photo: Path) -> list[PosedFrame]:
         from bdmm_cli.pose.estimate import estimate_image
         from bdmm_cli.video import read_image
 
-        frame = estimate_image(read_image(photo), self.pipeline.pose_estimator)
+        estimator = self.pipeline.pose_estimator
+        frame = estimate_image(read_image(photo), estimator)
+        self._seen = estimator.people_in_last_image()
         self.photos_estimated += 1
         return [frame]
 
-    def _estimate_video(self, video: Path, start: int, stop: int | None) -> list[PosedFrame]:
+    def _estimate_video(self, video: Path, start: int, stop: int | None, estimator) -> list[PosedFrame]:
         from bdmm_cli.pipeline.frames import estimate_driving
         from bdmm_cli.pipeline.stream import AnimateStats
 
-        frames = list(estimate_driving(video, self.pipeline.pose_estimator, start, stop, False, AnimateStats()))
+        frames = list(estimate_driving(video, estimator, start, stop, False, AnimateStats()))
         self.videos_estimated += 1
         return frames
 

@@ -38,6 +38,8 @@ def batch_command(
     overlap: int = typer.Option(0, "--overlap", help="Frames shared by consecutive windows (default of the overlap column)."),
     skip_missing: bool = typer.Option(False, "--skip-missing/--no-skip-missing", help="Interpolate the pose across short gaps where no person is found."),
     max_gap: int = typer.Option(12, "--max-gap", help="Longest run of frames without a person that --skip-missing interpolates."),
+    ends: str = typer.Option("trim", "--ends", help="Frames without a person at a video's start or end: trim or hold (see `bdmm animate --help`)."),
+    person: Optional[int] = typer.Option(None, "--person", min=1, help="Which person of every driving video to follow: N-th from the left (default: the largest)."),
     retarget: str = typer.Option("auto", "--retarget", help="shape+camera, camera, none or auto (default of the retarget column)."),
     force: bool = typer.Option(False, "--force/--no-force", "-f", help="Overwrite output files that were already there (not written by this batch)."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Keep each job's finished windows so a killed job resumes."),
@@ -72,7 +74,7 @@ def batch_command(
         weights=weights, smpl=smpl, pose_weights=pose_weights, keypoints=keypoints, rasterizer=rasterizer,
         size=size, model_size=model_size, side_by_side=side_by_side, preview=preview, start=start, stop=stop,
         device=device, dtype=dtype, batch=batch, window=window, overlap=overlap, skip_missing=skip_missing,
-        max_gap=max_gap, retarget=retarget, force=force, cache=cache,
+        max_gap=max_gap, ends=ends, person=person, retarget=retarget, force=force, cache=cache,
     )
     config.validate_load()
     try:

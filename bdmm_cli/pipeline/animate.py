@@ -160,8 +160,8 @@ class AnimatePipeline:
         pose_weights: regressor for that lazily created estimator (registry name / path).
 
     ``pose_source``: None, or an object whose ``photo(path)`` returns the photo's PosedFrame
-    and ``video(path, start, stop)`` the driving frames' PosedFrames, used instead of the pose
-    front-end (``bdmm_cli.batch.BatchPoses``: each input estimated once for a whole batch).
+    (``people(path)``: the people seen in it, or None) and ``video(path, start, stop, person)``
+    the driving frames' PosedFrames, used instead of the pose front-end (``bdmm_cli.batch.BatchPoses``: each input estimated once for a whole batch).
     """
 
     pose_source = None
@@ -398,7 +398,7 @@ class AnimatePipeline:
 
         estimator = self.pose_estimator
         if self.pose_source is not None:  # poses estimated once for many runs (``bdmm batch``)
-            posed, people = self.pose_source.photo(photo), None
+            posed, people = self.pose_source.photo(photo), self.pose_source.people(photo)
         else:
             posed = estimate_image(read_image(photo), estimator)
             people = estimator.people_in_last_image()
@@ -417,7 +417,7 @@ class AnimatePipeline:
             frames = pose_dir_stream(Path(run.poses), iter_frames(video, run.start, run.stop), run.start, run.stop)
             detector = ""
         elif self.pose_source is not None:
-            frames = self.pose_source.video(video, run.start, run.stop)
+            frames = self.pose_source.video(video, run.start, run.stop, run.person)
             detector = self.pose_estimator.keypoints_kind
         else:
             estimator = self.pose_estimator.configured(person=run.person)
