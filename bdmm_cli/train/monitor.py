@@ -50,8 +50,8 @@ class LearningMonitor:
         if no_better:
             what.append(f"its L1 per frame {l1:.4f} is no better than a constant image's ({const:.4f})")
         if self.init == "orthogonal":
-            advice = ("the authors' init (init=orthogonal, gain 0.02) starts the generator near zero; "
-                      "start a new run with --set init=none (the default; see docs/training_init.md)")
+            advice = ("the authors' init (init=orthogonal, gain 0.02) starts the generator near zero and "
+                      "learning late; start a new run with --set init=none (the default; see docs/training_init.md)")
         else:
             advice = ("check the data and the loss weights, or try a larger --set lr_g=... "
                       "or --set init=kaiming (see docs/training_init.md)")
