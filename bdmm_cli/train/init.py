@@ -16,7 +16,8 @@ Three choices (measured in `docs/training_init.md`):
   learning starts late (a tiny model ~100 iterations late).
 - ``kaiming``: He normal (fan_in, leaky ReLU 0.2) on the plain convolutions and linear
   layers, zero biases; the equalised-learning-rate layers keep their standard normal weight
-  (their run-time scale already is He's), the DMM's offset and mask convs stay zero.
+  (their run-time scale already is He's), the DMM's offset and mask convs stay zero. At the
+  paper's widths the decoder's activations grow to ~19 and the tanh output saturates.
 
 The authors' rule, as `init_weights` reproduces it: after construction every module whose
 class name contains "Conv" or "Linear" and that has a `weight` gets an orthogonal weight with
