@@ -27,7 +27,7 @@ class LearningMonitor:
     after: int                # the iteration at which to judge (0 = never)
     init: str = "none"        # TrainConfig.init, for the advice
     span: int = 20            # iterations averaged
-    recent: deque = field(default_factory=lambda: deque(maxlen=20))
+    recent: deque = field(init=False)   # (l1, constant l1, mean |G|) of the last `span` iterations
 
     def __post_init__(self) -> None:
         self.recent = deque(maxlen=self.span)
