@@ -11,10 +11,13 @@ source + generated frames) are saved beside the results.
 
     python benchmarks/bench_learning.py                                   # tiny widths, both inits, 300 it
     python benchmarks/bench_learning.py --widths paper --iterations 200   # paper widths (slow on a CPU)
-    python benchmarks/bench_learning.py --inits none orthogonal kaiming --out /tmp/learn
+    python benchmarks/bench_learning.py --inits none orthogonal:1 kaiming --out /tmp/learn
+    python benchmarks/bench_learning.py --work runs/learn ...             # keep the run directories
+    python benchmarks/bench_learning.py --work runs/learn --report-only   # summarise (also cut-short runs)
 
-Writes <out>/learning_<widths>.json (curves) and <out>/learning_<widths>_<init>.png; prints a
-markdown table.
+Writes <out>/learning_<widths>.json (curves) and <out>/learning_<widths>_<init>.png (the last
+sample grid of each run); prints a markdown table. The results of 2026-12-07 are in
+results/learning.md.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import argparse
 import json
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import torch

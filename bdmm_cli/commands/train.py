@@ -38,10 +38,11 @@ def train_command(
     continues it exactly. Under torchrun every process runs this same command.
 
     Initialisation (--set init=...): the default is none, every layer's own initialisation,
-    under which the networks learn. The authors' init (orthogonal, gain 0.02, on every conv
-    and linear layer) is --set init=orthogonal: it starts the generator's output near zero
-    (~1e-20) with most of its gradients below Adam's epsilon, so it hardly learns; measured
-    in docs/training_init.md. Also: --set init=kaiming.
+    under which the networks learn from the first iteration. The authors' init (orthogonal,
+    gain 0.02, on every conv and linear layer) is --set init=orthogonal: it starts the
+    generator's output near zero (~1e-27 at the paper's widths) with the gradients of all
+    its layers but the last below Adam's epsilon, so it starts learning late (a tiny model
+    ~100 iterations late); measured in docs/training_init.md. Also: --set init=kaiming.
 
     Learning is visible: the progress bar shows the L1 per frame (G/l1_per_frame in
     stats.jsonl, mean |generated - real| on [-1, 1]); after --set stall_check=N iterations

@@ -12,10 +12,11 @@ D update and one G update); no learning-rate decay in practice; batch 1 per GPU;
 loss weights L1 5, perceptual 0.5, style 500, contextual 0.1, adversarial 2 and 2.
 
 One default is not the authors': `init`. Theirs (orthogonal, gain 0.02 on every conv and
-linear layer: `init=orthogonal`) starts the generator's output ~1e-20 in magnitude with
-most gradients below Adam's epsilon, and a small model trained from it did not learn in our
-measurements; the default `init=none` keeps every layer's own initialisation, under which
-it does (`docs/training_init.md`).
+linear layer: `init=orthogonal`) starts the generator's output ~1e-27 in magnitude with the
+gradients of all its layers but the last below Adam's epsilon; a small model trained from it
+sat at the zero image's error for ~100 iterations before it started to learn. The default
+`init=none` keeps every layer's own initialisation, under which the signal and gradients
+keep their scale and learning starts at once (`docs/training_init.md`).
 """
 
 from __future__ import annotations

@@ -11,11 +11,13 @@ Three choices (measured in `docs/training_init.md`):
   through the generator and the learning check passes.
 - ``orthogonal`` with ``init_gain`` 0.02: the authors' ``BaseNetwork.init_weights``
   (`docs/architecture.md` section 6.11), kept to reproduce their setting. It shrinks the
-  generator's signal ~0.02x per unnormalised layer: its output starts ~1e-27 in magnitude
-  and the gradients of most layers fall below Adam's epsilon, so it learns slowly if at all.
+  generator's signal in its decoder: the output starts ~1e-27 in magnitude at the paper's
+  widths and the gradients of all layers but the last fall below Adam's epsilon, so
+  learning starts late (a tiny model ~100 iterations late).
 - ``kaiming``: He normal (fan_in, leaky ReLU 0.2) on the plain convolutions and linear
   layers, zero biases; the equalised-learning-rate layers keep their standard normal weight
-  (their run-time scale already is He's), the DMM's offset and mask convs stay zero.
+  (their run-time scale already is He's), the DMM's offset and mask convs stay zero. At the
+  paper's widths the decoder's activations grow to ~19 and the tanh output saturates.
 
 The authors' rule, as `init_weights` reproduces it: after construction every module whose
 class name contains "Conv" or "Linear" and that has a `weight` gets an orthogonal weight with

@@ -27,7 +27,7 @@ class LearningMonitor:
     after: int                # the iteration at which to judge (0 = never)
     init: str = "none"        # TrainConfig.init, for the advice
     span: int = 20            # iterations averaged
-    recent: deque = field(default_factory=lambda: deque(maxlen=20))
+    recent: deque = field(init=False)   # (l1, constant l1, mean |G|) of the last `span` iterations
 
     def __post_init__(self) -> None:
         self.recent = deque(maxlen=self.span)
@@ -50,8 +50,8 @@ class LearningMonitor:
         if no_better:
             what.append(f"its L1 per frame {l1:.4f} is no better than a constant image's ({const:.4f})")
         if self.init == "orthogonal":
-            advice = ("the authors' init (init=orthogonal, gain 0.02) starts the generator near zero; "
-                      "start a new run with --set init=none (the default; see docs/training_init.md)")
+            advice = ("the authors' init (init=orthogonal, gain 0.02) starts the generator near zero and "
+                      "learning late; start a new run with --set init=none (the default; see docs/training_init.md)")
         else:
             advice = ("check the data and the loss weights, or try a larger --set lr_g=... "
                       "or --set init=kaiming (see docs/training_init.md)")
