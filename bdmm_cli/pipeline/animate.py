@@ -253,10 +253,13 @@ class AnimatePipeline:
         leaving no output file and a resumable run store).
         """
         from bdmm_cli.noise import recording_warnings
+        from bdmm_cli.video.read import allowing_truncated
 
+        run = settings.run_settings
         stats = AnimateStats()
-        with recording_warnings(stats.warnings):
-            return self._run(photo, video, output, settings.run_settings, stats, on_window, progress, checked)
+        truncated = allowing_truncated() if run.allow_truncated else contextlib.nullcontext()  # else: the caller's
+        with recording_warnings(stats.warnings), truncated:
+            return self._run(photo, video, output, run, stats, on_window, progress, checked)
 
     def _run(self, photo, video, output, run: RunSettings, stats: AnimateStats, on_window, progress: bool,
              checked: CheckedInputs | None) -> AnimateResult:

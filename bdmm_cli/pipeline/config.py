@@ -103,6 +103,8 @@ class RunSettings:
             itself (``source_pose`` in ``poses``), else ``shape+camera`` (:func:`resolve_retarget`).
         force: overwrite an existing output file.
         cache: keep finished windows in the cache so an interrupted run resumes.
+        allow_truncated: use a truncated driving video's decodable frames (with a warning)
+            instead of stopping (``video.read.allowing_truncated`` for the run).
     """
 
     poses: Path | None = None
@@ -123,6 +125,7 @@ class RunSettings:
     retarget: str = "auto"
     force: bool = False
     cache: bool = True
+    allow_truncated: bool = False
 
     def validate_run(self) -> None:
         """InputError naming the first bad setting (cheap checks only, no file access)."""
