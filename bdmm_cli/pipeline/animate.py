@@ -207,7 +207,7 @@ class AnimatePipeline:
         from bdmm_cli.model.checkpoint import load_generator
 
         if with_generator is None:
-            with_generator = not (isinstance(settings, RunSettings) and settings.preview)
+            with_generator = not getattr(settings, "preview", False)  # a RunSettings / AnimateConfig asking for a preview
         t0 = time.perf_counter()
         device = resolve_device(settings.device)
         dtype = resolve_dtype(settings.dtype, device)
