@@ -61,7 +61,7 @@ from bdmm_cli.pipeline.cache import RunStore, enforce_cache_cap, hash_path, warn
 from bdmm_cli.pipeline.checks import check_inputs, check_load, resolve_dtype
 from bdmm_cli.pipeline.config import CROP_SIZE, AnimateConfig, LoadSettings, RunSettings, resolve_retarget
 from bdmm_cli.pipeline.frames import GapReport, estimate_driving, fill_gaps, make_pose_estimator, pose_dir_stream
-from bdmm_cli.pipeline.render import body_over_photo, mesh_overlay, side_by_side
+from bdmm_cli.pipeline.render import body_over_photo, label_frames, mesh_overlay, side_by_side
 from bdmm_cli.pipeline.stream import AnimateStats, StageTimer
 from bdmm_cli.video.image import resize, to_tensor, to_uint8
 from bdmm_cli.window import HEATMAP_SIGMA, Retargeter, Window, WindowFrames, WindowPoses, WindowSchedule, blend_overlap
@@ -276,7 +276,7 @@ class AnimatePipeline:
         if not run.preview and self.generator is None:
             raise InputError("this pipeline was built for --preview (no generator loaded)")
         mode = resolve_retarget(run)
-        render: Render = Preview() if run.preview else Generate()
+        render: Render = Preview(stats) if run.preview else Generate()
         timer = StageTimer(stats, self.device)
         est_before = self._estimator_timings()
         store = RunStore(self._key_doc(photo, video, run, mode)) if run.cache and render.resumable else None
@@ -589,14 +589,17 @@ class Generate(Render):
 class Preview(Render):
     """``--preview``: driving crop + the driver's mesh | the photo warped onto the retargeted
     body (``AnimatePipeline.preview``), each half at the output size; no store, no state;
-    one warning at the end for frames where a body lies outside the picture."""
+    one warning at the end for frames where a body lies outside the picture. When the
+    driving video has several people (``stats.follow``), the left half says which one is
+    followed ("person 2 of 3"; ``--person N`` picks another)."""
 
     label = "previewing"
     resumable = False
     carries_state = False
 
-    def __init__(self) -> None:
+    def __init__(self, stats: AnimateStats | None = None) -> None:
         self.outlines = _Outlines()
+        self.stats = stats
 
     def width(self, run: RunSettings) -> int:
         return 2 * run.size
@@ -608,7 +611,11 @@ class Preview(Render):
 
     def compose(self, item, frames, run):
         half = frames.shape[2] // 2
-        return np.concatenate([resize(frames[:, :, :half], run.size), resize(frames[:, :, half:], run.size)], axis=2)
+        left = resize(frames[:, :, :half], run.size)
+        follow = None if self.stats is None else self.stats.follow
+        if follow is not None and follow.people_seen > 1 and follow.followed is not None:
+            left = label_frames(left, f"person {follow.followed} of {follow.people_at_pick}")
+        return np.concatenate([left, resize(frames[:, :, half:], run.size)], axis=2)
 
     def finish(self) -> None:
         self.outlines.warn()

@@ -55,3 +55,16 @@ def body_over_photo(photo: np.ndarray, warped: np.ndarray, covered: Tensor, fade
 
 
 __all__ = ["MESH_COLOUR", "body_over_photo", "mesh_overlay", "resize", "side_by_side", "to_tensor", "to_uint8"]
+
+
+def label_frames(frames: np.ndarray, text: str) -> np.ndarray:
+    """(N, S, S, 3) uint8 -> a copy with ``text`` in the top-left corner (white on a dark band)."""
+    import cv2
+
+    out = np.ascontiguousarray(frames).copy()
+    scale = max(out.shape[1] / 512.0, 0.35)
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    for frame in out:
+        frame[: h + base + 6, : w + 8] //= 3
+        cv2.putText(frame, text, (4, h + 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
