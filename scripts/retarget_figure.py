@@ -25,7 +25,7 @@ from bdmm_cli.body import BodyModel, project_ndc, rasterize, synthetic_body_arra
 from bdmm_cli.dataset.kptsmpl import FramePose  # noqa: E402
 from bdmm_cli.dataset.pose_dir import PosedFrame  # noqa: E402
 from bdmm_cli.pipeline.animate import AnimatePipeline, Source  # noqa: E402
-from bdmm_cli.pipeline.render import to_tensor  # noqa: E402
+from bdmm_cli.video.image import to_tensor  # noqa: E402
 from bdmm_cli.window import RETARGET_MODES, Retargeter, WindowFrames, WindowSchedule  # noqa: E402
 
 T = 6

@@ -199,7 +199,7 @@ def test_test_mode_runs_the_authors_chunks_with_carried_state(env, pipe, tmp_pat
 
     from bdmm_cli.model import WindowInputs
     from bdmm_cli.pipeline.animate import Source
-    from bdmm_cli.pipeline.render import to_tensor, to_uint8
+    from bdmm_cli.video.image import to_tensor, to_uint8
     from bdmm_cli.dataset.pose_dir import read_pose_dir
     from bdmm_cli.window import WindowFrames
     from test_animate_windows import _official_test_chunks

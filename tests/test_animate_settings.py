@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import fields
 
 import pytest
@@ -22,10 +24,20 @@ def test_animate_config_is_exactly_load_plus_run_settings():
     load = {f.name for f in fields(LoadSettings)}
     run = {f.name for f in fields(RunSettings)}
     assert not load & run
-    assert {f.name for f in fields(AnimateConfig)} == load | run
+    assert {f.name for f in fields(AnimateConfig)} == {"load", "run"}  # composed, not inherited
     cfg = AnimateConfig(weights="w", device="cpu", window=4, overlap=1, retarget="camera")
     assert cfg.load_settings == LoadSettings(weights="w", device="cpu")
     assert cfg.run_settings == RunSettings(window=4, overlap=1, retarget="camera")
+    assert not isinstance(cfg, (LoadSettings, RunSettings))
+    # every setting of both parts reads by its name; the parts build it too; unknown names fail
+    for name in load | run:
+        assert getattr(cfg, name) == getattr(cfg.load if name in load else cfg.run, name)
+    assert AnimateConfig(cfg.load, cfg.run) == cfg
+    assert dataclasses.replace(cfg, window=5).run_settings == RunSettings(window=5, overlap=1, retarget="camera")
+    with pytest.raises(TypeError, match="no setting"):
+        AnimateConfig(widow=4)
+    with pytest.raises(AttributeError):
+        cfg.widow
 
 
 def test_check_inputs_runs_once_per_animate_call(env, tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ import torch
 
 from bdmm_cli.errors import InputError
 from bdmm_cli.pipeline.cache import RunStore, hash_path, run_key
-from bdmm_cli.pipeline.stream import batched, windowed
+from bdmm_cli.window.stream import batched, windowed
 from bdmm_cli.pipeline.windows import parse_frame_range
 from bdmm_cli.window.schedule import WindowSchedule, blend_overlap, blend_weights
 

@@ -204,3 +204,36 @@ def test_vtest_crowd_is_followed_without_jumps():
     assert _jumps(followed) == 0
     assert sum(b is not None for b in followed) >= 56
     assert follower.report.people_seen >= 2 and follower.report.followed == 1
+
+
+def test_preview_says_which_person_is_followed(tmp_path):
+    """`--preview --person 2` on the synthetic two-person clip: the summary counts two people
+    and names person 2; the preview's left half carries the "person 2 of 2" label (its
+    top-left band is darkened), which a one-person clip does not get."""
+    pytest.importorskip("mediapipe")
+    from animate_helpers import MODEL_SIZE, random_spin, synthetic_body
+
+    from bdmm_cli.pipeline import AnimatePipeline, LoadSettings, RunSettings
+    from bdmm_cli.video import VideoWriter, iter_frames
+
+    frames, _ = _clip(9)
+    videos = {}
+    for name, clip in (("two", frames[3:]), ("one", frames[:3] * 2)):
+        videos[name] = tmp_path / f"{name}.mp4"
+        with VideoWriter(videos[name], 10, (640, 480)) as w:
+            for f in clip:
+                w.write(f)
+    photo = Path(__file__).resolve().parents[1] / "assets" / "person.jpg"
+    pipe = AnimatePipeline.from_config(LoadSettings(smpl=synthetic_body(tmp_path), device="cpu",
+                                                    pose_weights=str(random_spin(tmp_path / "spin.pth")),
+                                                    keypoints="mediapipe"), with_generator=False)
+    corner = {}
+    for name, person in (("two", 2), ("one", None)):
+        out = tmp_path / f"{name}_preview.mp4"
+        result = pipe(photo, videos[name], out, RunSettings(preview=True, person=person, model_size=MODEL_SIZE,
+                                                            size=MODEL_SIZE, cache=False))
+        summary = result.summary()
+        assert summary["people_seen"] == (2 if name == "two" else 1)
+        assert summary["person_followed"] == (2 if name == "two" else 1)
+        corner[name] = np.stack([f[:6, :40].mean() for f in iter_frames(out)])
+    assert (corner["two"] < 100).all() and (corner["one"] > 120).all(), corner

@@ -94,7 +94,6 @@ def animate_command(
     """
     from bdmm_cli.errors import MissingResourceError
     from bdmm_cli.pipeline import AnimateConfig, animate, parse_frame_range
-    from bdmm_cli.video.read import allowing_truncated
 
     start, stop = parse_frame_range(frames)
     config = AnimateConfig(
@@ -102,10 +101,10 @@ def animate_command(
         keypoints=keypoints, rasterizer=rasterizer, size=size, model_size=model_size, side_by_side=side_by_side, preview=preview, start=start, stop=stop,
         device=device, dtype=dtype, batch=batch, window=window, overlap=overlap, skip_missing=skip_missing,
         max_gap=max_gap, ends=ends, person=person, retarget=retarget, force=force, cache=cache,
+        allow_truncated=allow_truncated,
     )
     try:
-        with allowing_truncated(allow_truncated):
-            result = animate(photo, video, output, config, progress=not quiet)
+        result = animate(photo, video, output, config, progress=not quiet)
     except MissingResourceError as exc:
         raise MissingResourceError(f"{exc} (`bdmm doctor` lists everything the main job needs)") from exc
     except KeyboardInterrupt:

@@ -55,7 +55,7 @@ def generate_test_split(generator, body, sequences: Sequence, out_pred: Path, ou
     """Write generated frames to out_pred/<seq>/ and link ground truth into out_gt/<seq>/; returns frames."""
     from PIL import Image
 
-    from bdmm_cli.pipeline.render import to_uint8
+    from bdmm_cli.video.image import to_uint8
     from bdmm_cli.window import WindowSchedule, gather_window, window_inputs
 
     total_windows = sum(len(s.padded(WINDOW).gen_frames) // WINDOW for s in sequences)

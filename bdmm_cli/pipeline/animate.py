@@ -15,22 +15,26 @@ body model, pose regressor, device, dtype) and called with what a run needs
    anything heavy runs (once per ``animate`` call: the one-call helper checks before
    loading and hands the result to the pipeline).
 2. **models**: loaded by :meth:`AnimatePipeline.from_config` (generator through
-   ``hub.load_generator``, body model; the pose front-end on first use).
-3. **pose of the source photo** (or the pose file given for it).
-4. **stream the driving video** through the pose front-end or a pose folder
-   (``pipeline.frames``), one frame at a time, cut into windows (``pipeline.stream``);
-   frames without a person stop the run with a one-line error naming them, or are
-   interpolated (``skip_missing``).
+   ``model.checkpoint.load_generator``, body model; the pose front-end on first use).
+3. **pose of the source photo** (or the pose file given for it), checked (nobody, a failed
+   fit, a waist-up or small photo, several people: ``check_photo_pose``).
+4. **stream the driving video** through the pose front-end (one person followed,
+   ``pose.follow``) or a pose folder (``pipeline.frames``), one frame at a time, cut into
+   windows (``window.stream.windowed``); frames without a person at the ends are trimmed
+   (or held), inside the clip they stop the run with a one-line error naming them, or are
+   interpolated (``skip_missing``); windows an interrupted run finished come back from the
+   run store (``RunStore.split``).
 5. **retarget and build the window inputs** (``bdmm_cli.window``): the driving poses are
    mapped onto the source's body and framing (``window.retarget``; ``none`` keeps them),
    then the body model poses the T frames plus the frames before and after the window,
    ``body.window_flows`` renders all T + 2 flows in one batched call,
    ``body.keypoint_heatmaps`` draws the BODY_25 heatmaps (``window.window_inputs``).
 6. **generate** the window (forward state carried across windows in test mode), or draw
-   the preview (driver's fit | retarget on the source photo).
-7. **encode**: blended / padded frames are dropped or mixed, the result (optionally beside
-   the driving crop) goes to an H.264 MP4 at the driving video's frame rate, with its audio,
-   written to a temporary file and renamed only on success.
+   the preview (driver's fit | retarget on the source photo): the run's :class:`Render`
+   strategy, :class:`Generate` or :class:`Preview`.
+7. **encode**: blended / padded frames are dropped or mixed, the result composed by the
+   strategy (optionally beside the driving crop) goes to an H.264 MP4 at the driving video's
+   frame rate, with its audio, written to a temporary file and renamed only on success.
 
 Memory stays bounded: frames flow through generators, and at most one batch of windows
 (plus the next window's first frame, the previous window's last frame and the ``K`` held
@@ -57,10 +61,12 @@ from bdmm_cli.pipeline.cache import RunStore, enforce_cache_cap, hash_path, warn
 from bdmm_cli.pipeline.checks import check_inputs, check_load, resolve_dtype
 from bdmm_cli.pipeline.config import CROP_SIZE, AnimateConfig, LoadSettings, RunSettings, resolve_retarget
 from bdmm_cli.pipeline.frames import GapReport, estimate_driving, fill_gaps, make_pose_estimator, pose_dir_stream
-from bdmm_cli.pipeline.render import body_over_photo, mesh_overlay, resize, side_by_side, to_tensor, to_uint8
-from bdmm_cli.pipeline.stream import AnimateStats, StageTimer, batched, windowed
+from bdmm_cli.pipeline.render import body_over_photo, label_frames, mesh_overlay, side_by_side
+from bdmm_cli.pipeline.stream import AnimateStats, StageTimer
+from bdmm_cli.video.image import resize, to_tensor, to_uint8
 from bdmm_cli.window import HEATMAP_SIGMA, Retargeter, Window, WindowFrames, WindowPoses, WindowSchedule, blend_overlap
 from bdmm_cli.window import window_inputs as build_window_inputs
+from bdmm_cli.window.stream import batched, windowed
 
 
 @dataclass(frozen=True)
@@ -201,7 +207,7 @@ class AnimatePipeline:
         from bdmm_cli.model.checkpoint import load_generator
 
         if with_generator is None:
-            with_generator = not (isinstance(settings, RunSettings) and settings.preview)
+            with_generator = not getattr(settings, "preview", False)  # a RunSettings / AnimateConfig asking for a preview
         t0 = time.perf_counter()
         device = resolve_device(settings.device)
         dtype = resolve_dtype(settings.dtype, device)
@@ -247,10 +253,13 @@ class AnimatePipeline:
         leaving no output file and a resumable run store).
         """
         from bdmm_cli.noise import recording_warnings
+        from bdmm_cli.video.read import allowing_truncated
 
+        run = settings.run_settings
         stats = AnimateStats()
-        with recording_warnings(stats.warnings):
-            return self._run(photo, video, output, settings.run_settings, stats, on_window, progress, checked)
+        truncated = allowing_truncated() if run.allow_truncated else contextlib.nullcontext()  # else: the caller's
+        with recording_warnings(stats.warnings), truncated:
+            return self._run(photo, video, output, run, stats, on_window, progress, checked)
 
     def _run(self, photo, video, output, run: RunSettings, stats: AnimateStats, on_window, progress: bool,
              checked: CheckedInputs | None) -> AnimateResult:
@@ -267,9 +276,10 @@ class AnimatePipeline:
         if not run.preview and self.generator is None:
             raise InputError("this pipeline was built for --preview (no generator loaded)")
         mode = resolve_retarget(run)
+        render: Render = Preview(stats) if run.preview else Generate()
         timer = StageTimer(stats, self.device)
         est_before = self._estimator_timings()
-        store = RunStore(self._key_doc(photo, video, run, mode)) if run.cache and not run.preview else None
+        store = RunStore(self._key_doc(photo, video, run, mode)) if run.cache and render.resumable else None
         run_lock = store.lock() if store is not None else None  # a concurrent run on the same inputs waits
         done = store.windows_done() if store is not None else 0  # finished by an interrupted run
         _announce_resume(done, info, run)
@@ -281,37 +291,36 @@ class AnimatePipeline:
         gaps = GapReport()
         stats.gaps = gaps
         posed = timer.iterate("pose", self.driving_frames(video, run, stats, gaps, info.fps))
-        schedule = WindowSchedule(run.window, run.overlap)
-        independent = run.preview or run.overlap > 0  # batched windows, no carried state
+        windows = windowed(posed, WindowSchedule(run.window, run.overlap))
+        carries = render.carries_state and run.overlap == 0  # test mode: state from window to window
         retarget: Retargeter | None = None
-        width = run.size * (2 if (run.side_by_side or run.preview) else 1)
+        width = render.width(run)
         state, held = None, None
         bar = progress_bar(unit="frames", enabled=progress)
         writer = VideoWriter(output, info.fps, (width, run.size), audio_from=video if info.has_audio else None,
                              audio_start=run.start / info.fps, force=run.force)
-        outlines = _Outlines() if run.preview else None
         with bar, writer, run_lock or contextlib.nullcontext():
             expected = _expected_frames(info, run)
-            task = bar.add_task("previewing" if run.preview else "animating", total=expected)
-            for batch in batched(windowed(posed, schedule), run.batch if independent else 1):
+            task = bar.add_task(render.label, total=expected)
+            for batch in batched(windows, 1 if carries else run.batch):
                 if retarget is None:  # frame 0 of the run fixes the camera rule
                     retarget = Retargeter(source.pose, batch[0].frames[0].pose, self.body, mode)
                     if expected is not None and gaps.first is not None and gaps.first > run.start:
                         bar.update(task, total=expected - (gaps.first - run.start))  # the trimmed lead
-                results: dict[int, np.ndarray] = {}
-                for item in batch:
-                    if item.window.index < done:
-                        results[item.window.index] = store.resume_frames(item.window.index)
-                        stats.windows_cached += 1
-                todo = [item for item in batch if item.window.index >= done]
+                results, todo = store.split(batch, done) if store is not None else ({}, batch)
+                stats.windows_cached += len(results)
                 if todo:
-                    carry = not independent and todo[0].window.carry_state
+                    carry = carries and todo[0].window.carry_state
                     if carry and state is None and done:
                         state = self._resume_state(store, done - 1)
-                    # 5. retarget + window inputs, 6. generate (or preview)
-                    out, new_state = self.compute(todo, source, src_tensor, state if carry else None, run,
-                                                  retarget, timer, outlines)
-                    state = None if independent else new_state
+                    # 5. retarget + window inputs
+                    with timer("flows"):
+                        inputs, _ = self.window_inputs(source, src_tensor, todo, run.model_size, retarget)
+                    # 6. generate (or draw the preview)
+                    with timer("generate"):
+                        out, new_state = render(self, todo, source, src_tensor, inputs, state if carry else None,
+                                                run, retarget)
+                    state = new_state if carries else None
                     for k, item in enumerate(todo):
                         w = item.window
                         results[w.index] = out[k, : w.valid]
@@ -322,7 +331,7 @@ class AnimatePipeline:
                     w = item.window
                     stats.windows += 1
                     with timer("encode"):
-                        held = self._emit(writer, item, results[w.index], held, run)
+                        held = self._emit(writer, item, results[w.index], held, run, render)
                     stats.frames += w.valid - w.hold
                     bar.update(task, advance=w.valid - w.hold)
                     if on_window is not None:
@@ -331,8 +340,7 @@ class AnimatePipeline:
                 raise InputError(f"the frame range {run.start}:{run.stop or ''} of {video} has no frames")
             if gaps.first is not None:  # the audio starts with the first frame kept
                 writer.audio_start = gaps.first / info.fps
-            if outlines is not None:
-                outlines.warn()
+            render.finish()
             closing = time.perf_counter()
         stats.seconds["encode"] += time.perf_counter() - closing  # flush, audio mux, rename
         if store is not None:
@@ -486,40 +494,17 @@ class AnimatePipeline:
                          covered.flatten(1).any(1).cpu().numpy(), driver.flatten(1).any(1).cpu().numpy())
         return side_by_side(mesh_overlay(crops, driver), body_over_photo(photo, warped, covered))
 
-    def compute(self, todo: list[WindowFrames], source: Source, src_tensor: torch.Tensor, state, run: RunSettings,
-                retarget: Retargeter | None, timer: StageTimer, outlines: "_Outlines | None" = None):
-        """Steps 5 and 6 for a batch of ``n`` windows -> (outputs (n, T, S, W, 3) uint8, state after).
-
-        ``state`` is the carried WindowState or None.
-        """
-        with timer("flows"):
-            inputs, _ = self.window_inputs(source, src_tensor, todo, run.model_size, retarget)
-        with timer("generate"):
-            if run.preview:
-                out = self.preview(source, src_tensor, inputs, todo, run.model_size,
-                                   retargeted=retarget is not None and retarget.mode != "none", outlines=outlines)
-                return out.reshape(len(todo), -1, *out.shape[1:]), None
-            return self.generate(inputs, state)
-
     # step 7 -------------------------------------------------------------------------
-    def _emit(self, writer, item: WindowFrames, res: np.ndarray, held, run: RunSettings):
-        """Step 7: blend the overlap, drop padding, compose and write; returns the new held tail."""
+    def _emit(self, writer, item: WindowFrames, res: np.ndarray, held, run: RunSettings, render: "Render"):
+        """Step 7: blend the overlap, drop padding, compose (``render.compose``) and write;
+        returns the new held tail."""
         w = item.window
         a, b = w.emit
         out = res[a:b].copy()
         if w.blend and held is not None:
             out[: w.blend] = blend_overlap(held, res[: w.blend])
         new_held = res[w.valid - w.hold : w.valid].copy() if w.hold else None
-        if run.preview:
-            side = run.size
-            out = np.stack([np.concatenate([resize(o[None, :, : o.shape[1] // 2], side)[0],
-                                            resize(o[None, :, o.shape[1] // 2 :], side)[0]], axis=1) for o in out])
-        else:
-            out = resize(out, run.size)
-            if run.side_by_side:
-                crops = resize(np.stack([item.frames[p].image for p in range(a, b)]), run.size)
-                out = side_by_side(crops, out)
-        for frame in out:
+        for frame in render.compose(item, out, run):
             writer.write(np.ascontiguousarray(frame))
         return new_held
 
@@ -556,6 +541,84 @@ class AnimatePipeline:
 
         tensors = store.resume_state(index)
         return WindowState(**{k: v.to(self.device, self.dtype) for k, v in tensors.items()})
+
+
+class Render:
+    """Step 6 of a run, and how its windows are composed in step 7: :class:`Generate` (the
+    generator's frames) or :class:`Preview` (the alignment check, no generator).
+
+    Attributes:
+        label: the progress bar's text.
+        resumable: finished windows go to the run store (an interrupted run resumes).
+        carries_state: windows carry the generator's state to the next (test mode; with
+            ``--overlap`` every window is independent).
+    """
+
+    label = "animating"
+    resumable = True
+    carries_state = True
+
+    def width(self, run: RunSettings) -> int:
+        """Width of the output frames."""
+        return run.size * (2 if run.side_by_side else 1)
+
+    def __call__(self, pipe: AnimatePipeline, todo: list[WindowFrames], source: Source, src_tensor: torch.Tensor,
+                 inputs, state, run: RunSettings, retarget: Retargeter | None):
+        """``n`` windows with their ``WindowInputs`` -> (frames (n, T, S, W, 3) uint8, state after)."""
+        raise NotImplementedError
+
+    def compose(self, item: WindowFrames, frames: np.ndarray, run: RunSettings) -> np.ndarray:
+        """Frames ``item.window.emit`` of a window (k, S, W, 3) -> the output frames (k, size, width, 3)."""
+        out = resize(frames, run.size)
+        if run.side_by_side:
+            a, b = item.window.emit
+            out = side_by_side(resize(np.stack([item.frames[p].image for p in range(a, b)]), run.size), out)
+        return out
+
+    def finish(self) -> None:
+        """After the last window (warnings about the whole run)."""
+
+
+class Generate(Render):
+    """The generator's frames (``AnimatePipeline.generate``)."""
+
+    def __call__(self, pipe, todo, source, src_tensor, inputs, state, run, retarget):
+        return pipe.generate(inputs, state)
+
+
+class Preview(Render):
+    """``--preview``: driving crop + the driver's mesh | the photo warped onto the retargeted
+    body (``AnimatePipeline.preview``), each half at the output size; no store, no state;
+    one warning at the end for frames where a body lies outside the picture. When the
+    driving video has several people (``stats.follow``), the left half says which one is
+    followed ("person 2 of 3"; ``--person N`` picks another)."""
+
+    label = "previewing"
+    resumable = False
+    carries_state = False
+
+    def __init__(self, stats: AnimateStats | None = None) -> None:
+        self.outlines = _Outlines()
+        self.stats = stats
+
+    def width(self, run: RunSettings) -> int:
+        return 2 * run.size
+
+    def __call__(self, pipe, todo, source, src_tensor, inputs, state, run, retarget):
+        out = pipe.preview(source, src_tensor, inputs, todo, run.model_size,
+                           retargeted=retarget is not None and retarget.mode != "none", outlines=self.outlines)
+        return out.reshape(len(todo), -1, *out.shape[1:]), None
+
+    def compose(self, item, frames, run):
+        half = frames.shape[2] // 2
+        left = resize(frames[:, :, :half], run.size)
+        follow = None if self.stats is None else self.stats.follow
+        if follow is not None and follow.people_seen > 1 and follow.followed is not None:
+            left = label_frames(left, f"person {follow.followed} of {follow.people_at_pick}")
+        return np.concatenate([left, resize(frames[:, :, half:], run.size)], axis=2)
+
+    def finish(self) -> None:
+        self.outlines.warn()
 
 
 class _Outlines:
@@ -692,6 +755,9 @@ def animate(
 __all__ = [
     "AnimatePipeline",
     "AnimateResult",
+    "Generate",
+    "Preview",
+    "Render",
     "CheckedInputs",
     "Source",
     "animate",

@@ -207,6 +207,13 @@ class RunStore:
             raise InputError("the resume data of this run was incomplete; it was deleted, run the command again")
         return tensors
 
+    def split(self, batch: list, done: int) -> tuple[dict[int, np.ndarray], list]:
+        """The resume bookkeeping of one batch of ``WindowFrames``: (frames of the windows an
+        earlier run finished, i.e. index < ``done``, by window index; the windows to compute)."""
+        cached = {item.window.index: self.resume_frames(item.window.index) for item in batch
+                  if item.window.index < done}
+        return cached, [item for item in batch if item.window.index not in cached]
+
     def _window_path(self, index: int) -> Path:
         return self.dir / f"window_{index:05d}.npz"
 

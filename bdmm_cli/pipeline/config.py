@@ -4,14 +4,14 @@
   body model, pose regressor, device, dtype);
 - :class:`RunSettings`: what one call of the pipeline needs (inputs beside the photo and
   video, sizes, frame range, windows, retargeting, output handling);
-- :class:`AnimateConfig`: both at once, one field per ``bdmm animate`` option, for the
-  one-call :func:`bdmm_cli.pipeline.animate` (it *is* a LoadSettings and a RunSettings, so it
-  can be given wherever either is expected; ``.load_settings`` / ``.run_settings`` split it).
+- :class:`AnimateConfig`: both at once (``load`` and ``run``), built and read by the fields'
+  names, one per ``bdmm animate`` option, for the one-call :func:`bdmm_cli.pipeline.animate`
+  (``.load_settings`` / ``.run_settings`` hand out the parts).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from bdmm_cli.errors import InputError
@@ -65,7 +65,8 @@ class LoadSettings:
 
     @property
     def load_settings(self) -> "LoadSettings":
-        return LoadSettings(**{f.name: getattr(self, f.name) for f in fields(LoadSettings)})
+        """Itself (an AnimateConfig hands out its ``load`` part under the same name)."""
+        return self
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,8 @@ class RunSettings:
             itself (``source_pose`` in ``poses``), else ``shape+camera`` (:func:`resolve_retarget`).
         force: overwrite an existing output file.
         cache: keep finished windows in the cache so an interrupted run resumes.
+        allow_truncated: use a truncated driving video's decodable frames (with a warning)
+            instead of stopping (``video.read.allowing_truncated`` for the run).
     """
 
     poses: Path | None = None
@@ -123,6 +126,7 @@ class RunSettings:
     retarget: str = "auto"
     force: bool = False
     cache: bool = True
+    allow_truncated: bool = False
 
     def validate_run(self) -> None:
         """InputError naming the first bad setting (cheap checks only, no file access)."""
@@ -148,18 +152,62 @@ class RunSettings:
 
     @property
     def run_settings(self) -> "RunSettings":
-        return RunSettings(**{f.name: getattr(self, f.name) for f in fields(RunSettings)})
+        """Itself (an AnimateConfig hands out its ``run`` part under the same name)."""
+        return self
 
 
-@dataclass(frozen=True)
-class AnimateConfig(RunSettings, LoadSettings):
-    """Every setting of one ``bdmm animate`` run: the fields of :class:`LoadSettings` and of
-    :class:`RunSettings` (see there), one per CLI option."""
+@dataclass(frozen=True, init=False)
+class AnimateConfig:
+    """Every setting of one ``bdmm animate`` run, one per CLI option: what is loaded
+    (``load``, a :class:`LoadSettings`) and what one call needs (``run``, a :class:`RunSettings`).
+
+    Built from the fields of both by name, ``AnimateConfig(weights="fashionvideo",
+    side_by_side=True)`` (or from the two records, ``AnimateConfig(load, run)``), and read the
+    same way (``config.weights``, ``config.side_by_side``); ``load_settings`` /
+    ``run_settings`` hand each part to ``AnimatePipeline.from_config`` and to the call.
+    """
+
+    load: LoadSettings
+    run: RunSettings
+
+    def __init__(self, load: LoadSettings | None = None, run: RunSettings | None = None, **settings) -> None:
+        load_names = {f.name for f in fields(LoadSettings)}
+        run_names = {f.name for f in fields(RunSettings)}
+        unknown = sorted(set(settings) - load_names - run_names)
+        if unknown:
+            raise TypeError(f"AnimateConfig has no setting {', '.join(unknown)}")
+        load = replace(load or LoadSettings(), **{k: v for k, v in settings.items() if k in load_names})
+        run = replace(run or RunSettings(), **{k: v for k, v in settings.items() if k in run_names})
+        object.__setattr__(self, "load", load)
+        object.__setattr__(self, "run", run)
+
+    def __getattr__(self, name: str):
+        """A setting of either part by its name (``config.weights``, ``config.preview``)."""
+        if name in ("load", "run") or name.startswith("__"):
+            raise AttributeError(name)
+        for part in (self.load, self.run):
+            if name in {f.name for f in fields(part)}:
+                return getattr(part, name)
+        raise AttributeError(f"AnimateConfig has no setting {name!r}")
+
+    @property
+    def load_settings(self) -> LoadSettings:
+        return self.load
+
+    @property
+    def run_settings(self) -> RunSettings:
+        return self.run
 
     def validate(self) -> None:
         """InputError naming the first bad setting (cheap checks only, no file access)."""
-        self.validate_run()
-        self.validate_load()
+        self.run.validate_run()
+        self.load.validate_load()
+
+    def validate_run(self) -> None:
+        self.run.validate_run()
+
+    def validate_load(self) -> None:
+        self.load.validate_load()
 
 
 def resolve_retarget(run: RunSettings) -> str:

@@ -1,7 +1,8 @@
-"""Turning network tensors into output frames: uint8 conversion, resizing, side-by-side, preview.
+"""Composing output frames: side-by-side and the preview's drawings.
 
 Frames here are numpy ``(H, W, 3)`` uint8 RGB (what the video writer takes), batches of
-them ``(N, H, W, 3)``; network images are ``(N, 3, S, S)`` tensors in [-1, 1].
+them ``(N, H, W, 3)``; the conversions between frames and network tensors are in
+``video.image`` (``to_uint8``, ``to_tensor``, ``resize``).
 """
 
 from __future__ import annotations
@@ -13,33 +14,6 @@ from torch import Tensor
 
 #: Colour of the mesh overlay in the preview (RGB).
 MESH_COLOUR = (40, 220, 90)
-
-
-def to_uint8(images: Tensor) -> np.ndarray:
-    """(..., 3, H, W) in [-1, 1] -> (..., H, W, 3) uint8, the authors' ``trunc((x + 1) / 2 * 255)``
-    (as their test.py saves frames; used by animate and the eval test split)."""
-    x = ((images.detach().float().clamp(-1, 1) + 1.0) * 0.5 * 255.0).to(torch.uint8)
-    return x.movedim(-3, -1).cpu().numpy()
-
-
-def to_tensor(frames: np.ndarray, size: int, device: torch.device | str = "cpu") -> Tensor:
-    """(N, H, W, 3) or (H, W, 3) uint8 -> (N, 3, size, size) float32 in [-1, 1] (bilinear resize)."""
-    arr = np.asarray(frames)
-    if arr.ndim == 3:
-        arr = arr[None]
-    x = torch.from_numpy(np.array(arr, copy=True)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    if x.shape[-2:] != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return x
-
-
-def resize(frames: np.ndarray, size: int) -> np.ndarray:
-    """(N, H, W, 3) uint8 -> (N, size, size, 3) uint8 (area/bilinear with antialiasing)."""
-    if frames.shape[1:3] == (size, size):
-        return frames
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -81,3 +55,16 @@ def body_over_photo(photo: np.ndarray, warped: np.ndarray, covered: Tensor, fade
 
 
 __all__ = ["MESH_COLOUR", "body_over_photo", "mesh_overlay", "resize", "side_by_side", "to_tensor", "to_uint8"]
+
+
+def label_frames(frames: np.ndarray, text: str) -> np.ndarray:
+    """(N, S, S, 3) uint8 -> a copy with ``text`` in the top-left corner (white on a dark band)."""
+    import cv2
+
+    out = np.ascontiguousarray(frames).copy()
+    scale = max(out.shape[1] / 512.0, 0.35)
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    for frame in out:
+        frame[: h + base + 6, : w + 8] //= 3
+        cv2.putText(frame, text, (4, h + 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return out

@@ -1,10 +1,5 @@
-"""The driving stream cut into windows and batches, and the run's per-stage counters.
-
-- :func:`windowed`: posed frames -> ``WindowFrames`` (window, its T frames, frame before, frame after),
-  holding at most T + 2 frames.
-- :func:`batched`: group any stream into lists of ``size``.
-- :class:`AnimateStats` and :class:`StageTimer`: counters and wall time per stage.
-"""
+"""The run's per-stage counters: :class:`AnimateStats` and :class:`StageTimer` (the stream is
+cut into windows by ``window.stream``)."""
 
 from __future__ import annotations
 
@@ -16,7 +11,6 @@ from typing import Iterable, Iterator
 
 import torch
 
-from bdmm_cli.window import WindowFrames, WindowSchedule
 
 #: the stages a run's wall time is split into (``AnimateStats.seconds``).
 STAGES = ("load", "decode", "pose", "fit", "flows", "generate", "encode")
@@ -97,43 +91,4 @@ class StageTimer:
             yield item
 
 
-def windowed(frames: Iterable, schedule: WindowSchedule) -> Iterator[WindowFrames]:
-    """Group a frame stream into windows (``WindowFrames``: window, its T frames, pre, post).
-
-    Holds the frames from the current window's ``pre`` to its ``post`` (T + 2 at most).
-    """
-    buffer: dict[int, object] = {}
-    nxt = 0
-    count = 0
-    for rel, frame in enumerate(frames):
-        buffer[rel] = frame
-        count = rel + 1
-        while True:
-            w = schedule.window_at(nxt, None)
-            if w.post > rel:
-                break
-            yield WindowFrames(w, tuple(buffer[i] for i in w.frames), buffer[w.pre], buffer[w.post])
-            nxt += 1
-            keep_from = max(schedule.window_at(nxt, None).pre, 0)
-            for key in [k for k in buffer if k < keep_from]:
-                del buffer[key]
-    if count == 0:
-        return
-    for i in range(nxt, schedule.num_windows(count)):
-        w = schedule.window_at(i, count)
-        yield WindowFrames(w, tuple(buffer[j] for j in w.frames), buffer[w.pre], buffer[w.post])
-
-
-def batched(items: Iterable, size: int) -> Iterator[list]:
-    """Lists of ``size`` consecutive items (the last one shorter)."""
-    batch: list = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-__all__ = ["AnimateStats", "STAGES", "StageTimer", "batched", "windowed"]
+__all__ = ["AnimateStats", "STAGES", "StageTimer"]

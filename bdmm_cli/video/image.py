@@ -1,4 +1,6 @@
-"""Reading a still image (the source photo) as RGB uint8, whatever the camera or editor wrote.
+"""Reading a still image (the source photo) as RGB uint8, whatever the camera or editor wrote,
+and the conversions between such frames and network tensors (:func:`to_tensor`,
+:func:`to_uint8`, :func:`resize`; network images are ``(N, 3, S, S)`` in [-1, 1]).
 
 - EXIF orientation is applied (phones store portrait photos sideways plus a tag).
 - Colour is converted to RGB: grey, palette, CMYK (Adobe-inverted JPEGs included, as
@@ -15,9 +17,14 @@ import contextlib
 import warnings
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from bdmm_cli.errors import InputError
+
+if TYPE_CHECKING:  # torch is imported by the conversions that use it, so reading a photo does not load it
+    from torch import Tensor
 
 #: Largest photo accepted (width * height): 100 megapixels (phones take up to ~50-200 MP).
 MAX_PIXELS = 100_000_000
@@ -92,3 +99,40 @@ def read_image(path: str | Path) -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[0] < 2 or rgb.shape[1] < 2:
         raise InputError(f"cannot read image {path}: image is empty")
     return np.ascontiguousarray(rgb)
+
+
+# -- frames <-> network tensors ------------------------------------------------------------------
+
+def to_uint8(images: Tensor) -> np.ndarray:
+    """(..., 3, H, W) in [-1, 1] -> (..., H, W, 3) uint8, the authors' ``trunc((x + 1) / 2 * 255)``
+    (as their test.py saves frames; used by animate and the eval test split)."""
+    import torch
+
+    x = ((images.detach().float().clamp(-1, 1) + 1.0) * 0.5 * 255.0).to(torch.uint8)
+    return x.movedim(-3, -1).cpu().numpy()
+
+
+def to_tensor(frames: np.ndarray, size: int, device: "torch.device | str" = "cpu") -> Tensor:
+    """(N, H, W, 3) or (H, W, 3) uint8 -> (N, 3, size, size) float32 in [-1, 1] (bilinear resize)."""
+    import torch
+    import torch.nn.functional as F
+
+    arr = np.asarray(frames)
+    if arr.ndim == 3:
+        arr = arr[None]
+    x = torch.from_numpy(np.array(arr, copy=True)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x
+
+
+def resize(frames: np.ndarray, size: int) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> (N, size, size, 3) uint8 (area/bilinear with antialiasing)."""
+    if frames.shape[1:3] == (size, size):
+        return frames
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()

@@ -33,7 +33,7 @@ HEATMAP_SIGMA = 6.0
 
 @dataclass(frozen=True)
 class WindowFrames:
-    """One window of a frame stream (what ``pipeline.stream.windowed`` yields).
+    """One window of a frame stream (what ``window.stream.windowed`` yields).
 
     Attributes:
         window: the schedule's :class:`Window` (indices, padding, blending).
