@@ -54,9 +54,6 @@ def body_over_photo(photo: np.ndarray, warped: np.ndarray, covered: Tensor, fade
     return mesh_overlay(np.where(mask, warped, faint[None]), covered, alpha=0.0)
 
 
-__all__ = ["MESH_COLOUR", "body_over_photo", "mesh_overlay", "resize", "side_by_side", "to_tensor", "to_uint8"]
-
-
 def label_frames(frames: np.ndarray, text: str) -> np.ndarray:
     """(N, S, S, 3) uint8 -> a copy with ``text`` in the top-left corner (white on a dark band)."""
     import cv2
@@ -68,3 +65,6 @@ def label_frames(frames: np.ndarray, text: str) -> np.ndarray:
         frame[: h + base + 6, : w + 8] //= 3
         cv2.putText(frame, text, (4, h + 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return out
+
+
+__all__ = ["MESH_COLOUR", "body_over_photo", "label_frames", "mesh_overlay", "side_by_side"]

@@ -24,6 +24,7 @@ import numpy as np
 from bdmm_cli.errors import InputError
 
 if TYPE_CHECKING:  # torch is imported by the conversions that use it, so reading a photo does not load it
+    import torch
     from torch import Tensor
 
 #: Largest photo accepted (width * height): 100 megapixels (phones take up to ~50-200 MP).
@@ -112,7 +113,7 @@ def to_uint8(images: Tensor) -> np.ndarray:
     return x.movedim(-3, -1).cpu().numpy()
 
 
-def to_tensor(frames: np.ndarray, size: int, device: "torch.device | str" = "cpu") -> Tensor:
+def to_tensor(frames: np.ndarray, size: int, device: torch.device | str = "cpu") -> Tensor:
     """(N, H, W, 3) or (H, W, 3) uint8 -> (N, 3, size, size) float32 in [-1, 1] (bilinear resize)."""
     import torch
     import torch.nn.functional as F
@@ -136,3 +137,6 @@ def resize(frames: np.ndarray, size: int) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+__all__ = ["MAX_PIXELS", "read_image", "resize", "to_tensor", "to_uint8"]
