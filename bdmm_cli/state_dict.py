@@ -11,8 +11,9 @@
   `module.`); `write_folder` writes our folder format.
 - `load_strict`: the one load of every network's weights file (G, D, D_V, SPIN, OpenPose,
   VGG19, Inception and AlexNet; not I3D, a TorchScript program, nor a training run's
-  resume, which restores the modules that wrote it): check the state dict against the network (built on the meta
-  device: nothing allocated until the check passed), then load it strictly.
+  resume, which restores the modules that wrote it): check the state dict against the
+  network (built on the meta device: nothing allocated until the check passed), then load
+  it strictly.
 - `detect_kind`: which network an authors' state dict holds (the key signatures of the one
   table of kinds, `bdmm_cli.kinds`).
 """
