@@ -125,7 +125,7 @@ def download_cmd(
 @group.command("import")
 @handle_errors
 def import_cmd(
-    file: Path = typer.Argument(..., help="The authors' latest_net_G/D/D_V.pth, SPIN's model_checkpoint.pt or BDMM's spin_ckpt.pth."),
+    file: Path = typer.Argument(..., help="The authors' latest_net_G/D/D_V.pth or openpose_body25.pth, SPIN's model_checkpoint.pt or BDMM's spin_ckpt.pth."),
     output: Path = typer.Option(..., "-o", "--output", help="Folder to write (model.safetensors + config.json)."),
     kind: Optional[str] = typer.Option(None, "--kind", help=" | ".join(_KINDS) + " (default: detected from the keys)."),
     force: bool = typer.Option(False, "--force/--no-force", help="Replace an existing output folder."),
