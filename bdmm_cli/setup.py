@@ -44,6 +44,7 @@ from bdmm_cli.fileio import atomic_output, sha256_file
 from bdmm_cli.hub import installed as inst
 from bdmm_cli.hub.registry import SetupSource, load_registry
 from bdmm_cli.hub.urlfetch import download_url
+from bdmm_cli.kinds import KINDS, by_setup_name
 from bdmm_cli.paths import cache_dir
 
 #: Largest archive member read (uncompressed bytes); BDMM_SETUP_MAX_MEMBER_BYTES overrides it.
@@ -67,17 +68,23 @@ class Item:
     required: bool = False
 
 
+def _network(kind: str, required: bool = False, release: str = "") -> Item:
+    """The item of a network kind of the one table (`bdmm_cli.kinds`): its registry name and files."""
+    k = KINDS[kind]
+    return Item(k.setup_name, k.files, k.title + release, required)
+
+
 ITEMS = (
     Item("smpl", ("smpl_model.pkl", "SMPL_NEUTRAL.pkl"), "SMPL body model", True),
-    Item("spin", ("spin_ckpt.pth", "model_checkpoint.pt"), "SPIN/HMR regressor", True),
-    Item("generator-fashionvideo", ("latest_net_G.pth",), "BDMM generator (FashionVideo)", True),
-    Item("discriminator-fashionvideo", ("latest_net_D.pth",), "BDMM spatial discriminator"),
-    Item("temporal-discriminator-fashionvideo", ("latest_net_D_V.pth",), "BDMM temporal discriminator"),
+    _network("spin", True),
+    _network("generator", True, " (FashionVideo)"),
+    _network("discriminator", release=" (FashionVideo)"),
+    _network("temporal_discriminator", release=" (FashionVideo)"),
     Item("smpl-mean-params", ("smpl_mean_params.npz",), "SPIN's SMPL mean parameters"),
     Item("smplify-gmm", ("gmm_08.pkl",), "SMPLify GMM pose prior"),
-    Item("openpose-body25", ("openpose_body25.pth",), "OpenPose BODY_25 weights"),
-    Item("dwpose-det", ("yolox_l.onnx",), "DWPose's person detector (YOLOX-L, ONNX)"),
-    Item("dwpose-pose", ("dw-ll_ucoco_384.onnx",), "DWPose whole-body keypoints (ONNX)"),
+    _network("openpose_body25"),
+    _network("dwpose_det"),
+    _network("dwpose_pose"),
 )
 _BY_FILE = {f.lower(): (item, rank) for item in ITEMS for rank, f in enumerate(item.files)}
 
@@ -277,10 +284,6 @@ def _choose(files: list[tuple[Path, str]]) -> dict[str, Found]:
 
 # --- items: validate, then install ---------------------------------------------------------
 
-_NETWORK_KINDS = {"spin": "spin", "generator-fashionvideo": "generator", "discriminator-fashionvideo": "discriminator",
-                  "temporal-discriminator-fashionvideo": "temporal_discriminator", "openpose-body25": "openpose_body25"}
-
-
 def _validate(found: Found) -> Callable[[], inst.Installed]:
     """Read `found` with its strict, safe loader now; return the step that installs it."""
     name, origin, digest = found.item.name, found.origin, found.sha256
@@ -296,14 +299,11 @@ def _validate(found: Found) -> Callable[[], inst.Installed]:
             return inst.describe(name, dest, dest, origin, digest)
 
         return install
-    if name in _NETWORK_KINDS:
-        from bdmm_cli import __version__
-        from bdmm_cli.checkpoints import Checkpoint, read_checkpoint, write_folder
+    kind = by_setup_name(name)
+    if kind is not None and kind.importable:
+        from bdmm_cli.checkpoints import import_checkpoint, write_folder
 
-        ckpt = read_checkpoint(found.path, kind=_NETWORK_KINDS[name])
-        provenance = {**ckpt.provenance, "source_file": found.path.name, "source": origin, "source_sha256": digest,
-                      "converted_by": f"bdmm {__version__} (bdmm setup)"}
-        ckpt = Checkpoint(ckpt.state_dict, ckpt.kind, ckpt.config, provenance)
+        ckpt = import_checkpoint(found.path, kind.name, "bdmm setup", source=origin, sha256=digest)
 
         def install() -> inst.Installed:
             root.mkdir(parents=True, exist_ok=True)
@@ -337,10 +337,8 @@ def _validate(found: Found) -> Callable[[], inst.Installed]:
             return inst.describe(name, dest, dest, origin, digest)
 
         return install
-    if name in ("dwpose-det", "dwpose-pose"):
-        from bdmm_cli.pose.dwpose import open_onnx
-
-        open_onnx(name, found.path)  # onnxruntime reads it; input and outputs match the published file's
+    if kind is not None:  # an ONNX graph
+        kind.checker()(name, found.path)  # onnxruntime reads it; input and outputs match the published file's
 
         def install() -> inst.Installed:
             dest = root / name / found.item.files[0]

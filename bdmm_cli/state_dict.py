@@ -9,8 +9,13 @@
 - `read_checkpoint_file`: any weights file or folder read once into a `Checkpoint` (one
   state dict: `flatten_state_dict` unwraps "model"/"state_dict" entries and strips
   `module.`); `write_folder` writes our folder format.
-- `load_strict`: the one load: check the state dict against the network (built on the meta
-  device: nothing allocated until the check passed), then load it strictly.
+- `load_strict`: the one load of every network's weights file (G, D, D_V, SPIN, OpenPose,
+  VGG19, Inception and AlexNet; not I3D, a TorchScript program, nor a training run's
+  resume, which restores the modules that wrote it): check the state dict against the
+  network (built on the meta device: nothing allocated until the check passed), then load
+  it strictly.
+- `detect_kind`: which network an authors' state dict holds (the key signatures of the one
+  table of kinds, `bdmm_cli.kinds`).
 """
 
 from __future__ import annotations
@@ -271,8 +276,8 @@ class Checkpoint:
 
     Fields:
         state_dict: {authors' key: tensor} (no `module.` prefix), CPU tensors.
-        kind: "generator", "discriminator", "temporal_discriminator", "spin",
-            "openpose_body25", or "" when the file does not say (an authors' `.pth`).
+        kind: a kind of `bdmm_cli.kinds.KINDS` ("generator", "spin", ...), or "" when
+            the file does not say (an authors' `.pth`).
         config: the network config's fields ({} when the layout is fixed or not known).
         provenance: where it came from (free-form, JSON-serialisable).
     """
@@ -396,26 +401,14 @@ def load_strict(module: torch.nn.Module, sd: Mapping[str, torch.Tensor], message
     return module
 
 
-_GENERATOR_PREFIXES = ("x_ref.", "x_encoder.", "warp_encoder.", "decoder256.")
-_SPIN_HEAD = ("fc1.weight", "fc2.weight", "decpose.weight", "decshape.weight", "deccam.weight")
-
-
 def detect_kind(sd: Mapping[str, torch.Tensor], source: str = "checkpoint") -> str:
-    """What an authors' state dict holds, from its key names alone: "generator",
-    "discriminator", "temporal_discriminator", "spin" or "openpose_body25"."""
-    keys = set(sd)
-    if any(k.startswith(p) for p in _GENERATOR_PREFIXES for k in keys):
-        return "generator"
-    if any(k in keys for k in _SPIN_HEAD) or "init_pose" in keys:
-        return "spin"
-    if any(k.startswith("model0.conv1_1.") for k in keys):
-        return "openpose_body25"
-    first = sd.get("block0.model.1.weight")
-    if first is not None or "conv.weight_orig" in keys:
-        if (first is not None and first.dim() == 5) or any(k.startswith("block1.") for k in keys):
-            return "temporal_discriminator"
-        return "discriminator"
-    raise CheckpointError(
-        f"{source} is not a BDMM generator, discriminator or SPIN checkpoint "
-        f"(its keys start with {few(sorted(keys))})"
-    )
+    """What an authors' state dict holds, from its key names alone: the first kind of the one
+    table (`bdmm_cli.kinds.TABLE`) whose key signature matches; CheckpointError otherwise."""
+    from bdmm_cli.kinds import IMPORTABLE, detect, title
+
+    found = detect(sd)
+    if found is None:
+        names = ", ".join(title(k) for k in IMPORTABLE)
+        raise CheckpointError(f"{source} is not a BDMM generator, discriminator or SPIN checkpoint, nor any "
+                              f"network bdmm knows ({names}); its keys start with {few(sorted(sd))}")
+    return found

@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from bdmm_cli.commands._common import handle_errors
+from bdmm_cli.kinds import IMPORTABLE as _KINDS
 
 group = typer.Typer(
     help=(
@@ -26,7 +27,6 @@ group = typer.Typer(
 _REPO_HELP = "Hub repo of the project's weights (a mirror or a private copy); default: $BDMM_HUB_REPO or the registry's."
 _REV_HELP = "Revision (branch, tag or commit) of --repo; default: $BDMM_HUB_REVISION, the registry's pin, or main for another repo."
 _TRUST_HELP = "Accept files the registry has no checksum for (their sha256 is then pinned locally). Also $BDMM_TRUST_UNVERIFIED=1."
-_KINDS = ("generator", "discriminator", "temporal_discriminator", "spin", "openpose_body25")
 
 
 def _console():
@@ -125,9 +125,9 @@ def download_cmd(
 @group.command("import")
 @handle_errors
 def import_cmd(
-    file: Path = typer.Argument(..., help="The authors' latest_net_G/D/D_V.pth, SPIN's model_checkpoint.pt or BDMM's spin_ckpt.pth."),
+    file: Path = typer.Argument(..., help="The authors' latest_net_G/D/D_V.pth or openpose_body25.pth, SPIN's model_checkpoint.pt or BDMM's spin_ckpt.pth."),
     output: Path = typer.Option(..., "-o", "--output", help="Folder to write (model.safetensors + config.json)."),
-    kind: Optional[str] = typer.Option(None, "--kind", help="generator | discriminator | temporal_discriminator | spin | openpose_body25 (default: detected from the keys)."),
+    kind: Optional[str] = typer.Option(None, "--kind", help=" | ".join(_KINDS) + " (default: detected from the keys)."),
     force: bool = typer.Option(False, "--force/--no-force", help="Replace an existing output folder."),
 ) -> None:
     """Convert an original checkpoint into bdmm's format (safetensors + config.json).
@@ -143,19 +143,15 @@ def import_cmd(
 
       bdmm animate person.jpg dance.mp4 --weights fashionvideo-G -o out.mp4
     """
-    from bdmm_cli import __version__
     from bdmm_cli.errors import InputError
-    from bdmm_cli.fileio import sha256_file
-    from bdmm_cli.checkpoints import Checkpoint, read_checkpoint, write_folder
+    from bdmm_cli.checkpoints import import_checkpoint, write_folder
 
     if kind is not None and kind not in _KINDS:
         raise InputError(f"--kind must be one of {', '.join(_KINDS)}, not {kind!r}")
     if output.exists() and (not output.is_dir() or any(output.iterdir())) and not force:
         raise InputError(f"output {output} already exists; use --force to replace it")
-    ckpt = read_checkpoint(file, kind=kind)
-    provenance = {**ckpt.provenance, "source_file": file.name, "source_sha256": sha256_file(file) if file.is_file() else "",
-                  "converted_by": f"bdmm {__version__} (bdmm weights import)"}
-    write_folder(Checkpoint(ckpt.state_dict, ckpt.kind, ckpt.config, provenance), output, force=force)
+    ckpt = import_checkpoint(file, kind, "bdmm weights import")
+    write_folder(ckpt, output, force=force)
     _console().print(f"{ckpt.kind.replace('_', ' ')} ({len(ckpt.state_dict)} tensors) written to {output}")
 
 
@@ -250,8 +246,7 @@ def export_cmd(
       hf upload my-org/bdmm release/ .
     """
     from bdmm_cli.errors import BdmmError, InputError
-    from bdmm_cli.fileio import sha256_file
-    from bdmm_cli.checkpoints import Checkpoint, read_checkpoint
+    from bdmm_cli.checkpoints import import_checkpoint, read_checkpoint
     from bdmm_cli.hub.export import AUTHORS_LICENSE_NOTE, export_release
     from bdmm_cli.hub.resolve import resolve_weights
 
@@ -267,11 +262,9 @@ def export_cmd(
             if source.is_file() and kind == "generator":
                 path = source
         if path is not None:
-            ckpt = read_checkpoint(path, kind=kind)
-            if Path(path).is_file() and Path(path).suffix != ".safetensors":
-                ckpt = Checkpoint(ckpt.state_dict, ckpt.kind, ckpt.config,
-                                  {**ckpt.provenance, "source_sha256": sha256_file(Path(path))})
-            ckpts.append(ckpt)
+            original = Path(path).is_file() and Path(path).suffix != ".safetensors"  # an authors' file
+            ckpts.append(import_checkpoint(path, kind, "bdmm weights export") if original
+                         else read_checkpoint(path, kind=kind))
     if not any(c.kind == "generator" for c in ckpts):
         raise InputError("no generator found: pass SOURCE (a folder with latest_net_G.pth or generator/) or --generator")
     files = export_release(output, ckpts, dataset=dataset, license_id=license_id,

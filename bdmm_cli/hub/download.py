@@ -25,6 +25,7 @@ from bdmm_cli.hub import hfenv
 from bdmm_cli.hub.progress import RichBar
 from bdmm_cli.hub.registry import Registry, WeightEntry, load_registry
 from bdmm_cli.hub.verify import ChecksumError, VerifiedFile, forget, verify_file
+from bdmm_cli.kinds import IMPORTABLE
 from bdmm_cli.paths import cache_dir
 
 HEAD_TIMEOUT_S = 10.0
@@ -69,13 +70,16 @@ def resolve_location(
 
 def _pass_option(entry: WeightEntry) -> str:
     """Which option takes an imported folder of this kind."""
-    return {"generator": "--weights DIR", "spin": "--pose-weights DIR"}.get(entry.kind, "DIR as the weights")
+    from bdmm_cli.kinds import KINDS
+
+    kind = KINDS.get(entry.kind)
+    return (kind.option if kind else "") or "DIR as the weights"
 
 
 def _how_to_get(entry: WeightEntry) -> str:
     if entry.source == "setup":
         return "run `bdmm setup --accept-licenses`, or `bdmm setup --from ARCHIVE` with the archive that carries it"
-    if entry.kind in ("generator", "discriminator", "temporal_discriminator", "spin"):
+    if entry.kind in IMPORTABLE:
         return (f"run `bdmm setup --accept-licenses` (the authors' release), `bdmm weights download {entry.name}` "
                 f"while online, or convert the authors' file with `bdmm weights import FILE -o DIR` and pass "
                 f"{_pass_option(entry)} instead")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bdmm_cli.errors import InputError, MissingResourceError
+from bdmm_cli.kinds import KINDS as NETWORK_KINDS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,9 +30,10 @@ _INSTALLED_REGISTRY = Path(sys.prefix) / "share" / "bdmm" / "registry.toml"
 DEFAULT_REGISTRY = _CHECKOUT_REGISTRY if _CHECKOUT_REGISTRY.is_file() else _INSTALLED_REGISTRY
 
 SOURCES = ("project", "url", "package", "setup")
+#: Registry kinds: the network kinds of the one table (`bdmm_cli.kinds`), the data files and
+#: the feature networks of training and evaluation.
 KINDS = (
-    "generator", "discriminator", "temporal_discriminator", "spin", "smpl_mean_params",
-    "openpose_body25", "smplify_gmm", "dwpose_det", "dwpose_pose",
+    *NETWORK_KINDS, "smpl_mean_params", "smplify_gmm",
     "vgg19", "alexnet", "lpips_linear", "inception_torchvision", "inception_fid", "i3d",
 )
 _HEX64 = re.compile(r"[0-9a-f]{64}")

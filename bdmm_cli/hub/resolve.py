@@ -1,7 +1,8 @@
 """Which file a weights argument names: a path, a folder layout, or a registry name.
 
 `resolve_weights(name_or_path, kind)` is the one rule every loader uses (the networks' loaders
-in `model/checkpoint.py` and `pose/hmr.py`, the OpenPose detector):
+in `model/checkpoint.py` and `pose/hmr.py`, the OpenPose detector, VGG19 in `train/losses.py`
+and the metric networks in `metrics/`):
 
 1. an existing file is itself; an existing folder is our format (model.safetensors), its
    `<kind>/` sub-folder, or the authors' file name for `kind` inside it;
@@ -18,17 +19,11 @@ from bdmm_cli.errors import CheckpointError, InputError
 from bdmm_cli.hub.download import fetch
 from bdmm_cli.hub.installed import installed_path
 from bdmm_cli.hub.registry import ALIASES, Registry, load_registry
+from bdmm_cli.kinds import TABLE
 
-#: The authors' (and SPIN's) file names for each kind, as they appear in their releases.
-AUTHORS_NAMES = {
-    "generator": ("latest_net_G.pth",),
-    "discriminator": ("latest_net_D.pth",),
-    "temporal_discriminator": ("latest_net_D_V.pth",),
-    "spin": ("spin_ckpt.pth", "model_checkpoint.pt"),
-    "openpose_body25": ("openpose_body25.pth",),
-}
-_REGISTRY_PREFIX = {"generator": "generator-", "discriminator": "discriminator-",
-                    "temporal_discriminator": "temporal-discriminator-"}
+#: The authors' (and SPIN's, OpenPose's, DWPose's) file names for each kind (`bdmm_cli.kinds`).
+AUTHORS_NAMES = {k.name: k.files for k in TABLE}
+_REGISTRY_PREFIX = {k.name: k.prefix for k in TABLE if k.prefix}
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors", ".bin", ".ckpt", ".tar", ".pkl")
 

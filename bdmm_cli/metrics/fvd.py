@@ -34,11 +34,11 @@ DETECTOR_KWARGS = {"rescale": True, "resize": True, "return_features": True}
 
 def load_i3d(weights, device: str | torch.device = "cpu") -> torch.nn.Module:
     """The I3D detector: a registry name or a TorchScript file (`torch.jit.load`), or a module."""
-    from bdmm_cli.metrics.networks import resolve_weights
+    from bdmm_cli.hub.resolve import resolve_weights
 
     if isinstance(weights, torch.nn.Module):
         return weights.eval().to(device)
-    path = resolve_weights(weights)
+    path = resolve_weights(weights, "i3d")  # a TorchScript program, not a state dict: torch.jit.load
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated; the detector is one

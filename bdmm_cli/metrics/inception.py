@@ -134,12 +134,12 @@ class InceptionFeatures(nn.Module):
 
 def load_inception(weights, kind: InceptionKind, device: str | torch.device = "cpu") -> InceptionFeatures:
     """InceptionFeatures from a registry name, a local weights file, or an Inception3 / InceptionFeatures."""
-    from bdmm_cli.metrics.networks import load_into, load_state_dict, resolve_weights
+    from bdmm_cli.metrics.networks import load_weights
 
     if isinstance(weights, InceptionFeatures):
         return weights.to(device)
     if isinstance(weights, Inception3):
         return InceptionFeatures(weights, kind).to(device)
     net = build_inception(kind)
-    load_into(net, load_state_dict(resolve_weights(weights)), f"Inception-v3 ({kind})")
+    load_weights(net, weights, f"inception_{kind}", f"Inception-v3 ({kind})")
     return InceptionFeatures(net, kind).to(device)

@@ -19,7 +19,8 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import AlexNet
 
-from bdmm_cli.errors import CheckpointError, InputError, MissingResourceError
+from bdmm_cli.errors import InputError, MissingResourceError
+from bdmm_cli.state_dict import check_weights
 
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
@@ -42,14 +43,9 @@ class LPIPS(nn.Module):
         self.stages = nn.ModuleList(nn.Sequential(*[features[i] for i in range(a, b)]) for a, b in STAGES)
         self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1), persistent=False)
-        weights = []
-        for i, c in enumerate(CHANNELS):
-            key = f"lin{i}.model.1.weight"
-            w = linear.get(key)
-            if w is None or tuple(w.shape) != (1, c, 1, 1):
-                raise CheckpointError(f"LPIPS linear weights lack {key} of shape (1, {c}, 1, 1)")
-            weights.append(nn.Parameter(w.detach().clone().float(), requires_grad=False))
-        self.lin = nn.ParameterList(weights)
+        keys = [f"lin{i}.model.1.weight" for i in range(len(CHANNELS))]
+        check_weights(linear, {k: (1, c, 1, 1) for k, c in zip(keys, CHANNELS)}, "these are not LPIPS linear weights")
+        self.lin = nn.ParameterList(nn.Parameter(linear[k].detach().clone().float(), requires_grad=False) for k in keys)
         self.eval().requires_grad_(False)
 
     def _features(self, x: Tensor) -> list[Tensor]:
@@ -92,20 +88,21 @@ def load_lpips(
     `linear` is a registry name, a file, or a state dict. When the registry cannot provide
     the linear layers and the `lpips` package is installed, its shipped file is used.
     """
-    from bdmm_cli.metrics.networks import load_into, load_state_dict, resolve_weights
+    from bdmm_cli.hub.resolve import resolve_weights
+    from bdmm_cli.metrics.networks import load_weights
+    from bdmm_cli.state_dict import read_checkpoint_file
 
     if isinstance(backbone, nn.Module):
         net = backbone
     else:
-        net = AlexNet()
-        load_into(net, load_state_dict(resolve_weights(backbone)), "AlexNet")
+        net = load_weights(AlexNet(), backbone, "alexnet", "AlexNet")
     features = net.features if isinstance(net, AlexNet) else net
     if not isinstance(linear, dict):
         try:
-            path = resolve_weights(linear)
+            path = resolve_weights(linear, "lpips_linear")
         except MissingResourceError:
             path = _packaged_linear() if linear == "lpips-alex" else None
             if path is None:
                 raise
-        linear = load_state_dict(path)
+        linear = read_checkpoint_file(path).state_dict
     return LPIPS(features, linear).to(device)

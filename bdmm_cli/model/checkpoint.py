@@ -22,6 +22,7 @@ from torch import nn
 
 from ..errors import CheckpointError, InputError
 from ..hub.resolve import resolve_weights
+from ..kinds import KINDS, title
 from ..state_dict import (
     shape_of,
     Checkpoint, check_weights, detect_kind, flatten_state_dict, load_strict, read_checkpoint_file, write_folder,
@@ -35,9 +36,8 @@ __all__ = [
     "save_network",
 ]
 
-#: The BDMM networks this module builds, and what they are called in messages.
-NETWORK_KINDS = {"generator": "BDMM generator", "discriminator": "BDMM spatial discriminator (D)",
-                 "temporal_discriminator": "BDMM temporal discriminator (D_V)"}
+#: The BDMM networks this module builds, and what they are called in messages (`bdmm_cli.kinds`).
+NETWORK_KINDS = {k: KINDS[k].title for k in ("generator", "discriminator", "temporal_discriminator")}
 
 
 def normalize_state_dict(state_dict: Mapping) -> dict[str, torch.Tensor]:
@@ -135,8 +135,7 @@ def load_network(ckpt: Checkpoint, kind: str, source: str = "checkpoint", device
 
 
 def _wrong_kind(source: str, want: str, got: str) -> CheckpointError:
-    names = {**NETWORK_KINDS, "spin": "SPIN/HMR regressor", "openpose_body25": "OpenPose BODY_25 network"}
-    return CheckpointError(f"{source} is not a {names[want]} checkpoint: it holds a {names.get(got, got)}")
+    return CheckpointError(f"{source} is not a {title(want)} checkpoint: it holds a {title(got)}")
 
 
 def _read(name_or_path: str | Path, kind: str) -> tuple[Checkpoint, str]:

@@ -276,6 +276,7 @@ def _cached_check(entry, registry, required: bool) -> Check:
     """The row of an entry `bdmm setup` did not install: cached and verified, or how to get it."""
     from bdmm_cli.errors import BdmmError
     from bdmm_cli.hub.download import cached_path
+    from bdmm_cli.kinds import IMPORTABLE, KINDS
 
     name = entry.name
     try:
@@ -283,11 +284,11 @@ def _cached_check(entry, registry, required: bool) -> Check:
     except BdmmError:
         path = None
     if path is None:
-        importable = entry.kind in ("generator", "discriminator", "temporal_discriminator", "spin")
+        importable = entry.kind in IMPORTABLE
         if entry.source == "setup":
             fix = _SETUP_FIX
         elif not entry.published and importable:
-            option = {"generator": "--weights DIR", "spin": "--pose-weights DIR"}.get(entry.kind, "DIR as the weights")
+            option = KINDS[entry.kind].option or "DIR as the weights"
             fix = f"`bdmm weights import FILE -o DIR` (the authors' file), then pass {option}; or {_SETUP_FIX}"
         else:
             fix = f"bdmm weights download {name}" + ("  (or `bdmm weights import FILE -o DIR`)" if importable else "")

@@ -121,7 +121,7 @@ class PoseEstimator:
     """Detector + HMR (+ optional body model for refinement) with one configuration.
 
     Args:
-        hmr: the SPIN regressor (:class:`HMR`, e.g. from ``bdmm_cli.hub.load_pose_regressor``).
+        hmr: the SPIN regressor (:class:`HMR`, e.g. from ``bdmm_cli.pose.hmr.load_pose_regressor``).
         detector: a KeypointDetector used as is, or None for a fresh detector per input
             (tracking mode for videos, single-image mode for photos): OpenPose when
             `openpose` is given, MediaPipe Pose otherwise.

@@ -208,6 +208,14 @@ def check_spin_state_dict(sd: Mapping[str, Tensor], source: str = "checkpoint") 
     return out
 
 
+def check_spin_checkpoint(ckpt, kind: str = "spin", source: str = "checkpoint"):
+    """`ckpt` (a `state_dict.Checkpoint`) checked as a SPIN regressor (:func:`check_spin_state_dict`);
+    the checker of kind "spin" in the table of kinds (`bdmm_cli.kinds`)."""
+    from bdmm_cli.state_dict import Checkpoint
+
+    return Checkpoint(check_spin_state_dict(ckpt.state_dict, source), kind, {}, ckpt.provenance)
+
+
 def load_spin_state_dict(module: HMR, checkpoint: Mapping[str, Any]) -> HMR:
     """Load SPIN weights into `module` with a strict key and shape check (once).
 

@@ -186,6 +186,15 @@ def check_openpose_state_dict(sd: Mapping[str, torch.Tensor], source: str) -> No
     check_weights(sd, net, f"{source} does not fit OpenPose BODY_25 (the authors' openpose_body25.pth)")
 
 
+def check_openpose_checkpoint(ckpt, kind: str = "openpose_body25", source: str = "checkpoint"):
+    """`ckpt` (a `state_dict.Checkpoint`) checked as OpenPose BODY_25 (:func:`check_openpose_state_dict`);
+    the checker of kind "openpose_body25" in the table of kinds (`bdmm_cli.kinds`)."""
+    from bdmm_cli.state_dict import Checkpoint
+
+    check_openpose_state_dict(ckpt.state_dict, source)
+    return Checkpoint(ckpt.state_dict, kind, {}, ckpt.provenance)
+
+
 def load_openpose(path: str | Path, device: str | torch.device = "cpu") -> OpenPoseBody25:
     """The authors' ``openpose_body25.pth`` (a flat state dict), or the folder ``bdmm setup``
     installs, -> OpenPoseBody25 in eval mode.

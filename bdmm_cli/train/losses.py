@@ -29,13 +29,12 @@ CX = mean_j max_i cx_ji, loss = -log CX averaged over the batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bdmm_cli.errors import CheckpointError, MissingResourceError
+from bdmm_cli.errors import CheckpointError
 
 #: VGG19 `features` layout (torchvision's configuration "E", no batch norm).
 VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
@@ -155,56 +154,35 @@ class VGG19Features(nn.Module):
         return out
 
 
-def _read_state_dict(path: Path) -> dict[str, Tensor]:
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure to parse is a bad file
-        raise CheckpointError(f"cannot read VGG19 weights {path}: {exc}") from None
-    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
-    if not isinstance(sd, dict):
-        raise CheckpointError(f"VGG19 weights {path} are not a state dict")
-    return sd
-
-
 def load_vgg19(weights: str = "vgg19", width_divisor: int = 1, device: str | torch.device = "cpu") -> VGG19Features:
     """Build the frozen VGG19 feature extractor.
 
-    `weights`: a weights-registry name (fetched through `bdmm_cli.hub.fetch`, e.g. "vgg19":
-    torchvision's ImageNet VGG19), a local `.pth`/`.safetensors` file (torchvision keys
-    `features.<i>.*` or `<i>.*`), or "random" (untrained, seeded; tests and benchmarks only).
+    `weights`: a weights-registry name (e.g. "vgg19": torchvision's ImageNet VGG19), a local
+    `.pth`/`.safetensors` file (torchvision keys `features.<i>.*` or `<i>.*`), or "random"
+    (untrained, seeded; tests and benchmarks only). The file is found by `hub.resolve_weights`
+    and read and loaded by the one strict path (`state_dict.read_checkpoint_file`, then
+    `state_dict.load_strict` into the layers up to relu5_2 built on the meta device: the
+    classifier and the layers after relu5_2 that torchvision's file also holds are not used).
     MissingResourceError when the registry cannot provide the file (offline, cold cache).
     """
+    from bdmm_cli.hub.resolve import resolve_weights
+    from bdmm_cli.state_dict import load_strict, read_checkpoint_file
+
     if weights == "random":  # reproducible: seeded, without touching the global generator
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             return VGG19Features(width_divisor).to(device)
-    net = VGG19Features(width_divisor)
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        try:
-            from bdmm_cli.hub import fetch
-        except ImportError:
-            raise MissingResourceError(
-                f"VGG19 weights {weights!r} are not available: the weights registry is not installed; "
-                "pass a local vgg19 .pth file (vgg_weights=PATH)"
-            ) from None
-        path = Path(fetch(weights))
-    sd = _read_state_dict(path)
-    sd = {k[len("features."):] if k.startswith("features.") else k: v for k, v in sd.items()}
-    own = net.features.state_dict()
-    missing = [k for k in own if k not in sd]
-    if missing:
-        raise CheckpointError(f"VGG19 weights {path} lack {len(missing)} tensors (e.g. {missing[0]})")
-    bad = [k for k in own if tuple(sd[k].shape) != tuple(own[k].shape)]
-    if bad:
-        raise CheckpointError(f"VGG19 weights {path}: {bad[0]} has shape {tuple(sd[bad[0]].shape)}, expected {tuple(own[bad[0]].shape)}")
-    net.features.load_state_dict({k: sd[k] for k in own})
-    return net.to(device)
+    path = resolve_weights(weights, "vgg19")
+    try:
+        sd = read_checkpoint_file(path).state_dict
+    except CheckpointError as exc:
+        raise CheckpointError(f"cannot read VGG19 weights: {exc}") from None
+    with torch.device("meta"):
+        net = VGG19Features(width_divisor)
+    used = set(net.features.state_dict())
+    sd = {k.removeprefix("features."): v for k, v in sd.items()}
+    load_strict(net.features, {k: v for k, v in sd.items() if k in used}, f"{path} does not fit VGG19")
+    return net.requires_grad_(False).to(device)
 
 
 # ---------------------------------------------------------------------------- module
