@@ -45,7 +45,7 @@ import contextlib
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -277,6 +277,7 @@ class AnimatePipeline:
         with timer("pose"):
             source = self.source_pose(photo, run, mode)
         src_tensor = to_tensor(source.image, run.model_size, self.device)
+        prepared = None if run.preview else self.prepare(src_tensor)  # the generator's per-photo step
         # 4. the driving video, posed frame by frame, cut into windows
         gaps = GapReport()
         stats.gaps = gaps
@@ -310,7 +311,7 @@ class AnimatePipeline:
                         state = self._resume_state(store, done - 1)
                     # 5. retarget + window inputs, 6. generate (or preview)
                     out, new_state = self.compute(todo, source, src_tensor, state if carry else None, run,
-                                                  retarget, timer, outlines)
+                                                  retarget, timer, outlines, prepared)
                     state = None if independent else new_state
                     for k, item in enumerate(todo):
                         w = item.window
@@ -445,14 +446,30 @@ class AnimatePipeline:
         return inputs, poses
 
     # step 6 -------------------------------------------------------------------------
-    def generate(self, inputs, state):
-        """Step 6: one generator call on ``n`` windows -> ((n, T, S, S, 3) uint8, state)."""
+    def prepare(self, src_tensor: torch.Tensor) -> Callable[[int], Any]:
+        """The generator's per-photo step (``BDMMGenerator.prepare``) of the (1, 3, S, S) photo:
+        returns n -> its constants for a batch of n windows, each n computed once (on the photo
+        repeated n times: on the CPU a convolution's last bits depend on the batch size, and
+        this keeps the frames of batched windows what they were with the generator's memo)."""
+        done: dict[int, Any] = {}
+
+        def for_batch(n: int):
+            if n not in done:
+                with torch.inference_mode():
+                    done[n] = self.generator.prepare(src_tensor.to(self.dtype).expand(n, -1, -1, -1))
+            return done[n]
+
+        return for_batch
+
+    def generate(self, inputs, state, prepared=None):
+        """Step 6: one generator call on ``n`` windows -> ((n, T, S, S, 3) uint8, state);
+        ``prepared``: :meth:`prepare` of the photo (None: computed in this call)."""
         from bdmm_cli.model import WindowInputs
 
         dt = self.dtype
         inputs = WindowInputs(**{f.name: getattr(inputs, f.name).to(dt) for f in fields(inputs)})
         with torch.inference_mode():
-            out = self.generator(inputs, state)
+            out = self.generator(inputs, state, None if prepared is None else prepared(inputs.batch_size))
         frames = out.frames
         n = frames.shape[0]
         return to_uint8(frames.reshape(-1, *frames.shape[2:])).reshape(n, frames.shape[1], *frames.shape[3:], 3), out.state
@@ -487,7 +504,7 @@ class AnimatePipeline:
         return side_by_side(mesh_overlay(crops, driver), body_over_photo(photo, warped, covered))
 
     def compute(self, todo: list[WindowFrames], source: Source, src_tensor: torch.Tensor, state, run: RunSettings,
-                retarget: Retargeter | None, timer: StageTimer, outlines: "_Outlines | None" = None):
+                retarget: Retargeter | None, timer: StageTimer, outlines: "_Outlines | None" = None, prepared=None):
         """Steps 5 and 6 for a batch of ``n`` windows -> (outputs (n, T, S, W, 3) uint8, state after).
 
         ``state`` is the carried WindowState or None.
@@ -499,7 +516,7 @@ class AnimatePipeline:
                 out = self.preview(source, src_tensor, inputs, todo, run.model_size,
                                    retargeted=retarget is not None and retarget.mode != "none", outlines=outlines)
                 return out.reshape(len(todo), -1, *out.shape[1:]), None
-            return self.generate(inputs, state)
+            return self.generate(inputs, state, prepared)
 
     # step 7 -------------------------------------------------------------------------
     def _emit(self, writer, item: WindowFrames, res: np.ndarray, held, run: RunSettings):
