@@ -294,7 +294,7 @@ class BDMMGenerator(nn.Module):
     def set_deform_impl(self, impl: str | None) -> BDMMGenerator:
         """Select the deformable-conv implementation of the four DMM blocks: "torch" (ours,
         the default), "torchvision" (the reference op) or None (``$BDMM_DEFORM_IMPL`` or
-        "torch", read when the blocks are built). Returns self."""
+        "torch", read now, not per call). Returns self."""
         for name in self.DMM_BLOCKS:
             getattr(self, name).deform_impl = impl
         return self
