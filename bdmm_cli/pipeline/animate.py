@@ -449,8 +449,8 @@ class AnimatePipeline:
     def prepare(self, src_tensor: torch.Tensor) -> Callable[[int], Any]:
         """The generator's per-photo step (``BDMMGenerator.prepare``) of the (1, 3, S, S) photo:
         returns n -> its constants for a batch of n windows, each n computed once (on the photo
-        repeated n times: on the CPU a convolution's last bits depend on the batch size, and
-        this keeps the frames of batched windows what they were with the generator's memo)."""
+        repeated n times: on the CPU a convolution's last bits depend on the batch size, so a
+        batch of windows gets the constants it always had; ``tests/test_generator_prepare.py``)."""
         done: dict[int, Any] = {}
 
         def for_batch(n: int):
