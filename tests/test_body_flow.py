@@ -182,3 +182,35 @@ def test_cuda_matches_cpu_and_stays_within_2gb(body):
     torch.testing.assert_close(gpu[m], cpu[m], atol=1e-5, rtol=0)
     fr = rasterize(project_ndc(verts, cam).to(dev), body.faces.to(dev), 64)
     assert fr.pix_to_face.device.type == "cuda"
+
+
+def test_window_flows_check_the_mesh_once_and_never_read_device_faces(body, monkeypatch):
+    """One check per window (not again in the rasterizer); the face indices are read only
+    on the CPU (a GPU tensor's min/max would wait for the device), and BodyModel checks its
+    own faces when it is built."""
+    import bdmm_cli.body.flow as flow_mod
+    import bdmm_cli.body.rasterizer as rast_mod
+    from bdmm_cli.body.rasterizer import check_mesh
+
+    calls = []
+
+    def counting(verts, faces):
+        calls.append(tuple(verts.shape))
+        check_mesh(verts, faces)
+
+    monkeypatch.setattr(flow_mod, "check_mesh", counting)
+    monkeypatch.setattr(rast_mod, "check_mesh", counting)
+    b, t = 1, 3
+    src, frames = posed(body, b, 5), posed(body, b * t, 6).view(b, t, -1, 3)
+    cam = torch.tensor([[1.0, 0.0, 0.1]])
+    window_flows(src, cam, frames, cam[:, None].repeat(1, t, 1), src, cam, src, cam, body.faces, S)
+    assert len(calls) == 1
+    bad = torch.tensor([[0, 1, 99]])
+    with pytest.raises(ValueError, match="outside 0..2"):
+        check_mesh(torch.zeros(1, 3, 3), bad)
+    check_mesh(torch.zeros(1, 3, 3, device="meta"), bad.to("meta"))  # values not read off the CPU
+    arrays = synthetic_body_arrays(seed=0)
+    arrays["f"] = np.array(arrays["f"]).copy()
+    arrays["f"][0, 0] = arrays["v_template"].shape[0]
+    with pytest.raises(ValueError, match="faces index vertices outside"):
+        BodyModel(arrays)

@@ -163,12 +163,30 @@ def test_impl_choice(monkeypatch):
     x, off, mask, w = _inputs(1, 2, 2, 4, 4)
     with pytest.raises(ValueError, match="deform impl must be one of"):
         modulated_deform_conv2d(x, off, mask, w, impl="nope")
+    with pytest.raises(ValueError, match="BDMM_DEFORM_IMPL must be one of"):  # checked when a block is built
+        DMMBlock(4, 4, 8, flow_in_channel=8, flow_out_channel=4)
+    monkeypatch.delenv("BDMM_DEFORM_IMPL")
     blk = DMMBlock(4, 4, 8, flow_in_channel=8, flow_out_channel=4)
-    assert blk.deform_impl is None
+    assert blk.deform_impl is None and blk.conv.impl == "torch"
     blk.deform_impl = "torchvision"
-    assert blk.conv.deform_impl == "torchvision"
+    assert blk.conv.deform_impl == "torchvision" and blk.conv.impl == "torchvision"
     with pytest.raises(ValueError, match="deform impl must be one of"):
         blk.deform_impl = "nope"
+
+
+def test_blocks_read_the_impl_setting_once(monkeypatch):
+    """The variable is read when a block is built or told None, not per call: a later bad
+    value does not reach a built block's forward; set_deform_impl(None) reads it again."""
+    monkeypatch.setenv("BDMM_DEFORM_IMPL", "torchvision")
+    gen = BDMMGenerator(GeneratorConfig(ngf=8, img_f=32, style_dim=32)).eval()
+    assert all(getattr(gen, n).conv.impl == "torchvision" for n in gen.DMM_BLOCKS)
+    monkeypatch.setenv("BDMM_DEFORM_IMPL", "cuda-magic")
+    with torch.no_grad():
+        out = gen(_window(gen.config, t=1))
+    assert torch.isfinite(out.frames).all()
+    monkeypatch.setenv("BDMM_DEFORM_IMPL", "torch")
+    gen.set_deform_impl(None)
+    assert all(getattr(gen, n).conv.impl == "torch" and getattr(gen, n).deform_impl is None for n in gen.DMM_BLOCKS)
 
 
 def _window(cfg, b=1, t=2, s=128, seed=0):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from bdmm_cli.model import BDMMGenerator, GeneratorConfig, WindowInputs, WindowOutput, WindowState, warp
+from bdmm_cli.model.generator import MODULATED_LAYERS
 
 TINY = GeneratorConfig(ngf=8, img_f=32, style_dim=32)
 S = 128
@@ -111,32 +112,34 @@ def test_default_layout_by_device(tiny):
         tiny.fast_channels_last = None
 
 
-def test_window_constants_are_kept_for_the_same_source_and_weights():
-    """Style and folded kernels are computed once per source photo without autograd: the
-    next window with an equal source reuses them; a different source, a changed weight or
-    autograd on computes them again (counted by a hook on the style encoder)."""
+def test_prepare_is_the_per_photo_step_of_forward():
+    """``prepare(source)`` once per photo gives every window exactly what ``forward`` computes
+    without it; the windows use the given constants (another photo's change the frames); a
+    batch-1 photo serves a batch of windows; autograd reaches the style encoder through it."""
     g = _randomize(BDMMGenerator(TINY), seed=3)
-    fresh = copy.deepcopy(g)
     calls = []
     g.x_ref.register_forward_hook(lambda *_: calls.append(1))
     inp = _inputs(t=1, seed=4)
     with torch.no_grad():
-        first = g(inp)
-        again = g(dataclasses.replace(inp, source=inp.source.clone()), first.state)
-        assert len(calls) == 1
-        other = dataclasses.replace(inp, source=inp.source.flip(-1))
-        g(other)
-        assert len(calls) == 2
-        g.decoder256.bias.add_(0.5)  # a weight changes in place: recomputed, and it shows
-        changed = g(inp)
-        assert len(calls) == 3
-        assert not torch.allclose(changed.frames, first.frames)
-        fresh.decoder256.bias.add_(0.5)
-        torch.testing.assert_close(changed.frames, fresh(inp).frames, rtol=1e-5, atol=1e-5)
-    g(inp)
-    g(inp)
-    assert len(calls) == 5  # autograd on: every window
-    assert again.frames.shape == first.frames.shape
+        prepared = g.prepare(inp.source)
+        assert prepared.style.shape == (1, TINY.style_dim)
+        assert set(prepared.kernels) == set(MODULATED_LAYERS)
+        first = g(inp, None, prepared)
+        second = g(inp, first.state, prepared)
+        assert len(calls) == 1  # no per-window recomputation
+        assert torch.equal(first.frames, g(inp).frames)
+        assert torch.equal(second.frames, g(inp, first.state).frames)
+        other = g.prepare(inp.source.flip(-1))
+        assert not torch.allclose(g(inp, None, other).frames, first.frames)
+        two = dataclasses.replace(inp, **{f.name: torch.cat([getattr(inp, f.name)] * 2) for f in dataclasses.fields(inp)})
+        out2 = g(two, None, prepared)
+        torch.testing.assert_close(out2.frames[1], first.frames[0], rtol=1e-4, atol=1e-5)  # batch round-off
+        with pytest.raises(ValueError, match="batch of 2, the window has 1"):
+            g(inp, None, g.prepare(two.source))
+        with pytest.raises(ValueError, match=r"source must be \(B, 3, S, S\)"):
+            g.prepare(inp.source[0])
+    g(inp).frames.sum().backward()  # training: forward prepares with autograd on
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in g.x_ref.parameters())
 
 
 def test_window_inputs_and_state_semantics(tiny, two_windows):

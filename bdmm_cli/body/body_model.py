@@ -90,7 +90,10 @@ class BodyModel(nn.Module):
         parents = np.asarray(model["kintree_table"][0], dtype=np.int64).copy()
         parents[0] = -1
         buf("parents", parents, torch.int64)
-        buf("faces", model["f"], torch.int64)
+        faces = np.asarray(model["f"])
+        if faces.size and (faces.min() < 0 or faces.max() >= nv):  # checked here, on the CPU, once
+            raise ValueError(f"body model faces index vertices outside 0..{nv - 1}")
+        buf("faces", faces, torch.int64)
         if "cocoplus_regressor" in model:  # HMR's 19 cocoplus joints (the authors' head-size filter)
             buf("cocoplus_regressor", model["cocoplus_regressor"])
         else:

@@ -23,12 +23,13 @@ UNCOVERED = -2.0
 
 
 def _rasterize(verts_ndc: Tensor, faces: Tensor, image_size, backend: str) -> Fragments:
+    """The backend's rasterizer on a mesh :func:`mesh_flow` has already checked."""
     if backend == "torch":
-        return rasterize(verts_ndc, faces, image_size)
+        return rasterize(verts_ndc, faces, image_size, check=False)
     if backend == "pytorch3d":
         from bdmm_cli.body.pytorch3d_backend import rasterize_pytorch3d
 
-        return rasterize_pytorch3d(verts_ndc, faces, image_size)
+        return rasterize_pytorch3d(verts_ndc, faces, image_size, check=False)
     raise ValueError(f"unknown rasterizer backend {backend!r} (use 'torch' or 'pytorch3d')")
 
 

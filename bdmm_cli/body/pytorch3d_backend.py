@@ -39,14 +39,15 @@ def pytorch3d_available() -> bool:
     return True
 
 
-def rasterize_pytorch3d(verts_ndc: Tensor, faces: Tensor, image_size) -> Fragments:
+def rasterize_pytorch3d(verts_ndc: Tensor, faces: Tensor, image_size, check: bool = True) -> Fragments:
     """Same contract as :func:`bdmm_cli.body.rasterizer.rasterize`, through pytorch3d."""
     if not pytorch3d_available():
         raise NotAvailableError("the pytorch3d backend needs pytorch3d, which is not installed")
     from pytorch3d.renderer.mesh.rasterize_meshes import rasterize_meshes
     from pytorch3d.structures import Meshes
 
-    check_mesh(verts_ndc, faces)
+    if check:
+        check_mesh(verts_ndc, faces)
     h, w = _image_hw(image_size)
     b, nf = verts_ndc.shape[0], faces.shape[0]
     faces = faces.to(verts_ndc.device, torch.int64)

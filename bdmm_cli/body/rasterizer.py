@@ -82,13 +82,20 @@ def pixel_centers(n: int, device=None, dtype=torch.float32) -> Tensor:
 
 
 def check_mesh(verts: Tensor, faces: Tensor) -> None:
+    """Raise ValueError if ``verts`` (B, V, 3) float or ``faces`` (F, 3) int is malformed.
+
+    Shapes and dtypes always; the face indices only where ``faces`` live on the CPU, so a
+    check never waits for a GPU (reading a CUDA tensor's min/max synchronises the device).
+    The faces the pipeline uses on a GPU come from ``BodyModel``, which checked them on
+    the CPU when it was built. Called once per window (``mesh_flow``/``window_flows``).
+    """
     if verts.ndim != 3 or verts.shape[-1] != 3:
         raise ValueError(f"vertices must have shape (B, V, 3), got {tuple(verts.shape)}")
     if faces.ndim != 2 or faces.shape[-1] != 3:
         raise ValueError(f"faces must have shape (F, 3), got {tuple(faces.shape)}")
     if faces.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"faces must be an integer tensor, got {faces.dtype}")
-    if faces.numel() and (int(faces.min()) < 0 or int(faces.max()) >= verts.shape[1]):
+    if faces.device.type == "cpu" and faces.numel() and (int(faces.min()) < 0 or int(faces.max()) >= verts.shape[1]):
         raise ValueError(f"faces index vertices outside 0..{verts.shape[1] - 1}")
     if not verts.is_floating_point():
         raise ValueError(f"vertices must be floating point, got {verts.dtype}")
@@ -194,6 +201,7 @@ def rasterize(
     znear: float = 0.1,
     zfar: float = 100.0,
     max_candidates: int = 1 << 19,
+    check: bool = True,
 ) -> Fragments:
     """Rasterize a batch of meshes that share one topology.
 
@@ -205,10 +213,12 @@ def rasterize(
         znear, zfar: depths outside (znear, zfar) are not drawn (official: 0.1, 100).
         max_candidates: pixel/face candidate pairs tested at once; bounds the working
             memory to about 500 bytes each (default 2**19: about 250 MB at most, any mesh).
+        check: :func:`check_mesh` the inputs (False: the caller did, e.g. ``mesh_flow``).
     Returns:
         :class:`Fragments` with fields of shape (B, H, W[, 3]).
     """
-    check_mesh(verts_ndc, faces)
+    if check:
+        check_mesh(verts_ndc, faces)
     h, w = _image_hw(image_size)
     faces = faces.to(device=verts_ndc.device, dtype=torch.int64)
     b, nv = verts_ndc.shape[:2]

@@ -17,12 +17,13 @@ from .checkpoint import (
 from .deform import DEFORM_IMPLS, default_deform_impl
 from .discriminators import DiscriminatorConfig, SpatialDiscriminator, SpectralNormConv2d, TemporalDiscriminator
 from .dmm import DMMBlock, ModulatedDeformConv2d, modulated_deform_conv2d
-from .generator import BDMMGenerator, GeneratorConfig, WindowInputs, WindowOutput, WindowState, warp
+from .generator import BDMMGenerator, GeneratorConfig, SourceConstants, WindowInputs, WindowOutput, WindowState, warp
 from .layers import modulate_weight
 
 __all__ = [
     "DEFORM_IMPLS",
     "BDMMGenerator",
+    "SourceConstants",
     "DMMBlock",
     "DiscriminatorConfig",
     "GeneratorConfig",

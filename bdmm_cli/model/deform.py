@@ -17,7 +17,10 @@ channels share the sample's offsets), zeros outside the map: DCNv2 as
   the reference the tests compare against.
 
 Choose with the ``impl`` argument, ``DMMBlock.deform_impl``,
-``BDMMGenerator.set_deform_impl`` or the environment variable ``BDMM_DEFORM_IMPL``.
+``BDMMGenerator.set_deform_impl`` or the environment variable ``BDMM_DEFORM_IMPL``. The
+variable is a setting, read and checked when a DMM block is built (or told ``None`` again),
+never per call: a block keeps its resolved choice; the functional op without ``impl``
+uses the value read at its first such call in the process.
 
 Exact torchvision semantics. torchvision samples at the pixel position
 y = py - pad + ky + offset_y (same for x); a point with y <= -1, y >= H, x <= -1 or x >= W
@@ -63,6 +66,9 @@ def default_deform_impl() -> str:
     return impl
 
 
+_PROCESS_DEFAULT: list[str] = []  # the functional op's default, read once (first call without impl)
+
+
 def modulated_deform_conv2d(
     input: Tensor, offset: Tensor, mask: Tensor, weight: Tensor, impl: str | None = None, bias: Tensor | None = None
 ) -> Tensor:
@@ -75,7 +81,8 @@ def modulated_deform_conv2d(
         mask: (B, k*k, H, W) per-tap modulation scalars (BDMM uses 2*sigmoid, in (0, 2)).
         weight: (B, O, C, k, k) one kernel per sample (e.g. from ``modulate_weight``), or
             (O, C, k, k) shared by all samples; k odd.
-        impl: ``"torch"`` or ``"torchvision"``; None = :func:`default_deform_impl`.
+        impl: ``"torch"`` or ``"torchvision"``; None = :func:`default_deform_impl`, read once
+            per process (the DMM blocks pass the choice they resolved when built).
         bias: optional (O,), added to every output pixel (inside the matrix multiply).
 
     Returns:
@@ -84,7 +91,10 @@ def modulated_deform_conv2d(
 
     Shapes are not checked here (the generator checks its inputs once per window).
     """
-    impl = default_deform_impl() if impl is None else impl
+    if impl is None:
+        if not _PROCESS_DEFAULT:
+            _PROCESS_DEFAULT.append(default_deform_impl())
+        impl = _PROCESS_DEFAULT[0]
     if impl == "torch":
         return _deform_conv2d_torch(input, offset, mask, weight, bias)
     if impl == "torchvision":

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .deform import DEFORM_IMPLS, modulated_deform_conv2d
+from .deform import DEFORM_IMPLS, default_deform_impl, modulated_deform_conv2d
 from .layers import EqualLinear, FusedLeakyReLU, Upsample, fold_activation, modulate_weight
 
 __all__ = ["modulated_deform_conv2d", "ModulatedDeformConv2d", "DMMBlock"]
@@ -33,10 +33,10 @@ class ModulatedDeformConv2d(nn.Module):
     ``modulation`` EqualLinear(style_dim -> C, bias 1); demodulation eps 1e-8.
     forward(input (B,C,H,W), offset (B,2kk,H,W), mask (B,kk,H,W), style (B,style_dim))
     -> (B, O, H, W); a precomputed ``weight`` (B, O, C, k, k) may replace ``style``.
-    ``deform_impl``: "torch", "torchvision" or None (= ``default_deform_impl()``).
+    ``deform_impl``: "torch", "torchvision" or None (= ``default_deform_impl()``, i.e.
+    ``$BDMM_DEFORM_IMPL`` or "torch", read when set: at construction or when set to None
+    again); ``impl`` is the resolved choice every call uses (no setting is read per call).
     """
-
-    deform_impl: str | None = None
 
     def __init__(self, in_channel: int, out_channel: int, kernel_size: int, style_dim: int, demodulate: bool = True) -> None:
         super().__init__()
@@ -45,6 +45,19 @@ class ModulatedDeformConv2d(nn.Module):
         self.scale = 1.0 / math.sqrt(in_channel * kernel_size**2)
         self.weight = nn.Parameter(torch.randn(1, out_channel, in_channel, kernel_size, kernel_size))
         self.modulation = EqualLinear(style_dim, in_channel, bias_init=1.0)
+        self.deform_impl = None
+
+    @property
+    def deform_impl(self) -> str | None:
+        """The chosen implementation ("torch", "torchvision" or None: the default)."""
+        return self._deform_choice
+
+    @deform_impl.setter
+    def deform_impl(self, impl: str | None) -> None:
+        if impl is not None and impl not in DEFORM_IMPLS:
+            raise ValueError(f"deform impl must be one of {', '.join(DEFORM_IMPLS)}, got {impl!r}")
+        self._deform_choice = impl
+        self.impl: str = default_deform_impl() if impl is None else impl
 
     def modulated_weight(self, style: Tensor) -> Tensor:
         """(B, style_dim) -> per-sample kernel (B, O, C, k, k)."""
@@ -57,7 +70,7 @@ class ModulatedDeformConv2d(nn.Module):
             if style is None:
                 raise ValueError("ModulatedDeformConv2d needs a style (B, style_dim) or a precomputed weight")
             weight = self.modulated_weight(style)
-        return modulated_deform_conv2d(input, offset, mask, weight, self.deform_impl)
+        return modulated_deform_conv2d(input, offset, mask, weight, self.impl)
 
 
 class DMMBlock(nn.Module):
@@ -103,8 +116,6 @@ class DMMBlock(nn.Module):
 
     @deform_impl.setter
     def deform_impl(self, impl: str | None) -> None:
-        if impl is not None and impl not in DEFORM_IMPLS:
-            raise ValueError(f"deform impl must be one of {', '.join(DEFORM_IMPLS)}, got {impl!r}")
         self.conv.deform_impl = impl
 
     def offsets_and_mask(self, flow_fea: Tensor) -> tuple[Tensor, Tensor]:
@@ -144,6 +155,6 @@ class DMMBlock(nn.Module):
         )
         offset = both[:, :taps2]
         mask = 2.0 * torch.sigmoid(both[:, taps2:])
-        out = modulated_deform_conv2d(feature, offset, mask, weight, self.deform_impl, bias=bias)
+        out = modulated_deform_conv2d(feature, offset, mask, weight, self.conv.impl, bias=bias)
         return F.leaky_relu(out, self.activate.negative_slope, inplace=True)
 

@@ -1,8 +1,9 @@
 """The BDMM generator (authors' ``DanceGenerator``): one call runs one window of T frames.
 
     g = BDMMGenerator(GeneratorConfig())
-    out = g(WindowInputs(source, heatmaps, flows, flow_pre, flow_post), state=None)
-    out2 = g(next_inputs, state=out.state)
+    prepared = g.prepare(source)              # once per photo: style + folded kernels
+    out = g(WindowInputs(source, heatmaps, flows, flow_pre, flow_post), None, prepared)
+    out2 = g(next_inputs, out.state, prepared)
 
 Per window (S = image side, shapes for the default widths):
 1. style = mean over space of the style encoder's deepest map (B, 512), once per window.
@@ -17,22 +18,25 @@ Per window (S = image side, shapes for the default widths):
    steered by the decoder feature), ToRGB and tanh.
 
 ``forward`` is the default, faster path: the style code and the style-modulated kernels
-are computed once per source photo (kept across the windows of a video without autograd,
-``window_constants``) with the activation gain and both biases folded in (one convolution
-with its bias, then an in-place leaky ReLU), all warped images are encoded in one batched
-call, the activations of the encoders run in place, the DMM blocks use our deformable conv
+are a step of their own, ``prepare(source)`` (once per source photo; ``forward`` runs it
+when not given, as in training where autograd is on), with the activation gain and both
+biases folded in (one convolution with its bias, then an in-place leaky ReLU), all warped
+images are encoded in one batched call, the activations of the encoders run in place, the DMM blocks use our deformable conv
 (``deform.py``) and take offsets and mask from one convolution, and on the CPU the S/2
 branch and the decoder run channels-last (``fast_channels_last``, ``fast_layout``).
 ``forward_reference`` is the literal per-frame transcription of the authors' loop (kernels
-modulated in every layer call, separate bias adds). Both compute the same function (equal
-up to float round-off; tests check both against the authors' recorded outputs).
+modulated in every layer call, separate bias adds). Both run the same window and decoder
+bodies (``_run``, ``_decode_frame``); what differs is passed in as a :class:`Modulation`
+(literal: each layer modulates its kernel from the style; folded: the prepared kernels, in
+the fast memory layout). Both compute the same function (equal up to float round-off;
+tests check both against the authors' recorded outputs).
 ``set_deform_impl`` picks the deformable-conv implementation of both paths.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Mapping, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -43,7 +47,10 @@ from .dmm import DMMBlock
 from .encoders import PoseSourceNet, ResBlock
 from .layers import IntConfig, StyledConv, ToRGB, check_positive_ints
 
-__all__ = ["GeneratorConfig", "WindowInputs", "WindowState", "WindowOutput", "BDMMGenerator", "warp"]
+__all__ = [
+    "GeneratorConfig", "WindowInputs", "WindowState", "WindowOutput", "SourceConstants", "Modulation",
+    "BDMMGenerator", "warp",
+]
 
 #: Every style-modulated layer, in decoder order (their ``.conv`` owns the modulated kernel).
 MODULATED_LAYERS = (
@@ -155,6 +162,69 @@ class FastLayout(NamedTuple):
 
 
 @dataclass(frozen=True)
+class SourceConstants:
+    """What the generator computes once per source photo (:meth:`BDMMGenerator.prepare`).
+
+    style: (B, style_dim) spatial mean of the style encoder's deepest map.
+    kernels: for every name in ``MODULATED_LAYERS``, (kernel (B, O, I, k, k), bias (O,)):
+        the style-modulated kernel with the layer's activation gain folded in and one bias
+        (see ``StyledConv.folded``, ``DMMBlock.folded``, ``ToRGB.folded``).
+    B is the batch of the windows they are used with, or 1 for one photo shared by every
+    window of a batch (:meth:`expand`).
+    """
+
+    style: Tensor
+    kernels: Mapping[str, tuple[Tensor, Tensor]]
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.style.shape[0])
+
+    def expand(self, batch: int) -> SourceConstants:
+        """The constants of one photo (batch 1) for a batch of ``batch`` windows (views)."""
+        if self.batch_size == batch:
+            return self
+        if self.batch_size != 1:
+            raise ValueError(f"prepared constants are for a batch of {self.batch_size}, the window has {batch}")
+        kernels = {name: (w.expand(batch, *w.shape[1:]), bias) for name, (w, bias) in self.kernels.items()}
+        return SourceConstants(self.style.expand(batch, -1), kernels)
+
+
+@dataclass(frozen=True)
+class Modulation:
+    """How the decoder's style-modulated layers get their kernels, and the memory layout.
+
+    Literal (``kernels`` None): every layer modulates its own kernel from ``style`` at each
+    call, as the authors' loop does; maps stay contiguous and the plain (not in-place)
+    module forwards run. Folded: each layer applies its prepared kernel
+    (:class:`SourceConstants`), the encoders run their fast forwards, maps in ``layout``.
+    """
+
+    style: Tensor
+    kernels: Mapping[str, tuple[Tensor, Tensor]] | None
+    layout: FastLayout
+
+    @classmethod
+    def literal(cls, style: Tensor) -> Modulation:
+        plain = torch.contiguous_format
+        return cls(style, None, FastLayout(plain, plain, plain))
+
+    @classmethod
+    def folded(cls, prepared: SourceConstants, layout: FastLayout) -> Modulation:
+        return cls(prepared.style, prepared.kernels, layout)
+
+    @property
+    def fast(self) -> bool:
+        return self.kernels is not None
+
+    def __call__(self, layer: nn.Module, name: str, *args: Tensor) -> Tensor:
+        """``layer`` (the generator's module ``name``) on ``args`` with its modulated kernel."""
+        if self.kernels is None:
+            return layer(*args, self.style)
+        return layer(*args, folded=self.kernels[name])
+
+
+@dataclass(frozen=True)
 class WindowOutput:
     """frames: (B, T, image_nc, S, S) generated frames in [-1, 1]; state: for the next window."""
 
@@ -200,7 +270,6 @@ class BDMMGenerator(nn.Module):
         self.directconv3 = StyledConv(c2, c2, 3, sd, upsample=False, demodulate=False)
         self.decoder256 = ToRGB(c2, sd, out_channel=cfg.image_nc)
         self.out = nn.Tanh()
-        self._constants: tuple | None = None  # window_constants' memo (source, versions, style, k)
 
     # ------------------------------------------------------------------ pieces
     #: Memory layout of the fast path. None (default): chosen by measurement
@@ -225,7 +294,7 @@ class BDMMGenerator(nn.Module):
     def set_deform_impl(self, impl: str | None) -> BDMMGenerator:
         """Select the deformable-conv implementation of the four DMM blocks: "torch" (ours,
         the default), "torchvision" (the reference op) or None (``$BDMM_DEFORM_IMPL`` or
-        "torch", read at each call). Returns self."""
+        "torch", read now, not per call). Returns self."""
         for name in self.DMM_BLOCKS:
             getattr(self, name).deform_impl = impl
         return self
@@ -285,49 +354,33 @@ class BDMMGenerator(nn.Module):
         uv: Tensor | None,
         fwd: tuple[Tensor, Tensor],
         bwd: tuple[Tensor, Tensor],
-        style: Tensor,
-        k: dict[str, tuple[Tensor, Tensor]] | None,
+        mod: Modulation,
     ) -> tuple[Tensor, Tensor]:
         """One frame: (heatmap (B,25,S,S), previous frame, structural state or None, forward and
         backward warp features at S/4 and S/2) -> (frame (B,3,S,S), new structural state).
-        ``k`` None: literal (every layer modulates its own kernel from ``style``); else the
-        fast path with the :meth:`folded_kernels` of the window (same values)."""
-        if k is None:
-            u = self.x_encoder(torch.cat([heatmap, x_prev], 1))[0]
-            if uv is None:  # first frame of a sequence: the "previous" state is the encoding itself
-                uv = u
-            x = self.x_rcnn2(self.x_rcnn1(torch.cat([uv, u], 1)))
-            uv = x
-            x = self.conv1up(x, style)
-            xf = self.forconv1(fwd[0], torch.cat([x, fwd[0]], 1), style)
-            xb = self.backconv1(bwd[0], torch.cat([x, bwd[0]], 1), style)
-            x = self.directconv1(x, style) + xf + xb
-            x = self.conv2up(x, style)
-            xf = self.forconv2(fwd[1], torch.cat([x, fwd[1]], 1), style)
-            xb = self.backconv2(bwd[1], torch.cat([x, bwd[1]], 1), style)
-            x = self.directconv2(x, style) + xf + xb
-            x = self.directconv3(self.conv3up(x, style), style)
-            image = self.out(self.decoder256(x, style))
-            return image, uv
-        lay = self.fast_layout(heatmap.device)
-        u = self.x_encoder(torch.cat([heatmap, x_prev], 1), fast=True, conv_format=lay.encoders)[0]
-        if uv is None:
+        ``mod`` gives the modulated layers their kernels (literal or folded) and the layout."""
+        fast, lay = mod.fast, mod.layout
+        u = self.x_encoder(torch.cat([heatmap, x_prev], 1), fast=fast, conv_format=lay.encoders)[0]
+        if uv is None:  # first frame of a sequence: the "previous" state is the encoding itself
             uv = u
-        x = self.x_rcnn2(self.x_rcnn1(torch.cat([uv, u], 1), fast=True), fast=True)
+        x = self.x_rcnn2(self.x_rcnn1(torch.cat([uv, u], 1), fast), fast)
         uv = x
         dec = lay.decoder
         fwd = tuple(f.contiguous(memory_format=dec) for f in fwd)
         bwd = tuple(f.contiguous(memory_format=dec) for f in bwd)
-        x = self.conv1up(x.contiguous(memory_format=dec), folded=k["conv1up"])
-        xf = self.forconv1(fwd[0], torch.cat([x, fwd[0]], 1), folded=k["forconv1"])
-        xb = self.backconv1(bwd[0], torch.cat([x, bwd[0]], 1), folded=k["backconv1"])
-        x = torch.add(self.directconv1(x, folded=k["directconv1"]), xf).add_(xb)  # (one new map)
-        x = self.conv2up(x, folded=k["conv2up"])
-        xf = self.forconv2(fwd[1], torch.cat([x, fwd[1]], 1), folded=k["forconv2"])
-        xb = self.backconv2(bwd[1], torch.cat([x, bwd[1]], 1), folded=k["backconv2"])
-        x = torch.add(self.directconv2(x, folded=k["directconv2"]), xf).add_(xb)
-        x = self.directconv3(self.conv3up(x, folded=k["conv3up"]), folded=k["directconv3"])
-        image = torch.tanh(self.decoder256(x, folded=k["decoder256"]))
+        # S/4: upsample, then the direct path plus the forward and backward DMM blocks
+        x = mod(self.conv1up, "conv1up", x.contiguous(memory_format=dec))
+        xf = mod(self.forconv1, "forconv1", fwd[0], torch.cat([x, fwd[0]], 1))
+        xb = mod(self.backconv1, "backconv1", bwd[0], torch.cat([x, bwd[0]], 1))
+        x = torch.add(mod(self.directconv1, "directconv1", x), xf).add_(xb)  # (one new map)
+        # S/2: the same
+        x = mod(self.conv2up, "conv2up", x)
+        xf = mod(self.forconv2, "forconv2", fwd[1], torch.cat([x, fwd[1]], 1))
+        xb = mod(self.backconv2, "backconv2", bwd[1], torch.cat([x, bwd[1]], 1))
+        x = torch.add(mod(self.directconv2, "directconv2", x), xf).add_(xb)
+        # S: upsample, one more convolution, ToRGB, tanh
+        x = mod(self.directconv3, "directconv3", mod(self.conv3up, "conv3up", x))
+        image = self.out(mod(self.decoder256, "decoder256", x))  # tanh
         return image, uv
 
     def _propagate(
@@ -354,34 +407,45 @@ class BDMMGenerator(nn.Module):
         enc: list[tuple[Tensor, Tensor]],
         pre: tuple[Tensor, Tensor] | None,
         post: tuple[Tensor, Tensor],
-        style: Tensor,
-        k: dict[str, tuple[Tensor, Tensor]] | None,
+        mod: Modulation,
     ) -> WindowOutput:
         f4, f2 = pre if state is None else (state.forward_s4, state.forward_s2)
-        fast = k is not None
+        fast = mod.fast
         fwd = self._propagate(enc, f4, f2, backward=False, fast=fast)
         bwd = self._propagate(enc, post[0], post[1], backward=True, fast=fast)
         x_prev = inputs.source if state is None else state.last_frame
         uv = None if state is None else state.structure
         frames = []
         for t in range(inputs.num_frames):
-            x_prev, uv = self._decode_frame(inputs.heatmaps[:, t], x_prev, uv, fwd[t], bwd[t], style, k)
+            x_prev, uv = self._decode_frame(inputs.heatmaps[:, t], x_prev, uv, fwd[t], bwd[t], mod)
             frames.append(x_prev)
         assert uv is not None
         new_state = WindowState(last_frame=x_prev, structure=uv, forward_s4=fwd[-1][0], forward_s2=fwd[-1][1])
         return WindowOutput(frames=torch.stack([f.contiguous() for f in frames], 1), state=new_state)
 
     # ------------------------------------------------------------------ windows
-    def forward(self, inputs: WindowInputs, state: WindowState | None = None) -> WindowOutput:
+    def prepare(self, source: Tensor) -> SourceConstants:
+        """The per-photo step: style code and folded kernels of ``source`` (B, image_nc, S, S),
+        for every window of that photo (``forward(inputs, state, prepared)``). Differentiable
+        when autograd is on; the caller picks the mode (inference: ``torch.inference_mode``)."""
+        if source.ndim != 4 or source.shape[1] != self.config.image_nc:
+            raise ValueError(f"source must be (B, {self.config.image_nc}, S, S), got {_dims(source)}")
+        lay = self.fast_layout(source.device)
+        style = self.x_ref(source, fast=True, conv_format=lay.encoders)[0].mean(dim=(2, 3))
+        return SourceConstants(style, self.folded_kernels(style))
+
+    def forward(
+        self, inputs: WindowInputs, state: WindowState | None = None, prepared: SourceConstants | None = None
+    ) -> WindowOutput:
         """Run one window (state None = first window of a video). Fast path: the style code
-        and folded kernels come from :meth:`window_constants` (once per source photo), and
-        every warped image of the window (T frames, post, and pre in the first window) goes
-        through ``warp_encoder`` in one batch."""
+        and folded kernels are ``prepared`` (:meth:`prepare` of ``inputs.source``, or of the
+        one photo of every window of the batch; computed here when None), and every warped image of the window (T frames, post, and pre in the
+        first window) goes through ``warp_encoder`` in one batch."""
         self.check_inputs(inputs, state)
         lay = self.fast_layout(inputs.source.device)
         src = inputs.source
         b, t = inputs.batch_size, inputs.num_frames
-        style, k = self.window_constants(src, lay.encoders)
+        prepared = self.prepare(src) if prepared is None else prepared.expand(b)
         parts = [inputs.flows, inputs.flow_post[:, None]]
         if state is None:
             parts.append(inputs.flow_pre[:, None])
@@ -402,38 +466,7 @@ class BDMMGenerator(nn.Module):
                 state.forward_s4.contiguous(memory_format=lay.encoders),
                 state.forward_s2.contiguous(memory_format=lay.s2),
             )
-        return self._run(inputs, state, enc, pre, post, style, k)
-
-    def window_constants(
-        self, source: Tensor, conv_format: torch.memory_format | None = None
-    ) -> tuple[Tensor, dict[str, tuple[Tensor, ...]]]:
-        """(style (B, style_dim), :meth:`folded_kernels`) of ``source`` (B, image_nc, S, S);
-        ``conv_format``: the memory format of the style encoder's convolutions.
-
-        They depend only on the source photo and the weights, so without autograd they are
-        kept for the next window: reused while the next call's source is equal (compared
-        element by element), the autocast setting is the same and no parameter has been
-        replaced or changed in place (storage and version counter of each). With autograd on
-        (training) they are computed in every window."""
-        try:
-            dev = source.device.type  # autocast changes what x_ref computes
-            versions: tuple | None = (torch.is_autocast_enabled(dev), torch.get_autocast_dtype(dev)) + tuple(
-                (p.data_ptr(), p._version) for p in self.parameters()
-            )
-        except RuntimeError:  # parameters made under inference_mode keep no version counter
-            versions = None
-        hit = self._constants
-        if (
-            hit is not None and not torch.is_grad_enabled() and versions is not None and hit[1] == versions
-            and hit[0].shape == source.shape and hit[0].dtype == source.dtype
-            and hit[0].device == source.device and torch.equal(hit[0], source)
-        ):
-            return hit[2], hit[3]
-        style = self.x_ref(source, fast=True, conv_format=conv_format)[0].mean(dim=(2, 3))
-        k = self.folded_kernels(style)
-        keep = versions is not None and not torch.is_grad_enabled()
-        self._constants = (source.clone(), versions, style, k) if keep else None
-        return style, k
+        return self._run(inputs, state, enc, pre, post, Modulation.folded(prepared, lay))
 
     def forward_reference(self, inputs: WindowInputs, state: WindowState | None = None) -> WindowOutput:
         """The same window computed literally as the authors' loop: one warp_encoder call per
@@ -452,4 +485,4 @@ class BDMMGenerator(nn.Module):
             _, p4, p2 = self.warp_encoder(pre_image)
             pre = (p4, p2)
         _, q4, q2 = self.warp_encoder(post_image)
-        return self._run(inputs, state, enc, pre, (q4, q2), style, None)
+        return self._run(inputs, state, enc, pre, (q4, q2), Modulation.literal(style))

@@ -49,7 +49,7 @@ import contextlib
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -287,6 +287,7 @@ class AnimatePipeline:
         with timer("pose"):
             source = self.source_pose(photo, run, mode)
         src_tensor = to_tensor(source.image, run.model_size, self.device)
+        render.prepare(self, src_tensor)  # the generator's per-photo step (nothing for a preview)
         # 4. the driving video, posed frame by frame, cut into windows
         gaps = GapReport()
         stats.gaps = gaps
@@ -321,6 +322,7 @@ class AnimatePipeline:
                         out, new_state = render(self, todo, source, src_tensor, inputs, state if carry else None,
                                                 run, retarget)
                     state = new_state if carries else None
+
                     for k, item in enumerate(todo):
                         w = item.window
                         results[w.index] = out[k, : w.valid]
@@ -453,14 +455,30 @@ class AnimatePipeline:
         return inputs, poses
 
     # step 6 -------------------------------------------------------------------------
-    def generate(self, inputs, state):
-        """Step 6: one generator call on ``n`` windows -> ((n, T, S, S, 3) uint8, state)."""
+    def prepare(self, src_tensor: torch.Tensor) -> Callable[[int], Any]:
+        """The generator's per-photo step (``BDMMGenerator.prepare``) of the (1, 3, S, S) photo:
+        returns n -> its constants for a batch of n windows, each n computed once (on the photo
+        repeated n times: on the CPU a convolution's last bits depend on the batch size, so a
+        batch of windows gets the constants it always had; ``tests/test_generator_prepare.py``)."""
+        done: dict[int, Any] = {}
+
+        def for_batch(n: int):
+            if n not in done:
+                with torch.inference_mode():
+                    done[n] = self.generator.prepare(src_tensor.to(self.dtype).expand(n, -1, -1, -1))
+            return done[n]
+
+        return for_batch
+
+    def generate(self, inputs, state, prepared=None):
+        """Step 6: one generator call on ``n`` windows -> ((n, T, S, S, 3) uint8, state);
+        ``prepared``: :meth:`prepare` of the photo (None: computed in this call)."""
         from bdmm_cli.model import WindowInputs
 
         dt = self.dtype
         inputs = WindowInputs(**{f.name: getattr(inputs, f.name).to(dt) for f in fields(inputs)})
         with torch.inference_mode():
-            out = self.generator(inputs, state)
+            out = self.generator(inputs, state, None if prepared is None else prepared(inputs.batch_size))
         frames = out.frames
         n = frames.shape[0]
         return to_uint8(frames.reshape(-1, *frames.shape[2:])).reshape(n, frames.shape[1], *frames.shape[3:], 3), out.state
@@ -493,6 +511,7 @@ class AnimatePipeline:
             outlines.add([fr.index for item in windows for fr in item.frames],
                          covered.flatten(1).any(1).cpu().numpy(), driver.flatten(1).any(1).cpu().numpy())
         return side_by_side(mesh_overlay(crops, driver), body_over_photo(photo, warped, covered))
+
 
     # step 7 -------------------------------------------------------------------------
     def _emit(self, writer, item: WindowFrames, res: np.ndarray, held, run: RunSettings, render: "Render"):
@@ -562,6 +581,9 @@ class Render:
         """Width of the output frames."""
         return run.size * (2 if run.side_by_side else 1)
 
+    def prepare(self, pipe: AnimatePipeline, src_tensor: torch.Tensor) -> None:
+        """Once per photo, before the windows (the source photo (1, 3, S, S))."""
+
     def __call__(self, pipe: AnimatePipeline, todo: list[WindowFrames], source: Source, src_tensor: torch.Tensor,
                  inputs, state, run: RunSettings, retarget: Retargeter | None):
         """``n`` windows with their ``WindowInputs`` -> (frames (n, T, S, W, 3) uint8, state after)."""
@@ -580,10 +602,16 @@ class Render:
 
 
 class Generate(Render):
-    """The generator's frames (``AnimatePipeline.generate``)."""
+    """The generator's frames (``AnimatePipeline.generate``), with the photo's constants
+    prepared once per run (``AnimatePipeline.prepare``)."""
+
+    prepared = None
+
+    def prepare(self, pipe, src_tensor):
+        self.prepared = pipe.prepare(src_tensor)
 
     def __call__(self, pipe, todo, source, src_tensor, inputs, state, run, retarget):
-        return pipe.generate(inputs, state)
+        return pipe.generate(inputs, state, self.prepared)
 
 
 class Preview(Render):
