@@ -59,7 +59,7 @@ from bdmm_cli.pipeline.config import CROP_SIZE, AnimateConfig, LoadSettings, Run
 from bdmm_cli.pipeline.frames import GapReport, estimate_driving, fill_gaps, make_pose_estimator, pose_dir_stream
 from bdmm_cli.pipeline.render import body_over_photo, mesh_overlay, resize, side_by_side, to_tensor, to_uint8
 from bdmm_cli.pipeline.stream import AnimateStats, StageTimer, batched, windowed
-from bdmm_cli.window import HEATMAP_SIGMA, Retargeter, Window, WindowFrames, WindowPoses, WindowSchedule, blend_overlap
+from bdmm_cli.window import Retargeter, Window, WindowFrames, WindowPoses, WindowSchedule, blend_overlap
 from bdmm_cli.window import window_inputs as build_window_inputs
 
 
@@ -440,8 +440,7 @@ class AnimatePipeline:
         poses = [flat[k * t2:(k + 1) * t2] for k in range(len(windows))]
         src_smpl = torch.from_numpy(source.pose.smpl[None].astype(np.float32)).to(self.device)
         inputs = build_window_inputs(self.body, src_tensor, src_smpl,
-                                     WindowPoses.from_frame_poses(poses, size, self.device),
-                                     sigma=HEATMAP_SIGMA * size / CROP_SIZE, rasterizer=self.rasterizer)
+                                     WindowPoses.from_frame_poses(poses, self.device), rasterizer=self.rasterizer)
         return inputs, poses
 
     # step 6 -------------------------------------------------------------------------
