@@ -57,7 +57,7 @@ def bench(device: torch.device, repeats: int, min_seconds: float) -> list[tuple[
     smpl_body = BodyModel(smpl_layout_body_arrays(0)).to(device)
     source, *driving = frame_poses(T + 3, 0)
     window = [driving[: T + 2]]
-    poses = WindowPoses.from_frame_poses(window, S, device)
+    poses = WindowPoses.from_frame_poses(window, device)
     src_img = torch.zeros(1, 3, S, S, device=device)
     src_smpl = torch.from_numpy(source.smpl[None]).to(device)
     rows = []

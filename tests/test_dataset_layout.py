@@ -12,6 +12,7 @@ from bdmm_cli.dataset.kptsmpl import FramePose, read_kptsmpl, write_kptsmpl
 from bdmm_cli.dataset.layout import (OfficialDataset, TestSequence, format_test_list, read_test_list,
                                      resolve_official_path, write_test_list)
 from bdmm_cli.errors import InputError
+from bdmm_cli.window import DEFAULT_WINDOW, WindowSchedule
 
 # a row as the authors' pandas `to_csv(index=True)` writes it (paths shortened to 7 frames)
 OFFICIAL_CSV = (
@@ -69,8 +70,9 @@ def test_read_the_authors_test_list(tmp_path):
     (seq,) = read_test_list(tmp_path / "test_list.csv", root=tmp_path / "data")
     assert seq.ref_frame == tmp_path / "data" / "test" / "A1.mp4" / "frames" / "frame_00000.png"
     assert seq.gen_poses[6] == tmp_path / "data" / "test" / "A1.mp4" / "kptsmpls" / "frame_00006.json"
-    padded = seq.padded(6)
-    assert len(padded.gen_frames) == 12 and padded.gen_frames[6:] == (seq.gen_frames[-1],) * 6
+    # the authors pad the 7 frames to 12 by repeating the last one: the schedule's last window
+    (_, last) = WindowSchedule(DEFAULT_WINDOW).windows(len(seq.gen_frames))
+    assert [seq.gen_frames[i] for i in last.frames] == [seq.gen_frames[-1]] * 6 and last.valid == 1
 
 
 def test_test_list_round_trip_in_the_authors_format(tmp_path):

@@ -60,7 +60,8 @@ class TestSequence:
 
     Fields:
         ref_frame / ref_pose: the source image and its JSON.
-        gen_frames / gen_poses: the driving frames and their JSONs (as listed; not padded).
+        gen_frames / gen_poses: the driving frames and their JSONs (as listed; not padded: the
+            authors' padding of the last window is ``window.WindowSchedule``'s).
     """
 
     __test__ = False  # not a pytest class
@@ -69,15 +70,6 @@ class TestSequence:
     ref_pose: Path
     gen_frames: tuple[Path, ...]
     gen_poses: tuple[Path, ...]
-
-    def padded(self, window: int = 6) -> "TestSequence":
-        """The authors' padding: repeat the last frame until the length is a multiple of `window`."""
-        pad = (-len(self.gen_frames)) % window
-        return TestSequence(
-            self.ref_frame, self.ref_pose,
-            self.gen_frames + (self.gen_frames[-1],) * pad,
-            self.gen_poses + (self.gen_poses[-1],) * pad,
-        )
 
 
 def _video_record(video_dir: Path) -> VideoRecord:

@@ -5,14 +5,15 @@ Steps:
      the UBC_fashion_smpl layout) and read its `test_list.csv` (bdmm_cli.dataset.layout).
   2. Load the generator (bdmm_cli.model.load_generator: registry name, our folder, or the
      authors' .pth) and the body model (bdmm_cli.body.load_body_model).
-  3. Per test sequence, as the authors' test mode does: pad the driving frames to a
-     multiple of 6 by repeating the last one, run windows of 6 in order carrying the
-     generator state, previous pose = start - 1 (or 0), future = start + 6 (or the last
-     frame): the test mode of `bdmm_cli.window.WindowSchedule`, inputs built by
-     `bdmm_cli.window.window_inputs`, the driving poses never retargeted (the paper's
-     protocol: source and driving frames are the same person). Frames are written as PNG with
-     uint8 = trunc((x + 1) / 2 * 255), named after the ground-truth frame, so the padded
-     duplicates overwrite each other.
+  3. Per test sequence, as the authors' test mode does: run windows of
+     `bdmm_cli.window.DEFAULT_WINDOW` (6) in order carrying the generator state, the last
+     window padded by repeating the last frame, previous pose = start - 1 (or 0), future =
+     start + 6 (or the last frame): the test mode of `bdmm_cli.window.WindowSchedule`, inputs
+     built by `bdmm_cli.window.window_inputs` (the same size rule as training and animate),
+     the driving poses never retargeted (the paper's protocol: source and driving frames are
+     the same person). Frames are written as PNG with uint8 = trunc((x + 1) / 2 * 255), named
+     after the ground-truth frame, so the padded duplicates overwrite each other (the last
+     padded output is the one kept, as in the authors' loop).
   4. Score `generated/<sequence>/` against the matching ground-truth frames with
      `evaluate`; FID uses the data set's `fid_stat.npz` when present.
 """
@@ -31,16 +32,13 @@ from bdmm_cli.errors import InputError
 from bdmm_cli.device import resolve_device
 from bdmm_cli.metrics.evaluate import EvalConfig, FeatureNetworks, _Progress, evaluate
 
-WINDOW = 6
-
-
 def _sequence_poses(seq, image_size: int, device) -> dict[str, torch.Tensor]:
     """The test sequence's poses as a batch of one clip: smpl (1, L, 85), keypoints (1, L, 25, 3)
-    in pixels of the S image, and the source image / pose (no ground-truth pixels are loaded)."""
+    in 256-crop pixels, and the S x S source image / pose (no ground-truth pixels are loaded)."""
     from bdmm_cli.train.data import load_frame, load_pose
 
-    poses = [load_pose(p, image_size) for p in seq.gen_poses]
-    _, src_smpl = load_pose(seq.ref_pose, image_size)
+    poses = [load_pose(p) for p in seq.gen_poses]
+    _, src_smpl = load_pose(seq.ref_pose)
     return {
         "keypoints": torch.stack([k for k, _ in poses])[None].to(device),
         "smpl": torch.stack([s for _, s in poses])[None].to(device),
@@ -56,9 +54,11 @@ def generate_test_split(generator, body, sequences: Sequence, out_pred: Path, ou
     from PIL import Image
 
     from bdmm_cli.video.image import to_uint8
-    from bdmm_cli.window import WindowSchedule, gather_window, window_inputs
+    from bdmm_cli.window import DEFAULT_WINDOW, WindowSchedule, gather_window, window_inputs
 
-    total_windows = sum(len(s.padded(WINDOW).gen_frames) // WINDOW for s in sequences)
+
+    schedule = WindowSchedule(DEFAULT_WINDOW)
+    total_windows = sum(schedule.num_windows(len(s.gen_frames)) for s in sequences)
     written = 0
     with _Progress(progress) as bars, bars.task("generating the test split", total_windows) as advance:
         for i, seq in enumerate(sequences):
@@ -71,15 +71,14 @@ def generate_test_split(generator, body, sequences: Sequence, out_pred: Path, ou
                     os.symlink(frame.resolve(), link)
                 except OSError:  # file systems without symlinks
                     link.write_bytes(frame.read_bytes())
-            padded = seq.padded(WINDOW)
-            seq_poses = _sequence_poses(padded, image_size, device)
+            seq_poses = _sequence_poses(seq, image_size, device)
             state = None
-            for w in WindowSchedule(WINDOW).windows(len(padded.gen_frames)):
+            for w in schedule.windows(len(seq.gen_frames)):
                 poses = gather_window(seq_poses["smpl"], seq_poses["keypoints"], w)
                 out = generator(window_inputs(body, seq_poses["source"], seq_poses["source_smpl"], poses), state)
                 state = out.state
                 for t, img in enumerate(to_uint8(out.frames[0])):
-                    target = padded.gen_frames[w.frames[t]]
+                    target = seq.gen_frames[w.frames[t]]
                     Image.fromarray(img).save(out_pred / name / f"{target.stem}.png")
                 advance(1)
             written += len(dict.fromkeys(seq.gen_frames))

@@ -64,7 +64,8 @@ from bdmm_cli.pipeline.frames import GapReport, estimate_driving, fill_gaps, mak
 from bdmm_cli.pipeline.render import body_over_photo, label_frames, mesh_overlay, side_by_side
 from bdmm_cli.pipeline.stream import AnimateStats, StageTimer
 from bdmm_cli.video.image import resize, to_tensor, to_uint8
-from bdmm_cli.window import HEATMAP_SIGMA, Retargeter, Window, WindowFrames, WindowPoses, WindowSchedule, blend_overlap
+from bdmm_cli.window import Retargeter, Window, WindowFrames, WindowPoses, WindowSchedule, blend_overlap
+
 from bdmm_cli.window import window_inputs as build_window_inputs
 from bdmm_cli.window.stream import batched, windowed
 
@@ -450,8 +451,7 @@ class AnimatePipeline:
         poses = [flat[k * t2:(k + 1) * t2] for k in range(len(windows))]
         src_smpl = torch.from_numpy(source.pose.smpl[None].astype(np.float32)).to(self.device)
         inputs = build_window_inputs(self.body, src_tensor, src_smpl,
-                                     WindowPoses.from_frame_poses(poses, size, self.device),
-                                     sigma=HEATMAP_SIGMA * size / CROP_SIZE, rasterizer=self.rasterizer)
+                                     WindowPoses.from_frame_poses(poses, self.device), rasterizer=self.rasterizer)
         return inputs, poses
 
     # step 6 -------------------------------------------------------------------------

@@ -66,12 +66,14 @@ def load_frame(path, image_size: int) -> Tensor:
     return img * 2.0 - 1.0
 
 
-def load_pose(path, image_size: int) -> tuple[Tensor, Tensor]:
-    """kptsmpls JSON -> keypoints (25, 3) in pixels of the S crop, smpl (85,)."""
+def load_pose(path) -> tuple[Tensor, Tensor]:
+    """kptsmpls JSON -> keypoints (25, 3) in pixels of the 256 crop (as stored), smpl (85,).
+
+    The keypoints stay in 256-crop pixels whatever the image size: ``window.window_inputs``
+    scales them (and the heatmap sigma) to the model size, the same way for every caller.
+    """
     pose = read_kptsmpl(path)
     kp = torch.from_numpy(np.array(pose.keypoints, dtype=np.float32))
-    if image_size != 256:
-        kp[:, :2] *= image_size / 256.0  # zeros (missing joints) stay zero
     return kp, torch.from_numpy(np.array(pose.smpl, dtype=np.float32))
 
 
@@ -79,8 +81,8 @@ class ClipDataset(Dataset):
     """Map-style data set over videos; keys are `(video_index, item_seed)` from `ClipSampler`.
 
     `dataset[(v, seed)]` returns a dict:
-        frames (L, 3, S, S) [-1, 1]; keypoints (L, 25, 3); smpl (L, 85);
-        source (3, S, S); source_keypoints (25, 3); source_smpl (85,);
+        frames (L, 3, S, S) [-1, 1]; keypoints (L, 25, 3) in 256-crop pixels; smpl (L, 85);
+        source (3, S, S); source_keypoints (25, 3) in 256-crop pixels; source_smpl (85,);
         video, start, source_index: int64 scalars.
     """
 
@@ -111,8 +113,8 @@ class ClipDataset(Dataset):
         start, src = self.choose(video, seed)
         s = self.image_size
         frames = torch.stack([load_frame(p, s) for p in rec.frame_paths[start:start + self.clip_len]])
-        poses = [load_pose(p, s) for p in rec.pose_paths[start:start + self.clip_len]]
-        src_kp, src_smpl = load_pose(rec.pose_paths[src], s)
+        poses = [load_pose(p) for p in rec.pose_paths[start:start + self.clip_len]]
+        src_kp, src_smpl = load_pose(rec.pose_paths[src])
         return {
             "frames": frames,
             "keypoints": torch.stack([k for k, _ in poses]),

@@ -18,6 +18,8 @@ from bdmm_cli.window.inputs import (
     WindowFrames,
     WindowPoses,
     gather_window,
+    heatmap_sigma,
+    scale_keypoints,
     window_inputs,
 )
 from bdmm_cli.window.retarget import RETARGET_MODES, Retargeter, retarget_poses
@@ -36,6 +38,8 @@ __all__ = [
     "blend_overlap",
     "blend_weights",
     "gather_window",
+    "heatmap_sigma",
     "retarget_poses",
+    "scale_keypoints",
     "window_inputs",
 ]

@@ -8,6 +8,13 @@ One rule for ``bdmm animate``, training and the test split:
 2. ``body.window_flows`` renders the T + 2 mesh flows source -> target in one batched call;
 3. ``body.keypoint_heatmaps`` draws the T frames' BODY_25 heatmaps.
 
+One size rule: poses are in pixels of the pose front-end's 256 crop (:data:`CROP_SIZE`), as
+the authors' JSONs and ``FramePose`` records store them, whatever the model size ``S``.
+:func:`window_inputs` reads ``S`` off the source image and scales both the keypoints
+(:func:`scale_keypoints`, by ``S / 256``) and the heatmap sigma (:func:`heatmap_sigma`,
+``6 * S / 256``) itself, so training, the test split and ``bdmm animate`` feed the generator
+identically at every size (at 256 both factors are exactly 1 and 6, the authors' values).
+
 Which frames are "before" and "after" a window is the schedule's business
 (:class:`bdmm_cli.window.schedule.WindowSchedule`); :func:`gather_window` picks them out of
 a clip held as tensors (training, test split), :meth:`WindowPoses.from_frame_poses` builds
@@ -29,6 +36,20 @@ from bdmm_cli.window.schedule import Window
 CROP_SIZE = 256
 #: Heatmap Gaussian sigma in pixels of the 256 crop (the authors' loader).
 HEATMAP_SIGMA = 6.0
+
+
+def heatmap_sigma(image_size: int) -> float:
+    """The heatmap Gaussian sigma in pixels of an ``image_size`` image: 6 at 256, scaled with the size."""
+    return HEATMAP_SIGMA * image_size / CROP_SIZE
+
+
+def scale_keypoints(keypoints: Tensor, image_size: int) -> Tensor:
+    """(..., 25, 3) ``[x, y, conf]`` in pixels of the 256 crop -> pixels of ``image_size``.
+
+    x and y are multiplied by ``image_size / 256`` (missing joints, 0, stay 0); conf is kept.
+    """
+    scale = image_size / CROP_SIZE
+    return torch.cat([keypoints[..., :2] * scale, keypoints[..., 2:]], dim=-1)
 
 
 @dataclass(frozen=True)
@@ -60,7 +81,8 @@ class WindowPoses:
         smpl: (n, T + 2, 85) ``[cam | pose_theta | shape_beta]`` of the T frames, then the
             frame before and the frame after the window.
         keypoints: (n, T, 25, 3) BODY_25 ``[x, y, conf]`` of the T frames in pixels of the
-            model image (S x S); ``x == 0`` or ``y == 0`` is a missing joint.
+            256 crop (:data:`CROP_SIZE`, whatever the model size); ``x == 0`` or ``y == 0`` is
+            a missing joint.
     """
 
     smpl: Tensor
@@ -75,25 +97,18 @@ class WindowPoses:
         return int(self.smpl.shape[1]) - 2
 
     @classmethod
-    def from_frame_poses(cls, windows: Sequence[Sequence], image_size: int,
-                         device: torch.device | str = "cpu") -> "WindowPoses":
-        """From ``n`` lists of T + 2 FramePoses (frames, pre, post; 256-crop pixels).
-
-        Keypoints are scaled from the 256 crop to ``image_size`` (missing ones stay 0).
-        """
+    def from_frame_poses(cls, windows: Sequence[Sequence], device: torch.device | str = "cpu") -> "WindowPoses":
+        """From ``n`` lists of T + 2 FramePoses (frames, pre, post; 256-crop pixels, kept)."""
         smpl = np.stack([np.stack([p.smpl for p in w]) for w in windows]).astype(np.float32)
         kp = np.stack([np.stack([p.keypoints for p in w[:-2]]) for w in windows]).astype(np.float32)
-        kp_t = torch.from_numpy(kp).to(device)
-        scale = image_size / CROP_SIZE
-        kp_t = torch.cat([kp_t[..., :2] * scale, kp_t[..., 2:]], dim=-1)
-        return cls(smpl=torch.from_numpy(smpl).to(device), keypoints=kp_t)
+        return cls(smpl=torch.from_numpy(smpl).to(device), keypoints=torch.from_numpy(kp).to(device))
 
 
 def gather_window(smpl: Tensor, keypoints: Tensor, window: Window) -> WindowPoses:
     """Window ``window`` of a batch of clips held as tensors.
 
     Args:
-        smpl: (B, L, 85) per frame of the clips; keypoints: (B, L, 25, 3) in pixels of S.
+        smpl: (B, L, 85) per frame of the clips; keypoints: (B, L, 25, 3) in 256-crop pixels.
         window: a window of ``WindowSchedule.windows(L)``.
     Returns:
         WindowPoses with n = B.
@@ -105,16 +120,17 @@ def gather_window(smpl: Tensor, keypoints: Tensor, window: Window) -> WindowPose
 
 
 @torch.no_grad()
-def window_inputs(body, source: Tensor, source_smpl: Tensor, poses: WindowPoses,
-                  sigma: float = HEATMAP_SIGMA, rasterizer: str = "torch"):
+def window_inputs(body, source: Tensor, source_smpl: Tensor, poses: WindowPoses, rasterizer: str = "torch"):
     """The generator inputs of ``n`` windows (see the module docstring).
+
+    The model size ``S`` is the source's side; keypoints and the heatmap sigma are scaled
+    from the 256 crop to ``S`` here (:func:`scale_keypoints`, :func:`heatmap_sigma`).
 
     Args:
         body: a ``BodyModel``.
         source: (n, 3, S, S) or (1, 3, S, S) source image(s) in [-1, 1] (1 is shared).
         source_smpl: (n, 85) or (1, 85) the source pose(s).
-        poses: the windows' poses (:class:`WindowPoses`).
-        sigma: heatmap Gaussian sigma in pixels of S.
+        poses: the windows' poses (:class:`WindowPoses`, keypoints in 256-crop pixels).
         rasterizer: ``body.window_flows``'s backend ("torch" or "pytorch3d"; see
             ``body.pytorch3d_backend.resolve_rasterizer`` for ``--rasterizer auto``).
     Returns:
@@ -138,8 +154,8 @@ def window_inputs(body, source: Tensor, source_smpl: Tensor, poses: WindowPoses,
         verts[:, t], cams[:, t], verts[:, t + 1], cams[:, t + 1],
         body.faces, size, backend=rasterizer,
     )
-    kp = poses.keypoints
-    heat = keypoint_heatmaps(kp.reshape(n * t, *kp.shape[2:]), image_size=size, sigma=sigma)
+    kp = scale_keypoints(poses.keypoints, size)
+    heat = keypoint_heatmaps(kp.reshape(n * t, *kp.shape[2:]), image_size=size, sigma=heatmap_sigma(size))
     return WindowInputs(
         source=source.expand(n, -1, -1, -1),
         heatmaps=heat.view(n, t, *heat.shape[1:]),
@@ -147,4 +163,5 @@ def window_inputs(body, source: Tensor, source_smpl: Tensor, poses: WindowPoses,
     )
 
 
-__all__ = ["CROP_SIZE", "HEATMAP_SIGMA", "WindowFrames", "WindowPoses", "gather_window", "window_inputs"]
+__all__ = ["CROP_SIZE", "HEATMAP_SIGMA", "WindowFrames", "WindowPoses", "gather_window", "heatmap_sigma",
+           "scale_keypoints", "window_inputs"]
