@@ -83,6 +83,18 @@ HEAD_FILTER_OPTION = typer.Option(
     None, "--head-filter/--no-head-filter",
     help="Drop frames whose fitted head box is not over 10x10 px at 512, as the authors (default: on when SMPL is installed).",
 )
+# The load options of `bdmm animate`, `bdmm batch` and `bdmm ui` (what AnimatePipeline.from_config loads).
+WEIGHTS_OPTION = typer.Option("fashionvideo", "--weights", "-w", help="Generator: registry name or local file/folder.")
+SMPL_OPTION = typer.Option(None, "--smpl", help="SMPL model file (default: the one `bdmm body install` installed).")
+POSE_WEIGHTS_OPTION = typer.Option(None, "--pose-weights", help="SPIN regressor: registry name or file (default: spin).")
+RASTERIZER_OPTION = typer.Option(
+    "auto", "--rasterizer",
+    help="Mesh-flow rasterizer: auto (pytorch3d where installed and passing a one-triangle conformance check, "
+         "else the pure-PyTorch one), torch or pytorch3d.",
+)
+SIZE_OPTION = typer.Option(256, "--size", help="Side of the output frames in pixels (the model runs at 256).")
+MODEL_SIZE_OPTION = typer.Option(
+    256, "--model-size", help="Resolution the model runs at (multiple of 64; the released weights: 256).")
 KEYPOINTS_OPTION = typer.Option(
     "auto", "--keypoints",
     help="auto (OpenPose BODY_25 when its weights are installed, else DWPose when installed, else MediaPipe), "

@@ -7,7 +7,10 @@ from typing import Optional
 
 import typer
 
-from bdmm_cli.commands._common import ALLOW_TRUNCATED_OPTION, KEYPOINTS_OPTION, err_console, handle_errors
+from bdmm_cli.commands._common import (
+    ALLOW_TRUNCATED_OPTION, KEYPOINTS_OPTION, MODEL_SIZE_OPTION, POSE_WEIGHTS_OPTION, RASTERIZER_OPTION,
+    SIZE_OPTION, SMPL_OPTION, WEIGHTS_OPTION, err_console, handle_errors,
+)
 
 
 @handle_errors
@@ -22,13 +25,13 @@ def animate_command(
         None, "--source-pose",
         help="kptsmpls JSON of the photo (the photo is then the square crop it refers to), or a pose folder.",
     ),
-    weights: str = typer.Option("fashionvideo", "--weights", "-w", help="Generator: registry name or local file/folder."),
-    smpl: Optional[Path] = typer.Option(None, "--smpl", help="SMPL model file (default: the one `bdmm body install` installed)."),
-    pose_weights: Optional[str] = typer.Option(None, "--pose-weights", help="SPIN regressor: registry name or file (default: spin)."),
+    weights: str = WEIGHTS_OPTION,
+    smpl: Optional[Path] = SMPL_OPTION,
+    pose_weights: Optional[str] = POSE_WEIGHTS_OPTION,
     keypoints: str = KEYPOINTS_OPTION,
-    rasterizer: str = typer.Option("auto", "--rasterizer", help="Mesh-flow rasterizer: auto (pytorch3d where installed and passing a one-triangle conformance check, else the pure-PyTorch one), torch or pytorch3d."),
-    size: int = typer.Option(256, "--size", help="Side of the output frames in pixels (the model runs at 256)."),
-    model_size: int = typer.Option(256, "--model-size", help="Resolution the model runs at (multiple of 64; the released weights: 256)."),
+    rasterizer: str = RASTERIZER_OPTION,
+    size: int = SIZE_OPTION,
+    model_size: int = MODEL_SIZE_OPTION,
     side_by_side: bool = typer.Option(False, "--side-by-side/--no-side-by-side", help="Write driving crop | result."),
     preview: bool = typer.Option(
         False, "--preview/--no-preview", help="Alignment check without the generator: driving crop + mesh | source warped by the mesh flow."

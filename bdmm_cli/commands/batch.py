@@ -10,7 +10,10 @@ from typing import Optional
 
 import typer
 
-from bdmm_cli.commands._common import KEYPOINTS_OPTION, err_console, handle_errors
+from bdmm_cli.commands._common import (
+    KEYPOINTS_OPTION, MODEL_SIZE_OPTION, POSE_WEIGHTS_OPTION, RASTERIZER_OPTION, SIZE_OPTION, SMPL_OPTION,
+    WEIGHTS_OPTION, err_console, handle_errors,
+)
 
 
 @handle_errors
@@ -21,13 +24,13 @@ def batch_command(
     out_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for the outputs and batch_report.jsonl."),
     photos: Optional[str] = typer.Option(None, "--photos", help="Instead of JOBS: a folder or glob of photos (with --videos: every pair)."),
     videos: Optional[str] = typer.Option(None, "--videos", help="Instead of JOBS: a folder or glob of driving videos."),
-    weights: str = typer.Option("fashionvideo", "--weights", "-w", help="Generator: registry name or local file/folder."),
-    smpl: Optional[Path] = typer.Option(None, "--smpl", help="SMPL model file (default: the one `bdmm body install` installed)."),
-    pose_weights: Optional[str] = typer.Option(None, "--pose-weights", help="SPIN regressor: registry name or file (default: spin)."),
+    weights: str = WEIGHTS_OPTION,
+    smpl: Optional[Path] = SMPL_OPTION,
+    pose_weights: Optional[str] = POSE_WEIGHTS_OPTION,
     keypoints: str = KEYPOINTS_OPTION,
-    rasterizer: str = typer.Option("auto", "--rasterizer", help="Mesh-flow rasterizer: auto, torch or pytorch3d."),
-    size: int = typer.Option(256, "--size", help="Side of the output frames in pixels (the model runs at 256)."),
-    model_size: int = typer.Option(256, "--model-size", help="Resolution the model runs at (multiple of 64; the released weights: 256)."),
+    rasterizer: str = RASTERIZER_OPTION,
+    size: int = SIZE_OPTION,
+    model_size: int = MODEL_SIZE_OPTION,
     side_by_side: bool = typer.Option(False, "--side-by-side/--no-side-by-side", help="Write driving crop | result (default of the side_by_side column)."),
     preview: bool = typer.Option(False, "--preview/--no-preview", help="Alignment check without the generator (see `bdmm animate --help`)."),
     frames: Optional[str] = typer.Option(None, "--frames", help="Frame range A:B of every driving video (default of the frames column)."),

@@ -10,7 +10,10 @@ from typing import Optional
 
 import typer
 
-from bdmm_cli.commands._common import KEYPOINTS_OPTION, err_console, handle_errors, warn
+from bdmm_cli.commands._common import (
+    KEYPOINTS_OPTION, MODEL_SIZE_OPTION, POSE_WEIGHTS_OPTION, RASTERIZER_OPTION, SMPL_OPTION, WEIGHTS_OPTION,
+    err_console, handle_errors, warn,
+)
 
 INSTALL_HINT = 'pip install "bdmm[ui]"'
 
@@ -63,15 +66,15 @@ def ui_command(
     port: int = typer.Option(7860, "--port", help="Port to listen on."),
     share: bool = typer.Option(False, "--share/--no-share", help="Also publish a temporary public link (Gradio's share service)."),
     auth: Optional[str] = typer.Option(None, "--auth", help="USER:PASS the page asks for."),
-    weights: str = typer.Option("fashionvideo", "--weights", "-w", help="Generator: registry name or local file/folder."),
-    smpl: Optional[Path] = typer.Option(None, "--smpl", help="SMPL model file (default: the one `bdmm body install` installed)."),
-    pose_weights: Optional[str] = typer.Option(None, "--pose-weights", help="SPIN regressor: registry name or file (default: spin)."),
+    weights: str = WEIGHTS_OPTION,
+    smpl: Optional[Path] = SMPL_OPTION,
+    pose_weights: Optional[str] = POSE_WEIGHTS_OPTION,
     keypoints: str = KEYPOINTS_OPTION,
-    rasterizer: str = typer.Option("auto", "--rasterizer", help="Mesh-flow rasterizer: auto, torch or pytorch3d."),
+    rasterizer: str = RASTERIZER_OPTION,
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N."),
     dtype: str = typer.Option("fp32", "--dtype", help="Default dtype of the generator: fp32, or fp16 / bf16 on a GPU."),
     size: int = typer.Option(256, "--size", help="Side of the output frames in pixels."),
-    model_size: int = typer.Option(256, "--model-size", help="Resolution the model runs at (multiple of 64; the released weights: 256)."),
+    model_size: int = MODEL_SIZE_OPTION,
     max_seconds: float = typer.Option(60.0, "--max-seconds", help="Longest part of a driving video one run may use, in seconds (0: no limit)."),
     max_upload_mb: int = typer.Option(500, "--max-upload-mb", help="Largest upload in MB."),
 ) -> None:

@@ -29,7 +29,7 @@ class LoadSettings:
 
     Attributes:
         weights: generator weights: a registry name (``fashionvideo``) or a local
-            folder / ``.safetensors`` / authors' ``.pth`` file (``hub.load_generator``).
+            folder / ``.safetensors`` / authors' ``.pth`` file (``model.checkpoint.load_generator``).
         smpl: SMPL model file; None = the one installed with ``bdmm body install``.
         pose_weights: SPIN/HMR regressor (registry name or path) for the pose front-end;
             None = the pose front-end's default (loaded on first use).

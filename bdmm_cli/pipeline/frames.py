@@ -150,14 +150,8 @@ def fill_gaps(frames: Iterable, video: Path, skip_missing: bool, max_gap: int, e
         if gap_len:
             if last is None:  # the frames before the first pose
                 report.lead = (gap_idx[0], gap_idx[-1])
-                if ends == "trim":
-                    warnings.warn(BdmmWarning(
-                        f"no person in {_describe(gap_idx)} of {video}: they are left out, so the output starts "
-                        f"at frame {frame.index} and is {gap_len} frames{_seconds(gap_len, fps)} shorter "
-                        "(--ends hold keeps them, with the first pose)"), stacklevel=2)
-                else:
-                    for g in gap:
-                        yield _posed(g, frame.pose, report)
+                yield from _clip_end(gap, gap_idx, ends, frame.pose, report, video,
+                                     f"starts at frame {frame.index}", fps, "first")
             else:
                 if not skip_missing or gap_len > max_gap:
                     raise InputError(_gap_message(gap_idx, gap_len, gap_fits, video, skip_missing, max_gap))
@@ -180,14 +174,21 @@ def fill_gaps(frames: Iterable, video: Path, skip_missing: bool, max_gap: int, e
                          f"{detector_hint(detector) if detector else 'check that one person is in view'}")
     if gap_len:
         report.tail = (gap_idx[0], gap_idx[-1])
-        if ends == "trim":
-            warnings.warn(BdmmWarning(
-                f"no person in {_describe(gap_idx)} of {video}: they are left out, so the output ends at frame "
-                f"{last.index} and is {gap_len} frames{_seconds(gap_len, fps)} shorter "
-                "(--ends hold keeps them, with the last pose)"), stacklevel=2)
-        else:
-            for g in gap:
-                yield _posed(g, last.pose, report)
+        yield from _clip_end(gap, gap_idx, ends, last.pose, report, video, f"ends at frame {last.index}", fps, "last")
+
+
+def _clip_end(gap, idx: list[int], ends: str, pose: FramePose, report: GapReport, video: Path, where: str,
+              fps: float | None, nearest: str) -> Iterator:
+    """The frames without a person at one end of the clip (indices ``idx``): left out with one
+    warning (``ends="trim"``), or given the ``nearest`` pose (``"hold"``)."""
+    if ends == "hold":
+        for g in gap:
+            yield _posed(g, pose, report)
+        return
+    n = idx[-1] - idx[0] + 1
+    warnings.warn(BdmmWarning(
+        f"no person in {_describe(idx)} of {video}: they are left out, so the output {where} and is {n} "
+        f"frames{_seconds(n, fps)} shorter (--ends hold keeps them, with the {nearest} pose)"), stacklevel=4)
 
 
 def _posed(frame, pose: FramePose, report: GapReport):

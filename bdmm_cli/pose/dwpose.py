@@ -54,6 +54,7 @@ import numpy as np
 
 from bdmm_cli.errors import CheckpointError, MissingResourceError
 from bdmm_cli.pose.body25 import Body25
+from bdmm_cli.pose.openpose import TrackedDetector
 from bdmm_cli.pose.wholebody import MIN_SCORE, NUM_WHOLEBODY, body25_from_wholebody
 
 #: registry names of the two files (installed by `bdmm setup`)
@@ -381,14 +382,14 @@ def load_dwpose(det: str | Path | None = None, pose: str | Path | None = None, d
 # 4. The bdmm detector
 # =============================================================================================
 
-class DWPoseDetector:
+class DWPoseDetector(TrackedDetector):
     """DWPose as a bdmm ``KeypointDetector`` (``__call__(rgb uint8 (H, W, 3)) -> Body25 | None``).
 
     Args:
         models: :class:`DWPoseModels`.
         video: True: consecutive frames of one video, tracked and smoothed across calls by the
             authors' tracker (``openpose.PersonTracker``: frames 0 and 1 raw, One-Euro from
-            frame 2, the largest box kept); False: one photo (the largest box, no state).
+            frame 2); False: one photo (the largest box, no state).
         smooth: the One-Euro smoothing of video mode.
         min_score: DWPose scores below it are missing joints.
         follower: video mode: a ``pose.follow.PersonFollower`` that picks one person and
@@ -397,26 +398,10 @@ class DWPoseDetector:
 
     def __init__(self, models: DWPoseModels, video: bool = True, smooth: bool = True, min_score: float = MIN_SCORE,
                  follower=None) -> None:
-        from bdmm_cli.pose.openpose import PersonTracker
-
+        super().__init__(video, smooth, follower)
         self.models = models
-        self.video = video
-        self.smooth = smooth and video
         self.min_score = float(min_score)
-        self.follower = follower if video else None
-        follow = "" if self.follower is None else f"-follow{self.follower.person or ''}"
-        self.name = (f"{models.name}-m{self.min_score:g}-{'video' if video else 'image'}{'-s' if self.smooth else ''}"
-                     f"{follow}")
-        self._tracker = PersonTracker(smooth=self.smooth, follower=self.follower) if video else None
-        self.people_in_last = 0
-
-    @property
-    def smooths_keypoints(self) -> bool:
-        """True when the keypoints come out already smoothed (video mode, smoothing on)."""
-        return self.smooth
-
-    def __call__(self, image: np.ndarray) -> Body25 | None:
-        return self.detect_batch([image])[0]
+        self.name = f"{models.name}-m{self.min_score:g}-{self.mode_name}"
 
     def detect_batch(self, images: list[np.ndarray]) -> list[Body25 | None]:
         """Frames in order -> one Body25 | None each (both networks batched over the frames)."""
@@ -424,17 +409,6 @@ class DWPoseDetector:
             if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
                 raise ValueError(f"expected (H, W, 3) uint8 RGB images, got {im.shape} {im.dtype}")
         return [self._select(people) for people in self.models.detect_people(images, self.min_score)]
-
-    def _select(self, people: list) -> Body25 | None:
-        from bdmm_cli.pose.openpose import person_box, select_max_box, to_body25
-
-        self.people_in_last = len(people)
-        if self._tracker is not None:
-            chosen = self._tracker(people)
-            return None if chosen is None else to_body25(chosen[0])
-        index = select_max_box([person_box(p.keypoints) for p in people])
-        return None if index is None else to_body25(people[index].keypoints)
-
 
 __all__ = [
     "CropBox", "DET_FILE", "DET_WEIGHTS", "DWPoseDetector", "DWPoseModels", "POSE_FILE", "POSE_WEIGHTS",

@@ -117,6 +117,11 @@ class PoseConfig:
             raise ValueError("refine_batch must be >= 1")
 
 
+#: Run-summary names of the keypoint detectors (``PoseEstimator.keypoints_kind``).
+KEYPOINT_DESCRIPTIONS = {"openpose": "OpenPose BODY_25", "dwpose": "DWPose (COCO-WholeBody mapped to BODY_25)",
+                         "mediapipe": "MediaPipe Pose (mapped to BODY_25)"}
+
+
 class PoseEstimator:
     """Detector + HMR (+ optional body model for refinement) with one configuration.
 
@@ -200,11 +205,7 @@ class PoseEstimator:
     @property
     def keypoints_description(self) -> str:
         """Which keypoint model the stage runs, for run summaries."""
-        if self.detector is not None:
-            return str(getattr(self.detector, "name", type(self.detector).__name__))
-        if self.dwpose is not None:
-            return "DWPose (COCO-WholeBody mapped to BODY_25)"
-        return "OpenPose BODY_25" if self.openpose is not None else "MediaPipe Pose (mapped to BODY_25)"
+        return KEYPOINT_DESCRIPTIONS.get(self.keypoints_kind, self.keypoints_kind)
 
     def detector_name(self) -> str:
         if self.detector is not None:

@@ -584,7 +584,47 @@ def _net_device(net: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-class OpenPoseDetector:
+class TrackedDetector:
+    """What the detectors that find every person share (OpenPose's, DWPose's): in video mode
+    the authors' tracker and One-Euro smoothing (``PersonTracker``), with a ``follower``
+    (``pose.follow.PersonFollower``) choosing the person; for a photo the largest box.
+    Subclasses implement ``detect_batch(images)`` and call :meth:`_select` on each frame's
+    people (``Person`` records). ``people_in_last``: people found in the last frame."""
+
+    def __init__(self, video: bool, smooth: bool, follower=None) -> None:
+        self.video = video
+        self.smooth = smooth and video
+        self.follower = follower if video else None
+        self._tracker = PersonTracker(smooth=self.smooth, follower=self.follower) if video else None
+        self.people_in_last = 0
+
+    @property
+    def mode_name(self) -> str:
+        """The mode's part of the detector's cache name: video / image, smoothed, followed."""
+        follow = "" if self.follower is None else f"-follow{self.follower.person or ''}"
+        return f"{'video' if self.video else 'image'}{'-s' if self.smooth else ''}{follow}"
+
+    @property
+    def smooths_keypoints(self) -> bool:
+        """True when the keypoints come out already smoothed (video mode, smoothing on)."""
+        return self.smooth
+
+    def __call__(self, image: np.ndarray) -> Body25 | None:
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[Body25 | None]:
+        raise NotImplementedError
+
+    def _select(self, people: list[Person]) -> Body25 | None:
+        self.people_in_last = len(people)
+        if self._tracker is not None:
+            chosen = self._tracker(people)
+            return None if chosen is None else to_body25(chosen[0])
+        index = select_max_box([person_box(p.keypoints) for p in people])
+        return None if index is None else to_body25(people[index].keypoints)
+
+
+class OpenPoseDetector(TrackedDetector):
     """OpenPose BODY_25 as a bdmm ``KeypointDetector`` (``__call__(rgb uint8 (H, W, 3)) -> Body25 | None``).
 
     Args:
@@ -607,22 +647,9 @@ class OpenPoseDetector:
 
     def __init__(self, net: nn.Module, video: bool = True, smooth: bool = True, name: str | None = None,
                  follower=None) -> None:
+        super().__init__(video, smooth, follower)
         self.net = net.eval()
-        self.video = video
-        self.smooth = smooth and video
-        self.follower = follower if video else None
-        follow = "" if self.follower is None else f"-follow{self.follower.person or ''}"
-        self.name = name or f"{self.name_prefix}-{'video' if video else 'image'}{'-s' if self.smooth else ''}{follow}"
-        self._tracker = PersonTracker(smooth=self.smooth, follower=self.follower) if video else None
-        self.people_in_last = 0
-
-    @property
-    def smooths_keypoints(self) -> bool:
-        """True when the keypoints come out already smoothed (video mode, smoothing on)."""
-        return self.smooth
-
-    def __call__(self, image: np.ndarray) -> Body25 | None:
-        return self.detect_batch([image])[0]
+        self.name = name or f"{self.name_prefix}-{self.mode_name}"
 
     def detect_batch(self, images: list[np.ndarray]) -> list[Body25 | None]:
         """Frames in order -> one Body25 | None each; the network runs once per run of
@@ -641,20 +668,12 @@ class OpenPoseDetector:
             heatmaps, pafs = heatmaps.float().cpu(), pafs.float().cpu()
             outputs += [(heatmaps[i:i + 1], pafs[i:i + 1]) for i in range(stop - start)]
             start = stop
-        return [self._select(decode_people(h, p, inp.scale, inp.pad, im.shape), im.shape)
+        return [self._select(decode_people(h, p, inp.scale, inp.pad, im.shape))
                 for (h, p), inp, im in zip(outputs, inputs, images)]
-
-    def _select(self, people: list[Person], shape) -> Body25 | None:
-        self.people_in_last = len(people)
-        if self._tracker is not None:
-            chosen = self._tracker(people)
-            return None if chosen is None else to_body25(chosen[0])
-        index = select_max_box([person_box(p.keypoints) for p in people])
-        return None if index is None else to_body25(people[index].keypoints)
 
 
 __all__ = [
     "LIMB_JOINTS", "LIMB_PAFS", "OpenPoseBody25", "OpenPoseDetector", "OpenPoseInput", "Person",
-    "PersonTracker", "decode_body25", "decode_people", "find_peaks", "load_openpose",
+    "PersonTracker", "TrackedDetector", "decode_body25", "decode_people", "find_peaks", "load_openpose",
     "preprocess_openpose", "select_max_box", "track_people", "upsample_maps",
 ]

@@ -8,8 +8,11 @@
 - :mod:`~bdmm_cli.window.retarget`: driving poses -> poses on the source's body and framing
   (plugs in between the poses and :func:`window_inputs`).
 
-This package depends on ``body``, ``dataset.kptsmpl`` and ``model`` only, so ``train`` and
-``metrics`` import it without pulling in the animate pipeline.
+- :mod:`~bdmm_cli.window.stream`: a frame stream cut into windows (:func:`windowed`) and
+  batches (:func:`batched`).
+
+This package depends on ``body``, ``dataset.kptsmpl``, ``model`` and ``errors`` only, so
+``train`` and ``metrics`` import it without pulling in the animate pipeline.
 """
 
 from bdmm_cli.window.inputs import (
