@@ -25,7 +25,6 @@ class AnimateStats:
         windows: windows of the run.
         windows_generated: windows computed in this run (flows + generator).
         windows_cached: windows reloaded from the run store (a resumed or repeated run).
-        windows_total: windows of the run when known in advance (the resume message), else 0.
         frames_posed: frames that went through the pose network in this run (0 when the
             poses came from a pose folder or the pose cache).
         pose_from_cache: the driving video's poses were replayed from the pose cache.
@@ -46,7 +45,6 @@ class AnimateStats:
     windows: int = 0
     windows_generated: int = 0
     windows_cached: int = 0
-    windows_total: int = 0
     frames_posed: int = 0
     pose_from_cache: bool = False
     keypoints: str = ""
