@@ -288,7 +288,8 @@ class AnimatePipeline:
         with timer("pose"):
             source = self.source_pose(photo, run, mode)
         src_tensor = to_tensor(source.image, run.model_size, self.device)
-        render.prepare(self, src_tensor)  # the generator's per-photo step (nothing for a preview)
+        with timer("generate"):
+            render.prepare(self, src_tensor)  # the generator's per-photo step (nothing for a preview)
         # 4. the driving video, posed frame by frame, cut into windows
         gaps = GapReport()
         stats.gaps = gaps
@@ -323,7 +324,6 @@ class AnimatePipeline:
                         out, new_state = render(self, todo, source, src_tensor, inputs, state if carry else None,
                                                 run, retarget)
                     state = new_state if carries else None
-
                     for k, item in enumerate(todo):
                         w = item.window
                         results[w.index] = out[k, : w.valid]
