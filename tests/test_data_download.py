@@ -259,6 +259,7 @@ def _astronaut_video(path: Path, frames: int = 4, shift: int = 3) -> bytes:
     return path.read_bytes()
 
 
+@pytest.mark.mediapipe  # data prepare poses the videos with MediaPipe here
 def test_from_videos_downloads_in_parallel_checks_each_decodes_then_prepares(local_hub, tmp_path):
     import torch
 
@@ -297,6 +298,7 @@ def test_from_videos_downloads_in_parallel_checks_each_decodes_then_prepares(loc
     assert again.exit_code == 0 and "already installed" in again.output
 
 
+@pytest.mark.mediapipe  # data prepare poses the videos with MediaPipe here
 def test_iper_videos_are_sorted_by_the_official_split_lists_then_prepared(tmp_path):
     import torch
 

@@ -128,6 +128,7 @@ def _install_body(tmp_path, arrays) -> None:
     install_body_model(src, force=True)
 
 
+@pytest.mark.mediapipe  # animate is ready only with a keypoint detector: MediaPipe here
 def test_doctor_shows_animate_first_then_training_under_a_heading(tmp_path, monkeypatch):
     from bdmm_cli.body.synthetic import smpl_layout_body_arrays
 
@@ -185,6 +186,7 @@ def test_doctor_wraps_long_paths_instead_of_cutting_them(tmp_path, monkeypatch):
     assert imageio_ffmpeg.get_ffmpeg_exe() in ffmpeg
 
 
+@pytest.mark.mediapipe  # animate is ready only with a keypoint detector: MediaPipe here
 def test_body_model_that_is_not_smpl_sized_is_a_warning(tmp_path, monkeypatch):
     from bdmm_cli.body.synthetic import synthetic_body_arrays
 
