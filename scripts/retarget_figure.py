@@ -87,7 +87,7 @@ def main() -> None:
     rows = []
     for mode in RETARGET_MODES:
         rt = Retargeter(src_pose, frames[0].pose, body, mode)
-        inputs, _ = pipe.window_inputs(source, src_t, [item], args.size, rt)
+        inputs, _ = pipe.window_inputs(source, src_t, [item], rt)
         prev = pipe.preview(source, src_t, inputs, [item], args.size, retargeted=mode != "none")
         rows.append(prev[SHOW])
     label_h = 16

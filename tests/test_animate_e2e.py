@@ -213,7 +213,7 @@ def test_test_mode_runs_the_authors_chunks_with_carried_state(env, pipe, tmp_pat
     state = None
     for k, (chunk, pre, post) in enumerate(_official_test_chunks(N)):
         item = WindowFrames(None, tuple(frames[i] for i in chunk), frames[pre], frames[post])
-        inputs, _ = pipe.window_inputs(Source(src.image, src.pose), src_t, [item], MODEL_SIZE)
+        inputs, _ = pipe.window_inputs(Source(src.image, src.pose), src_t, [item])
         with torch.inference_mode():
             out = pipe.generator(WindowInputs(src_t, inputs.heatmaps, inputs.flows, inputs.flow_pre, inputs.flow_post),
                                  state)

@@ -90,7 +90,7 @@ def test_training_test_split_and_animate_feed_the_generator_identically(tmp_path
     animate_in = []
     for w in schedule.windows(NUM_FRAMES):
         item = WindowFrames(w, tuple(frames[i] for i in w.frames), frames[w.pre], frames[w.post])
-        animate_in.append(pipe.window_inputs(source, src_t, [item], size)[0])
+        animate_in.append(pipe.window_inputs(source, src_t, [item])[0])
 
     _assert_identical(train_in, recorder.calls[0], f"S={size}, training vs test split")
     _assert_identical(train_in, animate_in[0], f"S={size}, training vs animate")

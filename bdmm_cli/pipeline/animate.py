@@ -318,7 +318,7 @@ class AnimatePipeline:
                         state = self._resume_state(store, done - 1)
                     # 5. retarget + window inputs
                     with timer("flows"):
-                        inputs, _ = self.window_inputs(source, src_tensor, todo, run.model_size, retarget)
+                        inputs, _ = self.window_inputs(source, src_tensor, todo, retarget)
                     # 6. generate (or draw the preview)
                     with timer("generate"):
                         out, new_state = render(self, todo, source, src_tensor, inputs, state if carry else None,
@@ -437,9 +437,10 @@ class AnimatePipeline:
         return fill_gaps(frames, video, run.skip_missing, run.max_gap, run.ends, gaps, detector, fps)
 
     # step 5 -------------------------------------------------------------------------
-    def window_inputs(self, source: Source, src_tensor: torch.Tensor, windows: list[WindowFrames], size: int,
+    def window_inputs(self, source: Source, src_tensor: torch.Tensor, windows: list[WindowFrames],
                       retarget: Retargeter | None = None):
-        """Step 5: retarget the windows' poses, then their flows and heatmaps (``window.window_inputs``).
+        """Step 5: retarget the windows' poses, then their flows and heatmaps (``window.window_inputs``;
+        the model size is the source tensor's, (1, 3, S, S)).
 
         Returns (``model.WindowInputs`` of the n windows, float32; the retargeted
         FramePoses, n lists of T + 2).
