@@ -31,10 +31,10 @@ from bdmm_cli.errors import BdmmError, InputError
 from bdmm_cli.pipeline.checks import OUTPUT_SUFFIXES
 from bdmm_cli.pipeline.config import RunSettings
 from bdmm_cli.pipeline.windows import parse_frame_range
+from bdmm_cli.video.image import PHOTO_SUFFIXES
 
 REQUIRED = ("photo", "video")
 OPTIONAL = ("output", "frames", "retarget", "side_by_side", "overlap", "window")
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg")
 _TRUE, _FALSE = ("1", "true", "yes", "y", "on"), ("0", "false", "no", "n", "off")
 

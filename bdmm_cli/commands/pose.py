@@ -9,8 +9,6 @@ import typer
 
 from bdmm_cli.commands._common import ALLOW_TRUNCATED_OPTION, HEAD_FILTER_OPTION, KEYPOINTS_OPTION, REFINE_OPTION, handle_errors
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
 
 def _ranges(indices: list[int]) -> str:
     """[1, 2, 3, 7] -> "1-3, 7"."""
@@ -134,7 +132,9 @@ def _run(source, output, spin, crop, missing_joints, smooth, refine, head_filter
     for note in plan.notes:
         err_console.print(f"note: {note}", highlight=False)
 
-    if source.suffix.lower() in IMAGE_SUFFIXES:
+    from bdmm_cli.video.image import PHOTO_SUFFIXES
+
+    if source.suffix.lower() in PHOTO_SUFFIXES:
         frame = estimate_image(source, estimator)
         if frame.pose is None and frame.dropped:
             raise InputError(f"{source}: {frame.dropped} (the authors' frame-validity rule); "

@@ -88,7 +88,9 @@ def check_inputs(photo: Path, video: Path, output: Path, run: RunSettings):
 def _is_video(path: Path) -> bool:
     from bdmm_cli.video import probe_video
 
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    from bdmm_cli.video.image import PHOTO_SUFFIXES
+
+    if path.suffix.lower() in PHOTO_SUFFIXES:
         return False
     try:
         probe_video(path)
@@ -114,7 +116,5 @@ def _check_order(photo: Path, video: Path) -> None:
             f"{photo} is a video{' and ' + str(video) + ' a photo' if video.is_file() else ''}: "
             "give the photo first, then the driving video (bdmm animate PHOTO VIDEO -o OUT)")
 
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 __all__ = ["MIN_FREE_BYTES", "OUTPUT_SUFFIXES", "check_inputs", "check_load", "resolve_dtype"]

@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # torch is imported by the conversions that use it, so readin
     import torch
     from torch import Tensor
 
+#: File name endings of the photos bdmm reads (JPEG, PNG, BMP, WebP, TIFF).
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 #: Largest photo accepted (width * height): 100 megapixels (phones take up to ~50-200 MP).
 MAX_PIXELS = 100_000_000
 #: Colour transparency is flattened onto.
@@ -139,4 +141,4 @@ def resize(frames: np.ndarray, size: int) -> np.ndarray:
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-__all__ = ["MAX_PIXELS", "read_image", "resize", "to_tensor", "to_uint8"]
+__all__ = ["MAX_PIXELS", "PHOTO_SUFFIXES", "read_image", "resize", "to_tensor", "to_uint8"]
