@@ -3,13 +3,12 @@ cut into windows by ``window.stream``)."""
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 import torch
+
+from bdmm_cli.timing import Timer
 
 
 #: the stages a run's wall time is split into (``AnimateStats.seconds``).
@@ -58,35 +57,12 @@ class AnimateStats:
         return {k: round(float(self.seconds.get(k, 0.0)), 3) for k in STAGES}
 
 
-class StageTimer:
+class StageTimer(Timer):
     """Adds wall time to ``stats.seconds[stage]``; synchronises CUDA so GPU work is counted."""
 
     def __init__(self, stats: AnimateStats, device: torch.device) -> None:
+        super().__init__(stats.seconds, sync=device.type == "cuda")
         self.stats = stats
-        self.sync = device.type == "cuda"
-
-    @contextmanager
-    def __call__(self, stage: str):
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            if self.sync:
-                torch.cuda.synchronize()
-            self.stats.seconds[stage] += time.perf_counter() - t0
-
-    def iterate(self, stage: str, items: Iterable) -> Iterator:
-        """Yield from ``items``, counting the time spent waiting for each item."""
-        it = iter(items)
-        while True:
-            t0 = time.perf_counter()
-            try:
-                item = next(it)
-            except StopIteration:
-                self.stats.seconds[stage] += time.perf_counter() - t0
-                return
-            self.stats.seconds[stage] += time.perf_counter() - t0
-            yield item
 
 
 __all__ = ["AnimateStats", "STAGES", "StageTimer"]

@@ -31,7 +31,6 @@ import copy
 import dataclasses
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -54,6 +53,7 @@ from bdmm_cli.pose.detector import KeypointDetector
 from bdmm_cli.pose.filters import ONE_EURO_FREQ, KeypointSmoother, SmplSmoother, keypoint_box
 from bdmm_cli.pose.hmr import HMR
 from bdmm_cli.pose.spin_crop import spin_cam_to_frame, spin_crop
+from bdmm_cli.timing import Timer
 
 FRAME_SIZE = 256
 #: PosedFrame.dropped of a frame removed by the authors' head-size rule.
@@ -271,6 +271,7 @@ class PoseEstimator:
         detector = self.make_detector(video)
         self.last_detector = detector
         own_detector = detector is not self.detector
+        timer = Timer(self.timings)
         already_smooth = getattr(detector, "smooths_keypoints", False)  # OpenPose's own tracker
         kp_smoother = KeypointSmoother(cfg.filter_freq) if cfg.smooth_keypoints and not already_smooth else None
         smpl_smoother = SmplSmoother(cfg.filter_freq) if cfg.smooth_smpl else None
@@ -278,16 +279,16 @@ class PoseEstimator:
         pending: list[dict] = []   # prepared, SPIN not run yet
         ready: list[dict] = []     # SPIN done, waiting for their SMPLify batch
         try:
-            for i, frame, body in _detect(_timed(frames, self.timings, "decode"), detector, start_index,
-                                          cfg.batch_size, self.timings):
+            for i, frame, body in _detect(timer.iterate("decode", frames), detector, start_index,
+                                          cfg.batch_size, timer):
                 pending.append(self._prepare(i, frame, body, kp_smoother, tracker))
                 if len(pending) >= cfg.batch_size:  # frames with or without a person: memory stays bounded
-                    with _timing(self.timings, "fit"):
+                    with timer("fit"):
                         ready += self._regress(pending)
                         pending = []
                         released = list(self._release(ready, smpl_smoother, final=False))
                     yield from released
-            with _timing(self.timings, "fit"):
+            with timer("fit"):
                 ready += self._regress(pending)
                 released = list(self._release(ready, smpl_smoother, final=True))
             yield from released
@@ -406,55 +407,28 @@ class PoseEstimator:
             yield PosedFrame(p["index"], p["image"], pose_rec, source_box=p.get("source_box"))
 
 
-class _timing:
-    """Adds the block's wall time to ``timings[key]``."""
-
-    def __init__(self, timings: dict[str, float], key: str) -> None:
-        self.timings, self.key = timings, key
-
-    def __enter__(self) -> None:
-        self.t0 = time.perf_counter()
-
-    def __exit__(self, *exc) -> None:
-        self.timings[self.key] += time.perf_counter() - self.t0
-
-
-def _timed(items: Iterator, timings: dict[str, float], key: str) -> Iterator:
-    """Yield from `items`, adding the time spent waiting for each to ``timings[key]``."""
-    it = iter(items)
-    while True:
-        with _timing(timings, key):
-            item = next(it, _END)
-        if item is _END:
-            return
-        yield item
-
-
-_END = object()
-
-
 def _detect(frames: Iterator[np.ndarray], detector, start: int, batch: int,
-            timings: dict[str, float]) -> Iterator[tuple[int, np.ndarray, Body25 | None]]:
+            timer: Timer) -> Iterator[tuple[int, np.ndarray, Body25 | None]]:
     """(index, frame, keypoints) per frame; a detector with ``detect_batch`` gets `batch` frames
-    a call. The detector's time is added to ``timings["pose"]``."""
+    a call. The detector's time goes to ``timer``'s "pose" stage."""
     many = getattr(detector, "detect_batch", None)
     chunk: list[tuple[int, np.ndarray]] = []
     for i, frame in enumerate(frames, start=start):
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise InputError(f"frame {i}: expected (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
         if many is None:
-            with _timing(timings, "pose"):
+            with timer("pose"):
                 body = detector(frame)
             yield i, frame, body
             continue
         chunk.append((i, frame))
         if len(chunk) >= batch:
-            with _timing(timings, "pose"):
+            with timer("pose"):
                 bodies = many([f for _, f in chunk])
             yield from ((j, f, b) for (j, f), b in zip(chunk, bodies))
             chunk = []
     if chunk:
-        with _timing(timings, "pose"):
+        with timer("pose"):
             bodies = many([f for _, f in chunk])
         yield from ((j, f, b) for (j, f), b in zip(chunk, bodies))
 
