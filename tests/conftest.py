@@ -12,6 +12,7 @@ plain clone runs the parity tests. ``BDMM_FIXTURE_DIR`` points the tests at anot
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -35,15 +36,39 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def _passed_so_far(session, failed_before: int) -> bool:
+    return session.testsfailed == failed_before
+
+
 @pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path_factory, monkeypatch):
-    """Every test gets its own HF cache and bdmm data/cache directories."""
+def _isolated_dirs(request, tmp_path_factory, monkeypatch):
+    """Every test gets its own HF cache and bdmm data/cache directories, removed after the test
+    when it passed (kept for a look when it failed)."""
+    failed_before = request.session.testsfailed
     root = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HF_HOME", str(root / "hf"))
     monkeypatch.setenv("BDMM_HOME", str(root / "bdmm"))
     monkeypatch.setenv("BDMM_CACHE_DIR", str(root / "bdmm-cache"))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     yield
+    if _passed_so_far(request.session, failed_before):
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_dirs_removed(request, tmp_path_factory):
+    """What a module's tests and fixtures wrote under pytest's temporary folder is removed when
+    the module ends, unless one of its tests failed. Many tests write a full-size SPIN or
+    generator checkpoint (~100 MB); kept for the whole run they took over 7 GB per run and filled
+    CI's disk. (Passed tests' ``tmp_path`` goes at once: ``tmp_path_retention_policy``.)"""
+    failed_before = request.session.testsfailed
+    base = tmp_path_factory.getbasetemp()
+    before = set(base.iterdir())
+    yield
+    if _passed_so_far(request.session, failed_before):
+        for path in set(base.iterdir()) - before:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
