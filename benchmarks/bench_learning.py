@@ -14,6 +14,7 @@ source + generated frames) are saved beside the results.
     python benchmarks/bench_learning.py --inits none orthogonal:1 kaiming --out /tmp/learn
     python benchmarks/bench_learning.py --work runs/learn ...             # keep the run directories
     python benchmarks/bench_learning.py --work runs/learn --report-only   # summarise (also cut-short runs)
+    python benchmarks/bench_learning.py --work runs/learn --keep 50 100   # + checkpoints/step_<N>.pt
 
 Writes <out>/learning_<widths>.json (curves) and <out>/learning_<widths>_<init>.png (the last
 sample grid of each run); prints a markdown table. The results of 2026-12-07 are in
@@ -86,13 +87,22 @@ def references(cfg) -> dict[str, float]:
             "zero": float(real.abs().mean())}
 
 
-def run(cfg, run_dir: Path) -> None:
-    """Train into `run_dir` (stats.jsonl written every iteration, so a cut-short run still reports)."""
+def run(cfg, run_dir: Path, keep: tuple[int, ...] = ()) -> None:
+    """Train into `run_dir` (stats.jsonl written every iteration, so a cut-short run still reports).
+
+    keep: iterations at which the run stops, keeps its checkpoint as checkpoints/step_<N>.pt
+    (for `init_scales.py --checkpoint`) and resumes (a resumed run continues exactly)."""
     from bdmm_cli.train import train
 
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    train(cfg, run_dir, progress=False)
+    done = 0
+    for stop in sorted(k for k in keep if 0 < k < cfg.iterations):
+        done = train(cfg, run_dir, resume=done > 0, progress=False, stop_at=stop).step
+        if done < stop:   # interrupted
+            return
+        shutil.copyfile(run_dir / "checkpoints" / "latest.pt", run_dir / "checkpoints" / f"step_{stop:07d}.pt")
+    train(cfg, run_dir, resume=done > 0, progress=False)
 
 
 def read_run(run_dir: Path, out_png: Path | None = None) -> dict | None:
@@ -158,6 +168,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="keep the run directories here (default: a temp dir)")
     ap.add_argument("--report-only", action="store_true", help="only summarise the runs already in --work")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    ap.add_argument("--keep", type=int, nargs="*", default=[],
+                    help="keep the checkpoints of these iterations (for init_scales.py --checkpoint)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -178,7 +190,7 @@ def main() -> None:
                 run_dir = work / f"{widths}_{init.replace(':', '_gain')}"
                 if not args.report_only:
                     run(learning_config(root, body, widths, spec[0], args.iterations, args.size,
-                                        sample_every=args.sample_every, **extra), run_dir)
+                                        sample_every=args.sample_every, **extra), run_dir, tuple(args.keep))
                 r = read_run(run_dir, args.out / f"learning_{widths}_{init.replace(':', '_gain')}.png")
                 if r is None:
                     continue

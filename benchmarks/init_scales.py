@@ -13,6 +13,11 @@ to lr x grad / eps instead of ~lr.
 
     python benchmarks/init_scales.py                         # paper widths, 4 inits, markdown
     python benchmarks/init_scales.py --widths tiny --inits none orthogonal
+    python benchmarks/init_scales.py --widths paper --inits orthogonal \
+        --checkpoint runs/learn/paper_orthogonal/checkpoints/latest.pt   # + the same after training
+
+With --checkpoint, a column pair "<init>@<step>" gives the scales of that run's G, D and D_V
+(trained from one of --inits) on the same window: which blocks have come alive.
 """
 
 from __future__ import annotations
@@ -58,8 +63,9 @@ def grad_rms(net: torch.nn.Module, prefix: str) -> float:
     return float(g.pow(2).mean().sqrt())
 
 
-def measure(cfg) -> dict:
-    """{net: [(block, mean |out|, grad rms)]} plus the output's mean |x|, for one init."""
+def measure(cfg, state: dict | None = None) -> dict:
+    """{net: [(block, mean |out|, grad rms)]} plus the output's mean |x|, for one init (or the
+    networks of a training checkpoint, `state`)."""
     from bdmm_cli.body import load_body_model
     from bdmm_cli.dataset.layout import OfficialDataset
     from bdmm_cli.train.data import ClipDataset, ClipSampler, clip_windows, window_inputs
@@ -70,6 +76,9 @@ def measure(cfg) -> dict:
     batch = {k: v[None] for k, v in ds[ClipSampler(1, 1, cfg.seed).keys(0)[0]].items()}
     inputs, real = window_inputs(batch, load_body_model(Path(cfg.body_model)), clip_windows(batch, cfg.window)[0])
     nets = build_networks(cfg)
+    if state is not None:
+        for k in ("G", "D", "D_V"):
+            getattr(nets, k).load_state_dict(state[k])
     vgg = load_vgg19("random", cfg.vgg_width_divisor)
     recon = ReconstructionLoss(vgg, LossWeights(cfg.w_l1, cfg.w_perceptual, cfg.w_style, cfg.w_contextual, cfg.cx_bandwidth))
     acts = {k: defaultdict(list) for k in ("G", "D", "D_V")}
@@ -103,6 +112,8 @@ def main() -> None:
     ap.add_argument("--widths", default="paper", choices=sorted(WIDTHS))
     ap.add_argument("--inits", nargs="+", default=["orthogonal", "orthogonal:1", "none", "kaiming"])
     ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--checkpoint", type=Path, nargs="*", default=[],
+                    help="training checkpoints (latest.pt of bench_learning.py --work runs) to measure as well")
     args = ap.parse_args()
     print(machine_line("cpu"))
     results = {}
@@ -114,6 +125,16 @@ def main() -> None:
             cfg = learning_config(root, body, args.widths, spec[0], 1, args.size, **extra)
             torch.manual_seed(0)
             results[init] = measure(cfg)
+            print(f"{init}: mean |G out| {results[init]['out_abs']:.2e}", flush=True)
+        for path in args.checkpoint:
+            from bdmm_cli.train.checkpoint import load_checkpoint
+
+            state = load_checkpoint(path, map_location="cpu")
+            init = f"{state['config']['init']}@{state['step']}"
+            cfg = learning_config(root, body, args.widths, state["config"]["init"], 1, args.size,
+                                  init_gain=state["config"]["init_gain"])
+            torch.manual_seed(0)
+            results[init] = measure(cfg, state)
             print(f"{init}: mean |G out| {results[init]['out_abs']:.2e}", flush=True)
     names = list(results)
     print(f"\n{args.widths} widths, S = {args.size}; columns: mean |output| / gradient RMS of the block's parameters\n")

@@ -41,8 +41,9 @@ def train_command(
     under which the networks learn from the first iteration. The authors' init (orthogonal,
     gain 0.02, on every conv and linear layer) is --set init=orthogonal: it starts the
     generator's output near zero (~1e-27 at the paper's widths) with the gradients of all
-    its layers but the last below Adam's epsilon, so it starts learning late (a tiny model
-    ~100 iterations late); measured in docs/training_init.md. Also: --set init=kaiming.
+    its layers but the last below Adam's epsilon, so it starts learning late (~35 iterations
+    at the paper's widths, ~100-140 in a tiny model; measured in docs/training_init.md).
+    Also: --set init=kaiming.
 
     Learning is visible: the progress bar shows the L1 per frame (G/l1_per_frame in
     stats.jsonl, mean |generated - real| on [-1, 1]); after --set stall_check=N iterations
