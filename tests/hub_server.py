@@ -28,6 +28,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -225,6 +226,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         self._send_bytes(content, body, headers)
+
+
+def registry_with_datasets(folder: Path, hub: LocalHub, archives: dict[str, Path], html_for: str = "") -> Path:
+    """`folder`/registry.toml: the default registry with its [datasets.*] entries replaced by
+    `archives` (name -> zip) served by `hub` (kind "dataset" for fashionvideo, else "results";
+    licence text "license of <name>"). The entry `html_for` serves a sign-in page instead, as a
+    share link does without its download address."""
+    from bdmm_cli.hub.registry import DEFAULT_REGISTRY
+
+    text = DEFAULT_REGISTRY.read_text()
+    text = text[: text.index("\n[datasets.fashionvideo]")]
+    for name, path in archives.items():
+        if name == html_for:
+            url = hub.add_static(f"share/{name}", b"<html><body>Sign in to OneDrive</body></html>", "text/html")
+        else:
+            url = hub.add_static(f"dl/{path.name}", path.read_bytes())
+        kind = "dataset" if name == "fashionvideo" else "results"
+        text += (f'\n[datasets.{name}]\nkind = "{kind}"\nurl = "{url}?e=share"\ndownload_url = "{url}"\n'
+                 f'filename = "{path.name}"\nlicense = "license of {name}"\nprovenance = "test"\n')
+    reg = folder / "registry.toml"
+    reg.write_text(text)
+    return reg
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from bdmm_cli.dataset.download import MARKER, download_dataset
 from bdmm_cli.dataset.layout import resolve_dataset
 from bdmm_cli.errors import InputError
 from bdmm_cli.paths import data_dir
-from hub_server import local_hub  # noqa: F401 - fixture
+from hub_server import local_hub, registry_with_datasets  # noqa: F401 - fixture
 from train_helpers import TINY, make_body
 
 runner = CliRunner()
@@ -144,22 +144,8 @@ def test_every_bad_file_is_listed_and_nothing_is_published(release, tmp_path):
 
 
 def _registry(tmp_path, hub, release, html: bool = False) -> Path:
-    from bdmm_cli.hub.registry import DEFAULT_REGISTRY
-
-    text = DEFAULT_REGISTRY.read_text()
-    text = text[: text.index("\n[datasets.fashionvideo]")]
-    for name, key in (("fashionvideo", "zip"), ("fashionvideo-results", "results_zip")):
-        path = release[key]
-        if html and name == "fashionvideo":
-            url = hub.add_static(f"share/{name}", b"<html><body>Sign in to OneDrive</body></html>", "text/html")
-        else:
-            url = hub.add_static(f"dl/{path.name}", path.read_bytes())
-        kind = "dataset" if name == "fashionvideo" else "results"
-        text += (f'\n[datasets.{name}]\nkind = "{kind}"\nurl = "{url}?e=share"\ndownload_url = "{url}"\n'
-                 f'filename = "{path.name}"\nlicense = "license of {name}"\nprovenance = "test"\n')
-    reg = tmp_path / "registry.toml"
-    reg.write_text(text)
-    return reg
+    archives = {"fashionvideo": release["zip"], "fashionvideo-results": release["results_zip"]}
+    return registry_with_datasets(tmp_path, hub, archives, html_for="fashionvideo" if html else "")
 
 
 def test_download_needs_accept_licenses_prints_them_and_resumes(local_hub, release, tmp_path, monkeypatch):

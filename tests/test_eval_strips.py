@@ -21,7 +21,7 @@ from bdmm_cli.errors import InputError
 from bdmm_cli.metrics.evaluate import EvalConfig, FeatureNetworks, evaluate
 from bdmm_cli.metrics.paper import PAPERS
 from bdmm_cli.metrics.strips import GEN_PANEL, GT_PANEL, is_strip_folder, strip_videos
-from hub_server import local_hub  # noqa: F401 - fixture
+from hub_server import local_hub, registry_with_datasets  # noqa: F401 - fixture
 from metrics_helpers import random_inception, save_state, save_tiny_i3d
 from train_helpers import make_body
 
@@ -116,26 +116,11 @@ def test_cli_strips_with_the_data_sets_statistics(stand_in, tmp_path):
     assert meta["layout"] == "strips"
 
 
-def _registry(tmp_path, hub, files: dict[str, Path]) -> Path:
-    from bdmm_cli.hub.registry import DEFAULT_REGISTRY
-
-    text = DEFAULT_REGISTRY.read_text()
-    text = text[: text.index("\n[datasets.fashionvideo]")]
-    for name, path in files.items():
-        url = hub.add_static(f"dl/{path.name}", path.read_bytes())
-        kind = "dataset" if name == "fashionvideo" else "results"
-        text += (f'\n[datasets.{name}]\nkind = "{kind}"\nurl = "{url}"\nfilename = "{path.name}"\n'
-                 f'license = "license of {name}"\nprovenance = "test"\n')
-    reg = tmp_path / "registry.toml"
-    reg.write_text(text)
-    return reg
-
-
 def test_paper_table_downloads_what_is_missing_and_compares(stand_in, on_strips, local_hub, tmp_path, monkeypatch):
     zips = {"fashionvideo": tmp_path / "UBC_fashion_smpl.zip", "fashionvideo-results": tmp_path / "generated.zip"}
     zips["fashionvideo"].write_bytes(R.zip_folder(stand_in["data"]))
     zips["fashionvideo-results"].write_bytes(R.zip_folder(stand_in["results"]))
-    monkeypatch.setenv("BDMM_REGISTRY", str(_registry(tmp_path, local_hub, zips)))
+    monkeypatch.setenv("BDMM_REGISTRY", str(registry_with_datasets(tmp_path, local_hub, zips)))
     args = ["eval", "--paper", "fashionvideo", "--fvd-runs", "2", "--device", "cpu", *_net_args(stand_in)]
     res = runner.invoke(app, args)
     assert res.exit_code == 1 and "--accept-licenses" in res.output and local_hub.count() == 0
